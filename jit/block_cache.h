@@ -1,0 +1,76 @@
+// Decoded blocks and their cache (docs/engine.md).
+//
+// A block is straight-line guest code decoded once: it ends at a control transfer, a
+// mode-changing or otherwise block-ending instruction, a REP string instruction, a page
+// boundary, or a length cap. Blocks are keyed by the physical address of their first byte and
+// the mode bits that change decoding; a per-CPU direct-mapped jump cache finds them from RIP.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "frontend/insn.h"
+
+namespace umbra {
+
+// Mode bits that change how bytes decode (part of the block key).
+inline uint32_t decode_mode_key(const CpuState& cpu) {
+  return (cpu.mode64 ? 1u : 0u) | (cpu.code32 ? 2u : 0u);
+}
+
+struct Block {
+  uint64_t rip;         // guest linear address of the first instruction
+  uint64_t paddr;       // guest physical address of the first byte
+  uint64_t page2;       // physical page of the last byte if the block spans two pages, else ~0
+  const uint8_t* host;  // host address of the first byte (validates jump-cache hits)
+  const uint8_t* host2; // host address of the start of the second page, when page2 is set
+  uint32_t mode_key;
+  uint32_t byte_len;    // guest bytes covered
+  uint64_t exec_count = 0;  // times entered (tier-up heuristics, statistics)
+  bool valid = true;
+  std::vector<Insn> insns;
+};
+
+class BlockCache {
+ public:
+  static constexpr unsigned kJumpCacheBits = 12;
+  static constexpr unsigned kJumpCacheSize = 1u << kJumpCacheBits;
+
+  struct JumpEntry {
+    uint64_t rip;
+    uint32_t mode_key;
+    Block* block;
+  };
+
+  BlockCache();
+
+  Block* lookup(uint64_t paddr, uint32_t mode_key) const {
+    auto it = map_.find(key(paddr, mode_key));
+    return it == map_.end() ? nullptr : it->second.get();
+  }
+  Block* insert(std::unique_ptr<Block> b);
+
+  JumpEntry& jump_entry(uint64_t rip) {
+    return jump_cache_[(rip ^ (rip >> kJumpCacheBits)) & (kJumpCacheSize - 1)];
+  }
+
+  // Removes every block with code on the physical page; returns how many. Removed blocks stay
+  // allocated until reclaim() so a block that is running can finish its current instruction.
+  size_t invalidate_page(uint64_t page_paddr, const Block* running, bool* hit_running);
+  void clear();
+  void reclaim();
+  size_t size() const { return map_.size(); }
+
+ private:
+  static uint64_t key(uint64_t paddr, uint32_t mode_key) { return (paddr << 2) | mode_key; }
+  void retire(Block* b);
+
+  std::unordered_map<uint64_t, std::unique_ptr<Block>> map_;
+  std::unordered_map<uint64_t, std::vector<Block*>> by_page_;
+  std::vector<std::unique_ptr<Block>> graveyard_;
+  std::vector<JumpEntry> jump_cache_;
+};
+
+}  // namespace umbra

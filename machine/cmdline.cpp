@@ -1,0 +1,166 @@
+#include "machine/cmdline.h"
+
+#include <cerrno>
+#include <cstdlib>
+
+namespace umbra {
+
+namespace {
+
+std::optional<uint64_t> parse_u64(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  errno = 0;
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(s.c_str(), &end, 0);
+  if (errno != 0 || *end != '\0' || s[0] == '-') return std::nullopt;
+  return v;
+}
+
+// -device isa-debug-exit[,iobase=N][,iosize=N]
+bool parse_device(const std::string& spec, Options& o, std::string* error) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (;;) {
+    size_t comma = spec.find(',', start);
+    parts.push_back(spec.substr(start, comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (parts[0] != "isa-debug-exit") {
+    *error = "unsupported -device '" + parts[0] + "' (supported: isa-debug-exit)";
+    return false;
+  }
+  DebugExitConfig cfg;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    size_t eq = parts[i].find('=');
+    std::string key = parts[i].substr(0, eq);
+    auto val = eq == std::string::npos ? std::nullopt : parse_u64(parts[i].substr(eq + 1));
+    if (!val || *val > 0xffff || (key != "iobase" && key != "iosize")) {
+      *error = "bad isa-debug-exit property '" + parts[i] + "' (expected iobase=N or iosize=N)";
+      return false;
+    }
+    (key == "iobase" ? cfg.iobase : cfg.iosize) = static_cast<uint16_t>(*val);
+  }
+  if (cfg.iosize == 0 || cfg.iobase + cfg.iosize > 0x10000) {
+    *error = "isa-debug-exit port range is outside the I/O space";
+    return false;
+  }
+  o.debug_exit = cfg;
+  return true;
+}
+
+}  // namespace
+
+std::optional<uint64_t> parse_memory_size(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  size_t digits = 0;
+  while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') ++digits;
+  if (digits == 0) return std::nullopt;
+  auto n = parse_u64(s.substr(0, digits));
+  if (!n || *n == 0) return std::nullopt;
+  std::string suffix = s.substr(digits);
+  unsigned shift;
+  if (suffix.empty() || suffix == "M" || suffix == "m" || suffix == "MB" || suffix == "MiB")
+    shift = 20;
+  else if (suffix == "G" || suffix == "g" || suffix == "GB" || suffix == "GiB")
+    shift = 30;
+  else if (suffix == "K" || suffix == "k" || suffix == "KB" || suffix == "KiB")
+    shift = 10;
+  else if (suffix == "T" || suffix == "t" || suffix == "TB" || suffix == "TiB")
+    shift = 40;
+  else
+    return std::nullopt;
+  if (*n > (uint64_t{1} << (46 - shift))) return std::nullopt;  // > 64 TiB: not a real machine
+  uint64_t bytes = *n << shift;
+  if (bytes < (1u << 20)) return std::nullopt;  // below 1 MiB
+  return bytes;
+}
+
+const char* usage_text() {
+  return "usage: umbra [options]\n"
+         "  -m SIZE              guest RAM (e.g. 512M, 2G; no suffix = MiB; default 128M)\n"
+         "  --flat FILE          run a bare-metal flat binary in 64-bit mode (identity-mapped)\n"
+         "  --load-addr ADDR     where --flat is loaded and started (default 0x100000)\n"
+         "  --entry ADDR         start address for --flat (default: the load address)\n"
+         "  -device isa-debug-exit[,iobase=0xf4][,iosize=0x4]\n"
+         "                       writing V to the port exits with status (V << 1) | 1\n"
+         "  -accel tier0         execution engine (tier 0 is the only one so far)\n"
+         "  --max-insns N        stop after about N guest instructions\n"
+         "  --disas              print each block as it is translated (Capstone disassembly)\n"
+         "  --stats              print engine statistics at exit\n"
+         "  --version, --help\n"
+         "The debug console (port 0xe9) prints to standard output.\n";
+}
+
+std::optional<Options> parse_command_line(const std::vector<std::string>& args,
+                                          std::string* error) {
+  Options o;
+  auto need_value = [&](size_t& i, const std::string& opt) -> const std::string* {
+    if (i + 1 >= args.size()) {
+      *error = "option " + opt + " needs a value";
+      return nullptr;
+    }
+    return &args[++i];
+  };
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h" || a == "-help") {
+      o.help = true;
+    } else if (a == "--version" || a == "-version") {
+      o.version = true;
+    } else if (a == "-m") {
+      const std::string* v = need_value(i, a);
+      if (!v) return std::nullopt;
+      auto sz = parse_memory_size(*v);
+      if (!sz) {
+        *error = "bad memory size '" + *v + "' (expected e.g. 512M or 2G, at least 1M)";
+        return std::nullopt;
+      }
+      o.ram_bytes = *sz;
+    } else if (a == "--flat") {
+      const std::string* v = need_value(i, a);
+      if (!v) return std::nullopt;
+      o.flat_image = *v;
+    } else if (a == "--load-addr" || a == "--entry" || a == "--max-insns") {
+      const std::string* v = need_value(i, a);
+      if (!v) return std::nullopt;
+      auto n = parse_u64(*v);
+      if (!n) {
+        *error = "bad number '" + *v + "' for " + a;
+        return std::nullopt;
+      }
+      if (a == "--load-addr") o.load_addr = *n;
+      else if (a == "--entry") o.entry = *n;
+      else o.max_insns = *n;
+    } else if (a == "-device") {
+      const std::string* v = need_value(i, a);
+      if (!v || !parse_device(*v, o, error)) return std::nullopt;
+    } else if (a == "-accel") {
+      const std::string* v = need_value(i, a);
+      if (!v) return std::nullopt;
+      if (*v != "tier0") {
+        *error = "unsupported -accel '" + *v + "' (available: tier0)";
+        return std::nullopt;
+      }
+      o.accel = *v;
+    } else if (a == "--disas") {
+      o.disas = true;
+    } else if (a == "--stats") {
+      o.stats = true;
+    } else if (a == "-kernel" || a == "-initrd" || a == "-append") {
+      *error = "option " + a + " is not supported yet (Linux and multiboot boot arrive with the "
+               "platform work); use --flat for bare-metal programs";
+      return std::nullopt;
+    } else {
+      *error = "unknown option '" + a + "' (see --help)";
+      return std::nullopt;
+    }
+  }
+  if (!o.help && !o.version && o.flat_image.empty()) {
+    *error = "nothing to run: give --flat FILE (see --help)";
+    return std::nullopt;
+  }
+  return o;
+}
+
+}  // namespace umbra

@@ -1,0 +1,113 @@
+// umbra: the emulator's command-line entry point.
+#include <capstone/capstone.h>
+#include <llvm-c/Core.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "devices/debug_ports.h"
+#include "jit/tier0.h"
+#include "machine/cmdline.h"
+#include "machine/flat64.h"
+
+namespace {
+
+const char* vector_name(unsigned v) {
+  static const char* const kNames[] = {"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM",
+                                       "#DF", "(9)", "#TS", "#NP", "#SS", "#GP", "#PF", "(15)",
+                                       "#MF", "#AC", "#MC", "#XM"};
+  return v < std::size(kNames) ? kNames[v] : "(exception)";
+}
+
+int fail(const std::string& msg) {
+  std::fprintf(stderr, "umbra: %s\n", msg.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace umbra;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string error;
+  auto opts = parse_command_line(args, &error);
+  if (!opts) return fail(error);
+  if (opts->help) {
+    std::fputs(usage_text(), stdout);
+    return 0;
+  }
+  if (opts->version) {
+    unsigned lmaj, lmin, lpatch;
+    LLVMGetVersion(&lmaj, &lmin, &lpatch);
+    int cmaj, cmin;
+    cs_version(&cmaj, &cmin);
+    std::printf("umbra 0.1 (LLVM %u.%u.%u, Capstone %d.%d)\n", lmaj, lmin, lpatch, cmaj, cmin);
+    return 0;
+  }
+
+  std::ifstream in(opts->flat_image, std::ios::binary);
+  if (!in) return fail("cannot read '" + opts->flat_image + "': " + std::strerror(errno));
+  std::vector<char> image((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (image.empty()) return fail("'" + opts->flat_image + "' is empty");
+  if (opts->load_addr >= opts->ram_bytes || image.size() > opts->ram_bytes - opts->load_addr)
+    return fail("'" + opts->flat_image + "' does not fit in guest RAM at the load address");
+  const uint64_t entry = opts->entry.value_or(opts->load_addr);
+  if (entry >= opts->ram_bytes) return fail("entry point is outside guest RAM");
+
+  Flat64Machine machine(opts->ram_bytes);
+  machine.load(opts->load_addr, image.data(), image.size());
+  attach_debug_console(machine.ports(), stdout);
+  int exit_status = -1;
+  if (opts->debug_exit) {
+    attach_debug_exit(machine.ports(), opts->debug_exit->iobase, opts->debug_exit->iosize,
+                      [&](int status) {
+                        exit_status = status;
+                        machine.cpu().exit_request |= kExitShutdown;
+                      });
+  }
+  machine.engine().set_trace_blocks(opts->disas);
+  machine.reset64(entry, opts->ram_bytes & ~uint64_t{0xf});
+
+  const auto t0 = std::chrono::steady_clock::now();
+  RunResult r = machine.run(opts->max_insns);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fflush(stdout);
+
+  const CpuState& cpu = machine.cpu();
+  const double mips = secs > 0 ? static_cast<double>(r.insns) / secs / 1e6 : 0.0;
+  int status = 0;
+  if (r.reason & kExitShutdown) {
+    std::fprintf(stderr, "umbra: guest requested exit (status %d)", exit_status);
+    status = exit_status;
+  } else if (r.reason & kExitHalt) {
+    std::fprintf(stderr, "umbra: guest halted at rip=%#llx", static_cast<unsigned long long>(cpu.rip));
+  } else if (r.reason & kExitFault) {
+    std::fprintf(stderr, "umbra: guest exception %s (vector %u", vector_name(r.vector), r.vector);
+    if (r.error_code != kNoErrorCode) std::fprintf(stderr, ", error code %#x", r.error_code);
+    std::fprintf(stderr, ") at rip=%#llx with no handler to deliver it to",
+                 static_cast<unsigned long long>(cpu.rip));
+    status = 1;
+  } else if (r.reason & kExitInsnLimit) {
+    std::fprintf(stderr, "umbra: instruction limit reached at rip=%#llx",
+                 static_cast<unsigned long long>(cpu.rip));
+  }
+  std::fprintf(stderr, "; %llu instructions in %.3f s (%.1f MIPS)\n",
+               static_cast<unsigned long long>(r.insns), secs, mips);
+  if (opts->stats) {
+    const EngineStats& s = machine.engine().stats();
+    std::fprintf(stderr,
+                 "umbra: tier 0: %llu blocks built, %llu invalidated, jump cache %llu hits / %llu "
+                 "misses, %llu faults\n",
+                 static_cast<unsigned long long>(s.blocks_built),
+                 static_cast<unsigned long long>(s.blocks_invalidated),
+                 static_cast<unsigned long long>(s.jump_cache_hits),
+                 static_cast<unsigned long long>(s.jump_cache_misses),
+                 static_cast<unsigned long long>(s.faults));
+  }
+  return status;
+}

@@ -1,0 +1,138 @@
+// Slow paths of guest memory access: TLB refill, page-crossing accesses, MMIO, faults.
+#include "softmmu/access.h"
+
+#include "softmmu/guest_memory.h"
+
+namespace umbra {
+
+Translation IdentityTranslator::translate(CpuState&, uint64_t linear, Access) {
+  return Translation{linear, true, true};
+}
+
+void tlb_flush_all(CpuState& cpu) {
+  for (TlbEntry& e : cpu.tlb) e = TlbEntry{kTlbInvalid, kTlbInvalid, kTlbInvalid, 0};
+}
+
+void tlb_flush_page(CpuState& cpu, uint64_t linear) {
+  TlbEntry& e = tlb_entry(cpu, linear);
+  if (((e.tag_read ^ linear) & kPageMask) == 0 || ((e.tag_write ^ linear) & kPageMask) == 0 ||
+      ((e.tag_exec ^ linear) & kPageMask) == 0)
+    e = TlbEntry{kTlbInvalid, kTlbInvalid, kTlbInvalid, 0};
+}
+
+namespace {
+
+// Non-canonical linear addresses in 64-bit mode raise #GP(0) (SDM vol. 1, 3.3.7.1; the #SS
+// case for stack references is refined with segmentation in the system issue).
+void check_canonical(CpuState& cpu, uint64_t linear) {
+  if (cpu.mode64 && !is_canonical48(linear)) raise_fault(cpu, kGP, 0);
+}
+
+// Translates one page's worth of an access and, when the page is ordinary RAM, fills the fast
+// TLB so the next access to it stays on the fast path.
+Translation translate_and_fill(CpuState& cpu, uint64_t linear, Access access) {
+  check_canonical(cpu, linear);
+  Translation t = cpu.translator->translate(cpu, linear, access);
+  GuestMemory& mem = *cpu.memory;
+  uint64_t ppage = t.paddr & kPageMask;
+  uint8_t* host = mem.host_ptr(ppage);
+  if (host && mem.host_ptr(ppage + kPageSize - 1)) {
+    TlbEntry& e = tlb_entry(cpu, linear);
+    uint64_t vpage = linear & kPageMask;
+    int64_t addend = reinterpret_cast<int64_t>(host) - static_cast<int64_t>(vpage);
+    // One entry per linear page: if it held another page, start afresh.
+    if (e.addend != addend ||
+        ((e.tag_read != vpage) && (e.tag_write != vpage) && (e.tag_exec != vpage)))
+      e = TlbEntry{kTlbInvalid, kTlbInvalid, kTlbInvalid, addend};
+    e.tag_read = vpage;
+    if (t.writable && !mem.is_code_page(ppage)) e.tag_write = vpage;
+    if (t.executable) e.tag_exec = vpage;
+  }
+  return t;
+}
+
+void write_phys_checked(CpuState& cpu, uint64_t paddr, unsigned size, uint64_t value) {
+  GuestMemory& mem = *cpu.memory;
+  // A write to a page holding translated code: drop the page's blocks first (SMC detection).
+  if (mem.is_code_page(paddr) || mem.is_code_page(paddr + size - 1)) {
+    for (uint64_t p = paddr & kPageMask; p <= ((paddr + size - 1) & kPageMask); p += kPageSize) {
+      if (mem.is_code_page(p)) {
+        mem.clear_code_page(p);
+        if (mem.on_code_write) mem.on_code_write(p);
+      }
+    }
+  }
+  mem.write_phys(paddr, size, value);
+}
+
+}  // namespace
+
+uint64_t read_slow(CpuState& cpu, uint64_t linear, unsigned size) {
+  GuestMemory& mem = *cpu.memory;
+  if (within_page(linear, size)) {
+    Translation t = translate_and_fill(cpu, linear, Access::Read);
+    return mem.read_phys(t.paddr, size);
+  }
+  // Page-crossing read: translate both pages (either may fault) before reading.
+  unsigned first = static_cast<unsigned>(kPageSize - (linear & (kPageSize - 1)));
+  Translation t0 = translate_and_fill(cpu, linear, Access::Read);
+  Translation t1 = translate_and_fill(cpu, linear + first, Access::Read);
+  uint64_t lo = mem.read_phys(t0.paddr, first);
+  uint64_t hi = mem.read_phys(t1.paddr, size - first);
+  return lo | (hi << (8 * first));
+}
+
+void write_slow(CpuState& cpu, uint64_t linear, unsigned size, uint64_t value) {
+  if (within_page(linear, size)) {
+    Translation t = translate_and_fill(cpu, linear, Access::Write);
+    write_phys_checked(cpu, t.paddr, size, value);
+    return;
+  }
+  // Page-crossing write: both pages are checked before either is written (SDM vol. 3, 4.7 makes
+  // no partial-write promise; real processors check both, and a fault must leave memory intact).
+  unsigned first = static_cast<unsigned>(kPageSize - (linear & (kPageSize - 1)));
+  Translation t0 = translate_and_fill(cpu, linear, Access::Write);
+  Translation t1 = translate_and_fill(cpu, linear + first, Access::Write);
+  write_phys_checked(cpu, t0.paddr, first, value);
+  write_phys_checked(cpu, t1.paddr, size - first, value >> (8 * first));
+}
+
+uint8_t* prepare_write_slow(CpuState& cpu, uint64_t linear, unsigned size) {
+  if (within_page(linear, size)) {
+    translate_and_fill(cpu, linear, Access::Write);
+  } else {
+    unsigned first = static_cast<unsigned>(kPageSize - (linear & (kPageSize - 1)));
+    translate_and_fill(cpu, linear, Access::Write);
+    translate_and_fill(cpu, linear + first, Access::Write);
+    return nullptr;
+  }
+  // Direct access only if the TLB now grants it (RAM, writable, not a code page).
+  const TlbEntry& e = tlb_entry(cpu, linear);
+  if (e.tag_write == (linear & kPageMask))
+    return reinterpret_cast<uint8_t*>(linear + e.addend);
+  return nullptr;
+}
+
+unsigned fetch_code(CpuState& cpu, uint64_t linear, uint8_t* buf, unsigned n, bool cross_page,
+                    uint64_t* paddr) {
+  GuestMemory& mem = *cpu.memory;
+  unsigned done = 0;
+  while (done < n) {
+    uint64_t la = linear + done;
+    if (done > 0 && (la & (kPageSize - 1)) == 0 && !cross_page) break;
+    Translation t = translate_and_fill(cpu, la, Access::Exec);
+    if (done == 0 && paddr) *paddr = t.paddr;
+    unsigned in_page = static_cast<unsigned>(kPageSize - (la & (kPageSize - 1)));
+    unsigned chunk = n - done < in_page ? n - done : in_page;
+    if (uint8_t* host = mem.host_ptr(t.paddr); host && mem.host_ptr(t.paddr + chunk - 1)) {
+      for (unsigned i = 0; i < chunk; ++i) buf[done + i] = host[i];
+    } else {
+      for (unsigned i = 0; i < chunk; ++i)
+        buf[done + i] = static_cast<uint8_t>(mem.read_phys(t.paddr + i, 1));
+    }
+    done += chunk;
+  }
+  return done;
+}
+
+}  // namespace umbra

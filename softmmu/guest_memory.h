@@ -1,0 +1,83 @@
+// The guest physical address space: RAM (reserved up front, committed lazily by the host kernel
+// as the guest touches it) and a map of MMIO regions that devices register into.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace umbra {
+
+// A device's MMIO window. Accesses are 1, 2, 4 or 8 bytes, naturally split by the caller when a
+// guest access straddles the region's end.
+struct MmioHandler {
+  std::function<uint64_t(uint64_t offset, unsigned size)> read;
+  std::function<void(uint64_t offset, unsigned size, uint64_t value)> write;
+};
+
+class GuestMemory {
+ public:
+  // Reserves `ram_bytes` of host address space for guest RAM at guest physical address 0.
+  // The PC hole (below 4 GiB) arrives with the platform issue; until then RAM is one flat range.
+  explicit GuestMemory(uint64_t ram_bytes);
+  ~GuestMemory();
+  GuestMemory(const GuestMemory&) = delete;
+  GuestMemory& operator=(const GuestMemory&) = delete;
+
+  uint64_t ram_size() const { return ram_size_; }
+  uint8_t* ram() const { return ram_; }
+
+  // Host pointer for guest physical `paddr` when it is RAM, else nullptr (MMIO or unbacked).
+  uint8_t* host_ptr(uint64_t paddr) const {
+    return paddr < ram_size_ ? ram_ + paddr : nullptr;
+  }
+
+  void add_mmio(uint64_t base, uint64_t size, MmioHandler handler, std::string name);
+
+  // Slow-path physical accesses (any size up to 8, any region). Unbacked addresses read as all
+  // ones and ignore writes, as on a PC bus with nothing decoding the address.
+  uint64_t read_phys(uint64_t paddr, unsigned size);
+  void write_phys(uint64_t paddr, unsigned size, uint64_t value);
+
+  // Bulk copies for loaders and the monitor; return false if any byte is outside RAM.
+  bool copy_to(uint64_t paddr, const void* src, size_t n);
+  bool copy_from(uint64_t paddr, void* dst, size_t n) const;
+
+  // Self-modifying-code detection (DESIGN.md section 3): pages holding translated code are
+  // marked; the fast TLB never grants direct writes to them, so every guest write to such a page
+  // reaches write_slow(), which calls the code-write hook (the engine drops the page's blocks)
+  // before the write lands. The MMU issue folds this into its general write tracking.
+  bool is_code_page(uint64_t paddr) const {
+    uint64_t pfn = paddr >> 12;
+    return pfn < code_pages_.size() && code_pages_[pfn];
+  }
+  void mark_code_page(uint64_t paddr);
+  void clear_code_page(uint64_t paddr) {
+    uint64_t pfn = paddr >> 12;
+    if (pfn < code_pages_.size()) code_pages_[pfn] = 0;
+  }
+  std::function<void(uint64_t page_paddr)> on_code_write;
+  // Called when a page first becomes a code page, so cached write permissions can be revoked.
+  std::function<void(uint64_t page_paddr)> on_code_page_marked;
+
+  uint64_t unbacked_reads() const { return unbacked_reads_; }
+  uint64_t unbacked_writes() const { return unbacked_writes_; }
+
+ private:
+  struct Region {
+    uint64_t base, size;
+    MmioHandler handler;
+    std::string name;
+  };
+  const Region* find_mmio(uint64_t paddr) const;
+
+  uint8_t* ram_ = nullptr;
+  uint64_t ram_size_ = 0;
+  std::vector<Region> mmio_;
+  std::vector<uint8_t> code_pages_;  // one byte per RAM page
+  uint64_t unbacked_reads_ = 0, unbacked_writes_ = 0;
+};
+
+}  // namespace umbra
