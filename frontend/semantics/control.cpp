@@ -48,7 +48,7 @@ struct JccOf {
   template <unsigned CC>
   struct F {
     static void run(CpuState& cpu, const Insn& i) {
-      if (eval_cond(cpu, CC))
+      if (cond_holds<CC>(cpu))
         cpu.rip = relative_target<T>(cpu, i);
       else
         next_rip(cpu, i);

@@ -8,9 +8,31 @@
 #include <array>
 #include <utility>
 
+#include "frontend/flags.h"
 #include "frontend/insn.h"
 
 namespace umbra {
+
+// Condition CC with the flag test chosen at compile time. E/NE, B/AE and S/NS read their one
+// flag straight from the lazy record (whatever produced it: e.g. JNZ after DEC needs no full
+// flag materialisation); the others go through eval_cond's general path.
+template <unsigned CC>
+inline bool cond_holds(const CpuState& cpu) {
+  constexpr unsigned kBase = CC >> 1;
+  constexpr bool kNegate = CC & 1;
+  if constexpr (kBase == 2) {
+    return get_zf(cpu) != kNegate;
+  } else if constexpr (kBase == 1) {
+    return get_cf(cpu) != kNegate;
+  } else if constexpr (kBase == 4) {
+    const LazyFlags& l = cpu.lazy;
+    const bool sf =
+        l.op == kLazyNone ? (cpu.rflags & rf::SF) != 0 : (l.res & size_sign(l.size)) != 0;
+    return sf != kNegate;
+  } else {
+    return eval_cond(cpu, CC);
+  }
+}
 
 // F<CC>::run for CC = 0..15, indexed by condition code.
 template <template <unsigned> class F, unsigned... CC>

@@ -20,7 +20,7 @@ struct SetccOf {
   template <unsigned CC>
   struct F {
     static void run(CpuState& cpu, const Insn& i) {
-      write_operand<uint8_t, D>(cpu, i, i.dst, eval_cond(cpu, CC) ? 1 : 0);
+      write_operand<uint8_t, D>(cpu, i, i.dst, cond_holds<CC>(cpu) ? 1 : 0);
       next_rip(cpu, i);
     }
   };
@@ -46,7 +46,7 @@ struct CmovOf {
   struct F {
     static void run(CpuState& cpu, const Insn& i) {
       const T v = read_operand<T, S>(cpu, i, i.src);
-      write_gpr<T>(cpu, i.dst.reg, eval_cond(cpu, CC) ? v : read_gpr<T>(cpu, i.dst.reg));
+      write_gpr<T>(cpu, i.dst.reg, cond_holds<CC>(cpu) ? v : read_gpr<T>(cpu, i.dst.reg));
       next_rip(cpu, i);
     }
   };

@@ -817,6 +817,58 @@ TEST(DatamovSetcc, LazyFlagsFromCompare) {
   }
 }
 
+// SETcc reads single flags straight from the lazy record for E/NE, B/AE, S/NS: it must agree
+// with the full materialisation for every producer kind and size.
+TEST(DatamovSetcc, LazyProducersAgreeWithMaterializedFlags) {
+  TestCpu t;
+  auto& c = t.cpu();
+  Rng rng(77);
+  const LazyOp ops[] = {kLazyAdd, kLazyAdc, kLazySub, kLazySbb, kLazyLogic, kLazyInc, kLazyDec};
+  for (int n = 0; n < 2000; ++n) {
+    const unsigned size = 1u << (rng.next() % 4);
+    const uint64_t m = size_mask(size);
+    const LazyOp op = ops[rng.next() % 7];
+    const uint64_t a = rng.edgy() & m, b = rng.edgy() & m;
+    const uint8_t aux = rng.next() & 1;
+    uint64_t res = 0;
+    switch (op) {
+      case kLazyAdd:
+        res = a + b;
+        break;
+      case kLazyAdc:
+        res = a + b + aux;
+        break;
+      case kLazySub:
+        res = a - b;
+        break;
+      case kLazySbb:
+        res = a - b - aux;
+        break;
+      case kLazyLogic:
+        res = a & b;
+        break;
+      case kLazyInc:
+        res = a + 1;
+        break;
+      default:
+        res = a - 1;
+        break;
+    }
+    c.lazy =
+        LazyFlags{res & m, a, b, static_cast<uint8_t>(op), static_cast<uint8_t>(size), aux, {}};
+    const uint64_t f = compute_lazy_flags(c.lazy);
+    for (unsigned cc = 0; cc < 16; ++cc) {
+      Insn i = make_insn(Op::SETCC, 1);
+      i.dst = reg_operand(RAX);
+      i.cond = static_cast<uint8_t>(cc);
+      t.run(i);
+      ASSERT_EQ(c.gpr[RAX] & 0xff, host_setcc(cc, f))
+          << "op " << int(op) << " size " << size << " cc " << cc << std::hex << " a " << a << " b "
+          << b;
+    }
+  }
+}
+
 TEST(DatamovCmov, TakenAndNotTakenAllSizes) {
   TestCpu t;
   auto& c = t.cpu();

@@ -243,8 +243,11 @@ TEST(StackPusha, PushesAllAndPopaSkipsSp) {
     Insn j = make_insn(Op::POPA, size, 1);
     t.run(j);
     EXPECT_EQ(c.gpr[RSP], kStack);
-    for (unsigned r = 0; r < 8; ++r)
-      if (r != RSP) EXPECT_EQ(c.gpr[r], (0x11110000u * (r + 1) + r) & size_mask(size)) << r;
+    for (unsigned r = 0; r < 8; ++r) {
+      if (r != RSP) {
+        EXPECT_EQ(c.gpr[r], (0x11110000u * (r + 1) + r) & size_mask(size)) << r;
+      }
+    }
   }
 }
 
