@@ -84,6 +84,18 @@ TEST(DatamovMov, MemoryAndImmediateForms) {
     t.run(mi);
     EXPECT_EQ(t.read<uint64_t>(kData + 16), 0xfffffffffffffff0ull & mask);
   }
+  // MOV r, imm for every size: 8/16-bit keep the rest of the register, 32-bit zero-extends.
+  for (unsigned size : {1u, 2u, 4u, 8u}) {
+    Insn ri = make_insn(Op::MOV, size, 5);
+    ri.dst = reg_operand(RDI);
+    ri.src = imm_operand();
+    ri.imm = 0x8badf00ddeadbeefull;
+    c.gpr[RDI] = 0x1111111111111111ull;
+    t.run(ri);
+    const uint64_t m = size_mask(size);
+    const uint64_t keep = size == 4 ? 0 : 0x1111111111111111ull & ~m;
+    EXPECT_EQ(c.gpr[RDI], keep | (0x8badf00ddeadbeefull & m)) << size;
+  }
   // MOV r64, imm64 keeps the full value.
   Insn ri = make_insn(Op::MOV, 8, 10);
   ri.dst = reg_operand(R9);
@@ -883,6 +895,26 @@ TEST(DatamovCmov, TakenAndNotTakenAllSizes) {
       uint64_t expect = taken ? 0xaaaaaaaabbbbbbbbull : 0x1111111122222222ull;
       if (size == 2) expect = 0x1111111122220000ull | (expect & 0xffff);
       if (size == 4) expect &= 0xffffffff;  // zero-extends even when not taken (host)
+      EXPECT_EQ(c.gpr[RAX], expect) << size << taken;
+    }
+  }
+}
+
+TEST(DatamovCmov, MemorySourceAllSizes) {
+  TestCpu t;
+  auto& c = t.cpu();
+  t.write<uint64_t>(kData, 0xaaaaaaaabbbbbbbbull);
+  c.gpr[RBX] = kData;
+  for (unsigned size : {2u, 4u, 8u}) {
+    for (bool taken : {false, true}) {
+      set_arith_flags(c, taken ? rf::CF : 0);
+      c.gpr[RAX] = 0x1111111122222222ull;
+      Insn i = reg_mem(Op::CMOVCC, size, RAX, RBX, 0);
+      i.cond = 2;  // B
+      t.run(i);
+      uint64_t expect = taken ? 0xaaaaaaaabbbbbbbbull : 0x1111111122222222ull;
+      if (size == 2) expect = 0x1111111122220000ull | (expect & 0xffff);
+      if (size == 4) expect &= 0xffffffff;
       EXPECT_EQ(c.gpr[RAX], expect) << size << taken;
     }
   }

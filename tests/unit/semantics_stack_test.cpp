@@ -81,6 +81,31 @@ TEST(StackPushPop, ImmediateAndMemorySources) {
   EXPECT_EQ(t.read<uint64_t>(kStack - 16), 0xffffffffffffff80ull);
 }
 
+TEST(StackPushPop, SixteenBitImmediateAndMemoryIn64BitMode) {
+  TestCpu t;
+  auto& c = t.cpu();
+  c.gpr[RSP] = kStack;
+  Insn i = make_insn(Op::PUSH, 2, 4);
+  i.dst = imm_operand();
+  i.imm = 0xfffffffffffff234ull;
+  t.run(i);
+  EXPECT_EQ(c.gpr[RSP], kStack - 2);
+  EXPECT_EQ(t.read<uint16_t>(kStack - 2), 0xf234u);
+  t.write<uint16_t>(0x9000, 0x5678);
+  c.gpr[RBX] = 0x9000;
+  Insn m = make_insn(Op::PUSH, 2, 3);
+  m.dst = mem_operand();
+  set_mem(m, RBX, 0);
+  t.run(m);
+  EXPECT_EQ(t.read<uint16_t>(kStack - 4), 0x5678u);
+  Insn q = make_insn(Op::POP, 2, 3);
+  q.dst = mem_operand();
+  set_mem(q, RBX, 2);
+  t.run(q);
+  EXPECT_EQ(t.read<uint16_t>(0x9002), 0x5678u);
+  EXPECT_EQ(c.gpr[RSP], kStack - 2);
+}
+
 TEST(StackPushPop, PushRspPushesOldValue) {
   TestCpu t;
   auto& c = t.cpu();
@@ -486,6 +511,29 @@ TEST(StackEnter, SixteenBitStackInLegacyMode) {
   EXPECT_EQ(t.read<uint16_t>(0x500fa), 0xfeu);
   EXPECT_EQ(c.gpr[RSP], 0xabcd00f2u);
   EXPECT_EQ(c.gpr[RBP], 0xfeu);
+}
+
+TEST(StackEnter, ThirtyTwoBitStackAndLeave) {
+  TestCpu t;
+  auto& c = t.cpu();
+  enter_legacy(c, true, true);
+  c.seg[SS].base = 0x60000;
+  c.gpr[RSP] = 0x1000;
+  c.gpr[RBP] = 0x1100;
+  t.write<uint32_t>(0x60000 + 0x10fc, 0xaaaa);  // [EBP-4]
+  t.write<uint32_t>(0x60000 + 0x10f8, 0xbbbb);  // [EBP-8]
+  Insn i = enter_insn(4, 0x40, 3);
+  t.run(i);
+  EXPECT_EQ(t.read<uint32_t>(0x60ffc), 0x1100u);  // old EBP
+  EXPECT_EQ(t.read<uint32_t>(0x60ff8), 0xaaaau);
+  EXPECT_EQ(t.read<uint32_t>(0x60ff4), 0xbbbbu);
+  EXPECT_EQ(t.read<uint32_t>(0x60ff0), 0xffcu);  // FrameTemp
+  EXPECT_EQ(c.gpr[RBP], 0xffcu);
+  EXPECT_EQ(c.gpr[RSP], 0xff0u - 0x40);
+  Insn l = make_insn(Op::LEAVE, 4, 1);
+  t.run(l);
+  EXPECT_EQ(c.gpr[RSP], 0x1000u);
+  EXPECT_EQ(c.gpr[RBP], 0x1100u);
 }
 
 TEST(StackLeave, RestoresFrame) {
