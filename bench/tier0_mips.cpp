@@ -49,7 +49,7 @@ Workload memory_loop(uint32_t n) {
                      0x48, 0x89, 0x54, 0xce, 0xf8,        // mov [rsi+rcx*8-8], rdx
                      0x48, 0xff, 0xc0,                    // inc rax
                      0x48, 0xff, 0xc9,                    // dec rcx
-                     0x75, 0xe9,                          // jnz L (-23)
+                     0x75, 0xeb,                          // jnz L (-21)
                      0xf4});
   return {"memory loop (load/add/store/inc/dec/jnz)", c, n, 6, 3, true};
 }
