@@ -37,7 +37,7 @@ TEST(ArithAlu, SbbMatchesHost) {
   check_binary_op(Op::SBB, host_sbb, {1, 2, 4, 8}, 4);
 }
 TEST(ArithAlu, CmpMatchesHost) {
-  check_binary_op(Op::CMP, host_cmp, {1, 2, 4, 8}, 5, false);
+  check_binary_op(Op::CMP, host_cmp, {1, 2, 4, 8}, 5);
 }
 TEST(ArithUnary, IncMatchesHost) {
   check_unary_op(Op::INC, host_inc, 6);

@@ -28,7 +28,7 @@ TEST(LogicOps, XorMatchesHost) {
   check_binary_op(Op::XOR, host_xor, {1, 2, 4, 8}, 23);
 }
 TEST(LogicOps, TestMatchesHost) {
-  check_binary_op(Op::TEST, host_test, {1, 2, 4, 8}, 24, false);
+  check_binary_op(Op::TEST, host_test, {1, 2, 4, 8}, 24);
 }
 TEST(LogicOps, NotMatchesHost) {
   check_unary_op(Op::NOT, host_not, 25);
