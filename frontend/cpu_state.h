@@ -179,6 +179,16 @@ struct CpuState {
   AddressTranslator* translator;   // linear -> physical (paging, or identity)
   PortBus* ports;                  // I/O port space (IN/OUT/INS/OUTS)
 
+  // ---- event delivery and interrupt state (frontend/system/interrupts.h, jit/tier0.cpp) ----
+  uint8_t delivering;          // an event is being delivered (nested faults -> #DF rules)
+  uint8_t delivering_vector;
+  uint8_t delivering_kind;     // EventKind
+  uint8_t interrupt_shadow;    // after STI (IF 0->1), MOV SS, POP SS: one instruction with
+                               // maskable interrupts (and, for MOV/POP SS, #DB) inhibited
+  uint8_t nmi_pending;
+  uint8_t nmi_blocked;         // from NMI delivery until the next IRET
+  uint8_t pad_events[2];
+
   alignas(64) TlbEntry tlb[kTlbSize];
 };
 
