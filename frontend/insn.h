@@ -86,6 +86,9 @@ struct Insn {
   Operand dst;       // first operand (destination where there is one)
   Operand src;       // second operand
   Operand src2;      // third operand (IMUL r, r/m, imm; SHLD/SHRD count; BMI vvvv)
+  uint16_t opcode;   // the encoding, for operations decoded generically (ESCAPE_X87/SSE):
+                     // bits 0-7 opcode byte (3DNow!: the suffix), 8-11 map (0 one-byte, 1 0F,
+                     // 2 0F38, 3 0F3A, 4 3DNow!), bit 12 VEX.L (docs/decoder.md)
 };
 
 }  // namespace umbra
