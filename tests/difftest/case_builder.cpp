@@ -1,0 +1,39 @@
+#include "case_builder.h"
+
+#include "forms.h"
+
+namespace difftest {
+
+uint64_t case_seed(uint64_t run_seed, uint64_t index) {
+  uint64_t s = run_seed ^ (index * 0xd1342543de82ef95ull);
+  return splitmix64(s);
+}
+
+bool build_case(uint64_t seed, const std::vector<uint16_t>& allowed, const BuildOptions& opt,
+                CaseInput* in, CaseMeta* meta) {
+  if (allowed.empty()) return false;
+  const std::vector<Form>& forms = all_forms();
+  Rng rng(seed);
+  unsigned len = 1;
+  if (opt.max_len > 1 && !rng.chance(opt.single_pct, 100))
+    len = static_cast<unsigned>(rng.range(2, opt.max_len));
+  Gen g(rng, len);
+  for (unsigned pos = 0; pos < len; ++pos) {
+    g.enter_boundary();
+    bool placed = false;
+    for (int attempt = 0; attempt < 40 && !placed; ++attempt) {
+      const uint16_t f = allowed[rng.below(allowed.size())];
+      const Gen::Snapshot snap = g.save();
+      g.form_index = f;
+      placed = forms[f].gen(g);
+      if (!placed) g.restore(snap);
+    }
+    if (!placed) break;
+  }
+  *meta = CaseMeta{};
+  g.finish(in, meta);
+  meta->seed = seed;
+  return meta->n > 0;
+}
+
+}  // namespace difftest

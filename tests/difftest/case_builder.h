@@ -1,0 +1,25 @@
+// Builds one test case (input + metadata) from a seed and a set of allowed forms.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "gen.h"
+#include "layout.h"
+
+namespace difftest {
+
+struct BuildOptions {
+  unsigned max_len = kMaxInsns;  // longest sequence
+  unsigned single_pct = 55;      // share of single-instruction cases
+};
+
+// Deterministic in (case_seed, allowed, options). Returns false if no instruction could be
+// generated at all (e.g. an empty form set).
+bool build_case(uint64_t case_seed, const std::vector<uint16_t>& allowed, const BuildOptions& opt,
+                CaseInput* in, CaseMeta* meta);
+
+// The seed of case `index` of a run with seed `run_seed`.
+uint64_t case_seed(uint64_t run_seed, uint64_t index);
+
+}  // namespace difftest

@@ -1,0 +1,217 @@
+#include "compare.h"
+
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+#include "forms.h"
+#include "frontend/disasm.h"
+
+namespace difftest {
+
+namespace {
+
+const char* const kRegNames[] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                                 "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+
+std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
+std::string fmt(const char* f, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, f);
+  vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
+}
+
+// First byte of [a, a+size) that is not readable in the test address space, or ~0.
+uint64_t first_unreadable(uint64_t a, unsigned size) {
+  for (unsigned i = 0; i < size; ++i) {
+    const uint64_t p = a + i;
+    const bool ok =
+        (p >= kDataBase && p < kDataEnd) || (p >= kCodeBase && p < kCodeBase + kCodeSize);
+    if (!ok) return p;
+  }
+  return ~uint64_t{0};
+}
+
+// CMPS reads [rSI] and [rDI] in an order the SDM does not define (the AMD host reads [rDI]
+// first, Umbra [rSI]). When both reads fault, either address is a correct CR2.
+bool cr2_acceptable(const CaseMeta& meta, const CaseOutput& nat, uint64_t cr2) {
+  for (unsigned k = 0; k < meta.n; ++k) {
+    const InsnRecord& r = meta.insns[k];
+    if (meta.boundary_addr[k] != nat.regs.rip || !r.unordered_reads) continue;
+    const uint64_t amask = r.unordered_addr32 ? 0xffffffffull : ~uint64_t{0};
+    const uint64_t si = first_unreadable(nat.regs.gpr[6] & amask, r.unordered_reads);
+    const uint64_t di = first_unreadable(nat.regs.gpr[7] & amask, r.unordered_reads);
+    return si != ~uint64_t{0} && di != ~uint64_t{0} && (cr2 == si || cr2 == di);
+  }
+  return false;
+}
+
+bool has_error_code(uint32_t v) {
+  return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21;
+}
+
+// Which undefined-flag set and register mask apply, given where the native run stopped.
+void masks_for(const CaseMeta& meta, uint64_t rip, uint64_t* poison, uint16_t* regs) {
+  for (unsigned k = 0; k < meta.n; ++k) {
+    if (meta.boundary_addr[k] == rip) {
+      *poison = meta.poison_at[k];
+      *regs = 0;
+      return;
+    }
+  }
+  *poison = meta.poison_end | meta.poison_at[meta.n];
+  *regs = meta.masked_regs_end;
+}
+
+std::string hex_bytes(const uint8_t* p, size_t n) {
+  std::string s;
+  for (size_t i = 0; i < n; ++i) s += fmt("%s%02x", i ? " " : "", p[i]);
+  return s;
+}
+
+}  // namespace
+
+const char* vector_name(uint32_t v) {
+  static const char* const kNames[] = {"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD",
+                                       "#NM", "#DF", "?9",  "#TS", "#NP", "#SS", "#GP",
+                                       "#PF", "?15", "#MF", "#AC", "#MC", "#XM"};
+  if (v < 20) return kNames[v];
+  return v == 0xff ? "none" : "?";
+}
+
+std::string flag_names(uint64_t mask) {
+  static const struct {
+    uint64_t bit;
+    const char* name;
+  } kFlags[] = {{fl::CF, "CF"}, {fl::PF, "PF"}, {fl::AF, "AF"}, {fl::ZF, "ZF"}, {fl::SF, "SF"},
+                {fl::TF, "TF"}, {fl::IF, "IF"}, {fl::DF, "DF"}, {fl::OF, "OF"}, {fl::IOPL, "IOPL"},
+                {fl::NT, "NT"}, {fl::RF, "RF"}, {fl::AC, "AC"}, {fl::ID, "ID"}};
+  std::string s;
+  for (const auto& f : kFlags)
+    if (mask & f.bit) s += (s.empty() ? "" : " ") + std::string(f.name);
+  return s.empty() ? "-" : s;
+}
+
+Verdict compare_case(const CaseInput& in, const CaseMeta& meta, const CaseOutput& nat,
+                     const CaseOutput& emu) {
+  Verdict v;
+  if (nat.status != RunStatus::kOk) {
+    v.harness_error = true;
+    v.details = nat.status == RunStatus::kTimeout       ? "native run timed out (child restarted)\n"
+                : nat.status == RunStatus::kSetupFailed ? "native child could not be started\n"
+                                                        : "native child died (restarted)\n";
+    return v;
+  }
+  std::string& d = v.details;
+  if (emu.status != RunStatus::kOk) {
+    d += fmt("umbra: run ended without an exception (exit reason %#x), expected %s\n",
+             emu.exit_reason, vector_name(nat.vector));
+  } else if (emu.vector != nat.vector) {
+    d += fmt("vector: expected %u %s, got %u %s\n", nat.vector, vector_name(nat.vector), emu.vector,
+             vector_name(emu.vector));
+  } else if (has_error_code(nat.vector)) {
+    if (emu.error_code != nat.error_code)
+      d += fmt("error code (%s): expected %#x, got %#x\n", vector_name(nat.vector), nat.error_code,
+               emu.error_code);
+    if (nat.vector == 14 && emu.fault_addr != nat.fault_addr &&
+        !cr2_acceptable(meta, nat, emu.fault_addr))
+      d += fmt("CR2: expected %#" PRIx64 ", got %#" PRIx64 "\n", nat.fault_addr, emu.fault_addr);
+  }
+  uint64_t poison;
+  uint16_t masked_regs;
+  masks_for(meta, nat.regs.rip, &poison, &masked_regs);
+  if (emu.regs.rip != nat.regs.rip)
+    d += fmt("rip: expected %#" PRIx64 ", got %#" PRIx64 "\n", nat.regs.rip, emu.regs.rip);
+  for (unsigned r = 0; r < 16; ++r) {
+    if (masked_regs & (1u << r)) continue;
+    if (emu.regs.gpr[r] != nat.regs.gpr[r])
+      d += fmt("%s: expected %#" PRIx64 ", got %#" PRIx64 "\n", kRegNames[r], nat.regs.gpr[r],
+               emu.regs.gpr[r]);
+  }
+  const uint64_t fmask = fl::COMPARED & ~poison;
+  const uint64_t fdiff = (nat.regs.rflags ^ emu.regs.rflags) & fmask;
+  if (fdiff)
+    d += fmt("rflags: expected %#" PRIx64 ", got %#" PRIx64
+             " (differ: %s; undefined, not compared: %s)\n",
+             nat.regs.rflags, emu.regs.rflags, flag_names(fdiff).c_str(),
+             flag_names(poison).c_str());
+  // Memory an instruction may leave partially written when it faults (see CaseMeta).
+  uint64_t mask_lo = 0, mask_hi = 0;
+  for (unsigned k = 0; k < meta.n; ++k)
+    if (meta.boundary_addr[k] == nat.regs.rip)
+      mask_lo = meta.fault_mask_lo[k], mask_hi = meta.fault_mask_hi[k];
+  auto differs = [&](size_t i) {
+    const uint64_t a = kDataBase + i;
+    return nat.data[i] != emu.data[i] && !(a >= mask_lo && a < mask_hi);
+  };
+  bool any = false;
+  for (size_t i = 0; i < kDataSize && !any; ++i) any = differs(i);
+  if (any) {
+    unsigned shown = 0;
+    for (size_t i = 0; i < kDataSize && shown < 4;) {
+      if (!differs(i)) {
+        ++i;
+        continue;
+      }
+      size_t j = i;
+      while (j < kDataSize && j - i < 16 && differs(j)) ++j;
+      d += fmt("memory %#" PRIx64 "..%#" PRIx64 ": expected %s, got %s (initially %s)\n",
+               kDataBase + i, kDataBase + j - 1, hex_bytes(nat.data + i, j - i).c_str(),
+               hex_bytes(emu.data + i, j - i).c_str(), hex_bytes(in.data + i, j - i).c_str());
+      ++shown;
+      i = j;
+    }
+    if (shown == 4) d += "memory: more differences not shown\n";
+  }
+  v.mismatch = !d.empty();
+  return v;
+}
+
+std::string describe_case(uint64_t index, const CaseInput& in, const CaseMeta& meta,
+                          const CaseOutput* nat, const CaseOutput* emu, const Verdict* v) {
+  const std::vector<Form>& forms = all_forms();
+  std::string s = fmt("case %" PRIu64 " (case seed %#" PRIx64 "), %u instruction%s:\n", index,
+                      meta.seed, meta.n, meta.n == 1 ? "" : "s");
+  for (unsigned i = 0; i < meta.n; ++i) {
+    const InsnRecord& r = meta.insns[i];
+    const uint64_t addr = kCodeBase + r.offset;
+    const umbra::Disassembly dis = umbra::disassemble_one(
+        in.code + r.offset, static_cast<unsigned>(kCodeSize - r.offset), addr, 64);
+    std::string text = dis.length ? dis.mnemonic + " " + dis.operands : "(capstone: invalid)";
+    if (dis.length && dis.length != r.len) text += fmt(" [capstone length %u]", dis.length);
+    s += fmt("  %#" PRIx64 ": %-32s %-44s {%s}\n", addr,
+             hex_bytes(in.code + r.offset, r.len).c_str(), text.c_str(),
+             r.form == kNoForm ? "--code" : forms[r.form].name.c_str());
+  }
+  s += "  initial:";
+  for (unsigned r = 0; r < 16; ++r)
+    s += fmt("%s%s=%#" PRIx64, r % 4 == 0 ? "\n    " : "  ", kRegNames[r], in.regs.gpr[r]);
+  s += fmt("\n    rflags=%#" PRIx64 " (%s)\n", in.regs.rflags, flag_names(in.regs.rflags).c_str());
+  auto outcome = [&](const char* who, const CaseOutput* o) {
+    if (!o) return;
+    s +=
+        fmt("  %s: %s", who, o->status == RunStatus::kOk ? vector_name(o->vector) : "no exception");
+    if (has_error_code(o->vector)) s += fmt(" error %#x", o->error_code);
+    if (o->vector == 14) s += fmt(" cr2 %#" PRIx64, o->fault_addr);
+    s += fmt(" at rip %#" PRIx64 ", rflags %#" PRIx64 " (%s)\n", o->regs.rip, o->regs.rflags,
+             flag_names(o->regs.rflags).c_str());
+  };
+  outcome("native", nat);
+  outcome("umbra ", emu);
+  if (v && !v->details.empty()) {
+    s += "  differences:\n";
+    size_t pos = 0;
+    while (pos < v->details.size()) {
+      const size_t nl = v->details.find('\n', pos);
+      s += "    " + v->details.substr(pos, nl - pos) + "\n";
+      pos = nl == std::string::npos ? v->details.size() : nl + 1;
+    }
+  }
+  return s;
+}
+
+}  // namespace difftest

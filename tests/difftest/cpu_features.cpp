@@ -1,0 +1,38 @@
+#include "cpu_features.h"
+
+#include <cpuid.h>
+
+#include "forms.h"
+
+namespace difftest {
+
+uint32_t host_features() {
+  unsigned a, b, c, d;
+  uint32_t f = 0;
+  if (__get_cpuid(1, &a, &b, &c, &d)) {
+    if (c & (1u << 23)) f |= feat::kPopcnt;
+    if (c & (1u << 13)) f |= feat::kCx16;
+    if (c & (1u << 22)) f |= feat::kMovbe;
+  }
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+    if (b & (1u << 3)) f |= feat::kBmi1;
+    if (b & (1u << 8)) f |= feat::kBmi2;
+    if (b & (1u << 19)) f |= feat::kAdx;
+  }
+  if (__get_cpuid(0x80000001, &a, &b, &c, &d)) {
+    if (c & (1u << 0)) f |= feat::kLahf64;
+    if (c & (1u << 5)) f |= feat::kLzcnt;  // ABM / LZCNT
+  }
+  return f;
+}
+
+std::string feature_names(uint32_t mask) {
+  static const char* const kNames[] = {"BMI1",   "BMI2",          "ADX",        "LZCNT",
+                                       "POPCNT", "LAHF-SAHF(64)", "CMPXCHG16B", "MOVBE"};
+  std::string s;
+  for (unsigned i = 0; i < 8; ++i)
+    if (mask & (1u << i)) s += (s.empty() ? "" : ", ") + std::string(kNames[i]);
+  return s;
+}
+
+}  // namespace difftest

@@ -1,0 +1,138 @@
+// The native child: maps the fixed pages, installs the fault handler, locks itself down with
+// seccomp strict mode (read, write, exit and sigreturn only) and then runs batches of cases.
+//
+// A case ends when the CPU raises an exception: the HLT of the sled (#GP at CPL 3) or any
+// fault of the sequence. The kernel turns it into a signal (#DE SIGFPE, #UD SIGILL, #GP/#PF
+// SIGSEGV, #AC/#SS SIGBUS, #DB/#BP SIGTRAP) whose ucontext holds every register, RIP, RFLAGS,
+// the trap number, the hardware error code and CR2.
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "native_shared.h"
+
+extern "C" {
+void difftest_enter(const difftest::RegFile* regs);
+void difftest_resume();
+extern uint64_t difftest_saved_rsp;
+extern volatile uint8_t difftest_in_test;
+}
+
+namespace difftest {
+
+namespace {
+
+CaseOutput* g_out = nullptr;
+alignas(16) uint8_t g_altstack[64 * 1024];
+
+[[noreturn]] void raw_exit(int code) {
+  syscall(SYS_exit, code);  // exit, not exit_group: the only exit seccomp strict mode allows
+  __builtin_unreachable();
+}
+
+void on_exception(int, siginfo_t*, void* ctx) {
+  // The kernel enters a handler with the interrupted code's AC flag (it clears only DF, TF and
+  // RF), and Linux runs user code with CR0.AM set: a POPF that set AC would turn any misaligned
+  // access of this handler into #AC. Clear it first.
+  asm volatile("pushfq; andq %0, (%%rsp); popfq" : : "i"(~(1l << 18)) : "memory", "cc");
+  auto* uc = static_cast<ucontext_t*>(ctx);
+  greg_t* g = uc->uc_mcontext.gregs;
+  if (!difftest_in_test) {
+    // A fault in the harness itself: die, the parent reports it and restarts us.
+    raw_exit(101);
+  }
+  difftest_in_test = 0;
+  RegFile& r = g_out->regs;
+  r.gpr[0] = static_cast<uint64_t>(g[REG_RAX]);
+  r.gpr[1] = static_cast<uint64_t>(g[REG_RCX]);
+  r.gpr[2] = static_cast<uint64_t>(g[REG_RDX]);
+  r.gpr[3] = static_cast<uint64_t>(g[REG_RBX]);
+  r.gpr[4] = static_cast<uint64_t>(g[REG_RSP]);
+  r.gpr[5] = static_cast<uint64_t>(g[REG_RBP]);
+  r.gpr[6] = static_cast<uint64_t>(g[REG_RSI]);
+  r.gpr[7] = static_cast<uint64_t>(g[REG_RDI]);
+  r.gpr[8] = static_cast<uint64_t>(g[REG_R8]);
+  r.gpr[9] = static_cast<uint64_t>(g[REG_R9]);
+  r.gpr[10] = static_cast<uint64_t>(g[REG_R10]);
+  r.gpr[11] = static_cast<uint64_t>(g[REG_R11]);
+  r.gpr[12] = static_cast<uint64_t>(g[REG_R12]);
+  r.gpr[13] = static_cast<uint64_t>(g[REG_R13]);
+  r.gpr[14] = static_cast<uint64_t>(g[REG_R14]);
+  r.gpr[15] = static_cast<uint64_t>(g[REG_R15]);
+  r.rip = static_cast<uint64_t>(g[REG_RIP]);
+  r.rflags = static_cast<uint64_t>(g[REG_EFL]);
+  g_out->vector = static_cast<uint32_t>(g[REG_TRAPNO]);
+  g_out->error_code = static_cast<uint32_t>(g[REG_ERR]);
+  g_out->fault_addr = static_cast<uint64_t>(g[REG_CR2]);
+  g_out->status = RunStatus::kOk;
+  // Continue in the harness: difftest_resume restores its registers from the saved stack.
+  g[REG_RIP] = reinterpret_cast<greg_t>(&difftest_resume);
+  g[REG_RSP] = static_cast<greg_t>(difftest_saved_rsp);
+  g[REG_EFL] = 0x202;  // IF, DF=0 as the ABI requires, no TF/AC
+}
+
+[[noreturn]] void setup_failed(int ack_fd, uint32_t step) {
+  const uint32_t msg[3] = {kChildSetupFailed, static_cast<uint32_t>(errno), step};
+  if (write(ack_fd, msg, sizeof msg) < 0) raw_exit(102);
+  raw_exit(102);
+}
+
+}  // namespace
+
+void native_child_main(NativeShared* shared, int cmd_fd, int ack_fd) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+
+  // Code page: one memfd mapped twice, read+execute at the fixed address and read+write at
+  // a harness address, so the test code cannot write it but the harness can.
+  const int code_fd = static_cast<int>(syscall(SYS_memfd_create, "difftest-code", 0u));
+  if (code_fd < 0 || ftruncate(code_fd, kCodeSize) != 0) setup_failed(ack_fd, 1);
+  void* code = mmap(reinterpret_cast<void*>(kCodeBase), kCodeSize, PROT_READ | PROT_EXEC,
+                    MAP_SHARED | MAP_FIXED_NOREPLACE, code_fd, 0);
+  if (code != reinterpret_cast<void*>(kCodeBase)) setup_failed(ack_fd, 2);
+  void* code_rw = mmap(nullptr, kCodeSize, PROT_READ | PROT_WRITE, MAP_SHARED, code_fd, 0);
+  if (code_rw == MAP_FAILED) setup_failed(ack_fd, 3);
+  void* data = mmap(reinterpret_cast<void*>(kDataBase), kDataSize, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (data != reinterpret_cast<void*>(kDataBase)) setup_failed(ack_fd, 4);
+
+  stack_t ss{};
+  ss.ss_sp = g_altstack;
+  ss.ss_size = sizeof g_altstack;
+  if (sigaltstack(&ss, nullptr) != 0) setup_failed(ack_fd, 5);
+  struct sigaction sa {};
+  sa.sa_sigaction = on_exception;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP})
+    if (sigaction(sig, &sa, nullptr) != 0) setup_failed(ack_fd, 6);
+
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) != 0) setup_failed(ack_fd, 7);
+  const uint32_t ready = kChildReady;
+  if (write(ack_fd, &ready, sizeof ready) != sizeof ready) raw_exit(103);
+
+  CaseInput* in = shared_inputs(shared);
+  CaseOutput* out = shared_outputs(shared);
+  for (;;) {
+    uint32_t cmd[2];
+    if (read(cmd_fd, cmd, sizeof cmd) != sizeof cmd) raw_exit(0);
+    for (uint32_t i = cmd[0]; i < cmd[1] && i < shared->capacity; ++i) {
+      shared->progress = i;
+      std::memcpy(code_rw, in[i].code, kCodeSize);
+      std::memcpy(data, in[i].data, kDataSize);
+      g_out = &out[i];
+      g_out->status = RunStatus::kChildCrashed;  // overwritten by the handler
+      difftest_enter(&in[i].regs);
+      std::memcpy(out[i].data, data, kDataSize);
+    }
+    if (write(ack_fd, &cmd[1], sizeof cmd[1]) != sizeof cmd[1]) raw_exit(104);
+  }
+}
+
+}  // namespace difftest

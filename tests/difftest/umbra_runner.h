@@ -1,0 +1,35 @@
+// Runs test cases in Umbra: a Flat64Machine at CPL 3 whose address translator maps exactly the
+// pages the native child maps, with the same permissions, and raises #PF like the host would.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "layout.h"
+
+namespace umbra {
+class Flat64Machine;
+}
+
+namespace difftest {
+
+class DifftestTranslator;
+
+class UmbraRunner {
+ public:
+  UmbraRunner();
+  ~UmbraRunner();
+  UmbraRunner(const UmbraRunner&) = delete;
+  UmbraRunner& operator=(const UmbraRunner&) = delete;
+
+  // Runs one case. `fresh`: build a new machine for it instead of reusing the previous one
+  // (used to confirm mismatches are not an artefact of state left over from earlier cases).
+  void run(const CaseInput& in, CaseOutput* out, bool fresh = false);
+
+ private:
+  std::unique_ptr<DifftestTranslator> translator_;
+  std::unique_ptr<umbra::Flat64Machine> machine_;
+  uint16_t host_fs_ = 0, host_gs_ = 0;
+};
+
+}  // namespace difftest
