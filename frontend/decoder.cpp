@@ -20,10 +20,6 @@ constexpr unsigned kMaxInsnLen = 15;  // SDM vol. 2, 2.3.11
 
 enum class Enc : uint8_t { Legacy, Vex, Evex, Xop, Amd3DNow };
 
-bool has_loc(const FormInfo& f, Loc l) {
-  return f.dst == l || f.src == l || f.src2 == l;
-}
-
 class Decoder {
  public:
   Decoder(const uint8_t* bytes, unsigned avail, DecodeMode mode)
@@ -49,10 +45,38 @@ class Decoder {
     return true;
   }
   uint64_t read(unsigned n) {  // little-endian, n <= 8, after need(n)
+    // Fixed-size copies compile to single loads; a variable-size memcpy would be a call.
     uint64_t v = 0;
-    std::memcpy(&v, b_ + pos_, n);
+    const uint8_t* p = b_ + pos_;
     pos_ += n;
-    return v;
+    switch (n) {
+      case 1:
+        return p[0];
+      case 2: {
+        uint16_t x;
+        std::memcpy(&x, p, 2);
+        return x;
+      }
+      case 3: {
+        uint16_t x;
+        std::memcpy(&x, p, 2);
+        return x | (uint64_t{p[2]} << 16);
+      }
+      case 4: {
+        uint32_t x;
+        std::memcpy(&x, p, 4);
+        return x;
+      }
+      case 6: {
+        uint32_t x;
+        std::memcpy(&x, p, 4);
+        v = p[4] | (p[5] << 8);
+        return x | (v << 32);
+      }
+      default:
+        std::memcpy(&v, p, n);
+        return v;
+    }
   }
   void set_reason(InvalidReason r) {
     if (reason_ == InvalidReason::None) reason_ = r;
@@ -63,6 +87,8 @@ class Decoder {
   DecodeStatus decode_evex(Insn* out);
   DecodeStatus decode_xop(Insn* out);
   DecodeStatus decode_entry(Insn* out, const OpcodeEntry& e);
+  void check_encoding(Insn* out, const FormInfo& fi, Op op, unsigned flags, unsigned rm_mask,
+                      bool mem);
   unsigned operand_size(Size s, unsigned flags) const;
   bool decode_memory(Insn* out);
   bool decode_immediate(Insn* out, Imm kind);
@@ -512,13 +538,16 @@ DecodeStatus Decoder::decode_entry(Insn* out, const OpcodeEntry& entry) {
 
   const FormInfo& fi = kForms[static_cast<size_t>(form)];
   named_op_ = op;
-  if (undefined) set_reason(InvalidReason::Undefined);
-  if (bad_vex_prefix_) set_reason(InvalidReason::VexPrefix);
-  if (enc_ == Enc::Evex) set_reason(InvalidReason::Evex);
-  if (enc_ == Enc::Xop) set_reason(InvalidReason::Xop);
-  if (flags & UNS) set_reason(InvalidReason::Unsupported);
-  if (mode64_ && (flags & I64)) set_reason(InvalidReason::NotIn64);
-  if (!mode64_ && (flags & O64)) set_reason(InvalidReason::OnlyIn64);
+  if (undefined || bad_vex_prefix_ || enc_ == Enc::Evex || enc_ == Enc::Xop ||
+      (flags & (UNS | I64 | O64))) {
+    if (undefined) set_reason(InvalidReason::Undefined);
+    if (bad_vex_prefix_) set_reason(InvalidReason::VexPrefix);
+    if (enc_ == Enc::Evex) set_reason(InvalidReason::Evex);
+    if (enc_ == Enc::Xop) set_reason(InvalidReason::Xop);
+    if (flags & UNS) set_reason(InvalidReason::Unsupported);
+    if (mode64_ && (flags & I64)) set_reason(InvalidReason::NotIn64);
+    if (!mode64_ && (flags & O64)) set_reason(InvalidReason::OnlyIn64);
+  }
 
   opsize_ = operand_size(fi.size, flags);
   addr_size_ = mode64_ ? (p67_ ? 4 : 8) : (mode16_ != p67_ ? 2 : 4);
@@ -529,8 +558,7 @@ DecodeStatus Decoder::decode_entry(Insn* out, const OpcodeEntry& entry) {
     if (!need(1)) return incomplete(out);
     modrm_ = b_[pos_++];
     // MOV to/from CR/DR ignore ModRM.mod: always a register (SDM vol. 2, MOV-Control Regs).
-    const bool force_reg = fi.dst == Loc::Rf || fi.src == Loc::Rf;
-    if (modrm_ < 0xC0 && !force_reg) {
+    if (modrm_ < 0xC0 && !(fi.checks & form_check::kForceReg)) {
       mem = true;
       if (!decode_memory(out)) return incomplete(out);
     }
@@ -539,33 +567,11 @@ DecodeStatus Decoder::decode_entry(Insn* out, const OpcodeEntry& entry) {
   full_length_ = !undefined;
   if (seg_ >= 0) out->seg = static_cast<uint8_t>(seg_);
 
-  // Encoding rules that make a decodable instruction #UD.
   const unsigned reg = (modrm_ >> 3) & 7;
-  if (enc_ == Enc::Amd3DNow) {  // the suffix byte, read like an imm8, selects the operation
-    if (kTables.amd3dnow[out->imm & 0xff].op == Op::INVALID) set_reason(InvalidReason::Undefined);
-    opc_ = static_cast<uint8_t>(out->imm);
-  }
   out->opcode = static_cast<uint16_t>(opc_ | (map_ << 8) | (vex_l_ << 12));
-  if (fi.modrm && !mem && has_loc(fi, Loc::M)) set_reason(InvalidReason::RegisterForm);
-  if (mem && has_loc(fi, Loc::R)) set_reason(InvalidReason::MemoryForm);
-  if (fi.modrm && !mem && rm_mask && !((rm_mask >> (modrm_ & 7)) & 1))
-    set_reason(InvalidReason::Undefined);
-  if (lock_ && !((flags & LOCK) && mem && (fi.dst == Loc::E || fi.dst == Loc::M)))
-    set_reason(InvalidReason::Lock);  // SDM vol. 2, LOCK: only these, only a memory destination
-  if (enc_ == Enc::Vex) {
-    // VEX.L and VEX.vvvv constraints (SDM vol. 2, 2.3.6; vvvv is 1111b when it is unused).
-    const bool vvvv_used = vvvv_ != 0;
-    if (((flags & L0) && vex_l_) || ((flags & L1) && !vex_l_) || ((flags & NV) && vvvv_used) ||
-        ((flags & NVM) && mem && vvvv_used))
-      set_reason(InvalidReason::VexField);
-  }
-  if (has_loc(fi, Loc::S) && (reg > GS || (op == Op::MOV_SEG_LOAD && reg == CS)))
-    set_reason(InvalidReason::BadRegister);
-  if (has_loc(fi, Loc::Cr)) {
-    const unsigned cr = reg | (r_ << 3);
-    if (cr != 0 && cr != 2 && cr != 3 && cr != 4 && cr != 8) set_reason(InvalidReason::BadRegister);
-  }
-  if (has_loc(fi, Loc::Dr) && r_) set_reason(InvalidReason::BadRegister);
+  // Most instructions need none of the encoding checks; test that with one branch.
+  if (fi.checks | rm_mask | lock_ | (enc_ != Enc::Legacy) | (flags & (L0 | L1 | NV | NVM)))
+    check_encoding(out, fi, op, flags, rm_mask, mem);
   if (reason_ != InvalidReason::None) return invalid(out);
 
   if ((flags & NOP90) && !bb_) op = Op::NOP;  // 90 (and F3 90, PAUSE) without REX.B
@@ -590,6 +596,38 @@ DecodeStatus Decoder::decode_entry(Insn* out, const OpcodeEntry& entry) {
   out->prefixes = prefix_bits();
   out->fn = bind_handler(*out);
   return DecodeStatus::Ok;
+}
+
+// Encoding rules that make an otherwise decodable instruction #UD.
+void Decoder::check_encoding(Insn* out, const FormInfo& fi, Op op, unsigned flags, unsigned rm_mask,
+                             bool mem) {
+  using namespace form_check;
+  const unsigned reg = (modrm_ >> 3) & 7;
+  if (enc_ == Enc::Amd3DNow) {  // the suffix byte, read like an imm8, selects the operation
+    if (kTables.amd3dnow[out->imm & 0xff].op == Op::INVALID) set_reason(InvalidReason::Undefined);
+    opc_ = static_cast<uint8_t>(out->imm);
+    out->opcode = static_cast<uint16_t>(opc_ | (map_ << 8));
+  }
+  if (fi.modrm && !mem && (fi.checks & kMemOnly)) set_reason(InvalidReason::RegisterForm);
+  if (mem && (fi.checks & kRegOnly)) set_reason(InvalidReason::MemoryForm);
+  if (fi.modrm && !mem && rm_mask && !((rm_mask >> (modrm_ & 7)) & 1))
+    set_reason(InvalidReason::Undefined);
+  if (lock_ && !((flags & LOCK) && mem && (fi.dst == Loc::E || fi.dst == Loc::M)))
+    set_reason(InvalidReason::Lock);  // SDM vol. 2, LOCK: only these, only a memory destination
+  if (enc_ == Enc::Vex) {
+    // VEX.L and VEX.vvvv constraints (SDM vol. 2, 2.3.6; vvvv is 1111b when it is unused).
+    const bool vvvv_used = vvvv_ != 0;
+    if (((flags & L0) && vex_l_) || ((flags & L1) && !vex_l_) || ((flags & NV) && vvvv_used) ||
+        ((flags & NVM) && mem && vvvv_used))
+      set_reason(InvalidReason::VexField);
+  }
+  if ((fi.checks & kSreg) && (reg > GS || (op == Op::MOV_SEG_LOAD && reg == CS)))
+    set_reason(InvalidReason::BadRegister);
+  if (fi.checks & kCr) {
+    const unsigned cr = reg | (r_ << 3);
+    if (cr != 0 && cr != 2 && cr != 3 && cr != 4 && cr != 8) set_reason(InvalidReason::BadRegister);
+  }
+  if ((fi.checks & kDr) && r_) set_reason(InvalidReason::BadRegister);
 }
 
 // Insn::prefixes. For VEX/EVEX/XOP, VEX.pp is reported as the prefix it stands for and VEX.W

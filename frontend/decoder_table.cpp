@@ -4,9 +4,41 @@
 
 namespace umbra::dec {
 
+namespace {
+
+constexpr uint8_t check_bits(Loc l) {
+  switch (l) {
+    case Loc::M:
+      return form_check::kMemOnly;
+    case Loc::R:
+      return form_check::kRegOnly;
+    case Loc::S:
+      return form_check::kSreg;
+    case Loc::Cr:
+      return form_check::kCr;
+    case Loc::Dr:
+      return form_check::kDr;
+    case Loc::Rf:
+      return form_check::kForceReg;
+    default:
+      return 0;
+  }
+}
+
+constexpr FormInfo form(Loc dst, Loc src, Loc src2, Imm imm, Size size, uint8_t src_size,
+                        bool modrm) {
+  return FormInfo{
+      dst,   src,
+      src2,  imm,
+      size,  src_size,
+      modrm, static_cast<uint8_t>(check_bits(dst) | check_bits(src) | check_bits(src2))};
+}
+
+}  // namespace
+
 const FormInfo kForms[static_cast<size_t>(Form::kCount)] = {
 #define FORM(name, dst, src, src2, imm, size, src_size, modrm) \
-  {Loc::dst, Loc::src, Loc::src2, Imm::imm, Size::size, src_size, modrm},
+  form(Loc::dst, Loc::src, Loc::src2, Imm::imm, Size::size, src_size, modrm),
 #include "frontend/opcode_forms.inc"
 #undef FORM
 };

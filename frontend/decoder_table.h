@@ -61,12 +61,23 @@ enum class Size : uint8_t {
   DQ,   // 8, or 16 with REX.W (CMPXCHG8B/16B)
 };
 
+// Operand locations of a form that need an encoding check (FormInfo::checks).
+namespace form_check {
+constexpr uint8_t kMemOnly = 1u << 0;   // an M operand: the register form is #UD
+constexpr uint8_t kRegOnly = 1u << 1;   // an R operand: the memory form is #UD
+constexpr uint8_t kSreg = 1u << 2;      // segment register in ModRM.reg
+constexpr uint8_t kCr = 1u << 3;        // control register in ModRM.reg
+constexpr uint8_t kDr = 1u << 4;        // debug register in ModRM.reg
+constexpr uint8_t kForceReg = 1u << 5;  // ModRM.mod ignored: r/m is always a register
+}  // namespace form_check
+
 struct FormInfo {
   Loc dst, src, src2;
   Imm imm;
   Size size;
   uint8_t src_size;  // Insn::src_size (MOVZX/MOVSX/MOVSXD); a 1 makes src a byte register
   bool modrm;
+  uint8_t checks;  // form_check:: bits, derived from the locations
 };
 
 enum class Form : uint8_t {
