@@ -11,7 +11,9 @@ static uint8_t ring0_stack[16384] ALIGNED(16);
 static uint8_t user_stack[16384] ALIGNED(16);
 extern char trap_stubs32[];
 
-uint32_t trap_stub32(int vector) { return (uint32_t)trap_stubs32 + 16u * (uint32_t)vector; }
+uint32_t trap_stub32(int vector) {
+  return (uint32_t)trap_stubs32 + 16u * (uint32_t)vector;
+}
 
 void set_idt_stub(int vector, uint32_t type, int dpl) {
   idt[vector] = gate32(trap_stub32(vector), SEL32_KCODE, type, dpl, 0);
@@ -23,6 +25,9 @@ void reload_tss(uint32_t limit) {
 }
 
 void cpu32_init(void) {
+  // Mask both 8259s: a firmware may have left them programmed, and some tests set EFLAGS.IF.
+  outb(0x21, 0xff);
+  outb(0xa1, 0xff);
   gdt[0] = 0;
   gdt[SEL32_KCODE >> 3] = flat_code32(0);
   gdt[SEL32_KDATA >> 3] = flat_data32(0);
@@ -34,8 +39,8 @@ void cpu32_init(void) {
   lgdt(gdt, sizeof gdt - 1);
   __asm__ volatile(
       "ljmp %0, $1f\n1:\n\t"
-      "movw %w1, %%ds\n\tmovw %w1, %%es\n\tmovw %w1, %%fs\n\tmovw %w1, %%gs\n\tmovw %w1, %%ss" ::"i"(
-          SEL32_KCODE),
+      "movw %w1, %%ds\n\tmovw %w1, %%es\n\tmovw %w1, %%fs\n\tmovw %w1, %%gs\n\tmovw %w1, %%ss" ::
+          "i"(SEL32_KCODE),
       "r"(SEL32_KDATA)
       : "memory");
 
@@ -53,6 +58,12 @@ void cpu32_init(void) {
   tss.iomap_base = sizeof(struct tss32);  // beyond the limit: no I/O bitmap
   reload_tss(sizeof(struct tss32) - 1);
 
+  user_reset();
+}
+
+void user_reset(void) {
+  user_cs = SEL32_UCODE | 3;
+  user_ss = SEL32_UDATA | 3;
   user_sp = (ureg)(user_stack + sizeof user_stack);
   user_flags = EFL_FIXED;
 }
@@ -74,6 +85,7 @@ static void record(const struct frame32* f) {
   trap.entry_sp = trap.has_error ? (uint32_t)&f->error_code : (uint32_t)&f->eip;
   trap.cr2 = read_cr2();
   trap.dr6 = read_dr6();
+  trap.handler_flags = read_flags();
   trap.ds = (uint16_t)f->ds;
   trap.es = (uint16_t)f->es;
   trap.fs = (uint16_t)f->fs;

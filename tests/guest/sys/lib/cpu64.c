@@ -12,7 +12,9 @@ static uint8_t user_stack[16384] ALIGNED(16);
 uint64_t ist_stack_top[8];
 extern char trap_stubs64[];
 
-uint64_t trap_stub64(int vector) { return (uint64_t)trap_stubs64 + 16u * (uint64_t)vector; }
+uint64_t trap_stub64(int vector) {
+  return (uint64_t)trap_stubs64 + 16u * (uint64_t)vector;
+}
 
 void set_idt_stub(int vector, uint32_t type, int dpl, int ist) {
   idt[vector] = make_gate64(trap_stub64(vector), SEL64_KCODE, type, dpl, ist);
@@ -41,7 +43,8 @@ static void paging64_init(void) {
 }
 
 volatile uint64_t* pte_of(uint64_t va) {
-  if (va >= (1ull << 30)) fatal("pte_of(%llx): only the first 1 GiB is mapped", (unsigned long long)va);
+  if (va >= (1ull << 30))
+    fatal("pte_of(%llx): only the first 1 GiB is mapped", (unsigned long long)va);
   uint64_t* pde = &pd[va >> 21];
   if (*pde & PTE_PS) {
     if (pt_used == ARRAY_SIZE(pt_pool)) fatal("out of page tables");
@@ -94,6 +97,12 @@ static void cpu64_init(void) {
 
   paging64_init();
   wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NXE);
+  user_reset();
+}
+
+void user_reset(void) {
+  user_cs = SEL64_UCODE | 3;
+  user_ss = SEL64_UDATA | 3;
   user_sp = (ureg)(user_stack + sizeof user_stack);
   user_flags = EFL_FIXED;
 }
@@ -113,6 +122,7 @@ static void record(const struct frame64* f) {
   trap.entry_sp = trap.has_error ? (uint64_t)&f->error_code : (uint64_t)&f->rip;
   trap.cr2 = read_cr2();
   trap.dr6 = read_dr6();
+  trap.handler_flags = read_flags();
   trap.ds = (uint16_t)f->ds;
   trap.es = (uint16_t)f->es;
   trap.fs = (uint16_t)f->fs;

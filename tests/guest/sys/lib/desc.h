@@ -9,19 +9,19 @@
 #define ACC_DPL(n) ((uint32_t)(n) << 5)
 #define ACC_S 0x10u  // code or data (clear: system descriptor)
 // Code/data types (with S set).
-#define TYPE_DATA_R 0x0u      // read-only
-#define TYPE_DATA_RW 0x2u     // read/write
-#define TYPE_DATA_RWD 0x6u    // read/write, expand-down
+#define TYPE_DATA_R 0x0u    // read-only
+#define TYPE_DATA_RW 0x2u   // read/write
+#define TYPE_DATA_RWD 0x6u  // read/write, expand-down
 #define TYPE_ACCESSED 0x1u
-#define TYPE_CODE_X 0x8u      // execute-only
-#define TYPE_CODE_XR 0xAu     // execute/read
-#define TYPE_CODE_XRC 0xEu    // execute/read, conforming
+#define TYPE_CODE_X 0x8u    // execute-only
+#define TYPE_CODE_XR 0xAu   // execute/read
+#define TYPE_CODE_XRC 0xEu  // execute/read, conforming
 // System types (S clear).
 #define TYPE_LDT 0x2u
 #define TYPE_TASK_GATE 0x5u
-#define TYPE_TSS_AVAIL 0x9u   // 32-bit TSS, or 64-bit TSS in IA-32e mode
+#define TYPE_TSS_AVAIL 0x9u  // 32-bit TSS, or 64-bit TSS in IA-32e mode
 #define TYPE_TSS_BUSY 0xBu
-#define TYPE_CALL_GATE 0xCu   // 32-bit call gate, or 64-bit call gate in IA-32e mode
+#define TYPE_CALL_GATE 0xCu  // 32-bit call gate, or 64-bit call gate in IA-32e mode
 #define TYPE_INT_GATE 0xEu
 #define TYPE_TRAP_GATE 0xFu
 // Flags nibble: G | D/B | L | AVL.

@@ -2,14 +2,14 @@
 #pragma once
 
 // ---- 32-bit part (multiboot entry, protected mode) ----
-#define SEL32_KCODE 0x08    // flat 32-bit code, DPL 0
-#define SEL32_KDATA 0x10    // flat data, DPL 0
-#define SEL32_UCODE 0x18    // flat 32-bit code, DPL 3 (SYSEXIT: SYSENTER_CS + 16)
-#define SEL32_UDATA 0x20    // flat data, DPL 3 (SYSEXIT: SYSENTER_CS + 24)
-#define SEL32_TSS 0x28      // the 32-bit TSS
-#define SEL32_KCODE64 0x30  // 64-bit code, DPL 0 (entering long mode)
-#define SEL32_CODE16 0x38   // 16-bit code, base LOW_BASE, limit 0xffff (entering real mode)
-#define SEL32_DATA16 0x40   // 16-bit data, base 0, limit 0xffff
+#define SEL32_KCODE 0x08       // flat 32-bit code, DPL 0
+#define SEL32_KDATA 0x10       // flat data, DPL 0
+#define SEL32_UCODE 0x18       // flat 32-bit code, DPL 3 (SYSEXIT: SYSENTER_CS + 16)
+#define SEL32_UDATA 0x20       // flat data, DPL 3 (SYSEXIT: SYSENTER_CS + 24)
+#define SEL32_TSS 0x28         // the 32-bit TSS
+#define SEL32_KCODE64 0x30     // 64-bit code, DPL 0 (entering long mode)
+#define SEL32_CODE16 0x38      // 16-bit code, base LOW_BASE, limit 0xffff (entering real mode)
+#define SEL32_DATA16 0x40      // 16-bit data, base 0, limit 0xffff
 #define SEL32_FIRST_FREE 0x48  // kernels use 0x48.. for their own test descriptors
 
 // ---- 64-bit part (long mode) ----

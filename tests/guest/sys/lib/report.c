@@ -6,7 +6,9 @@
 struct handoff report_state;
 const char kernel_name[] = KERNEL_NAME;
 
-void section(const char* title) { kprintf("--- %s\n", title); }
+void section(const char* title) {
+  kprintf("--- %s\n", title);
+}
 
 NORETURN void debug_exit(uint8_t code) {
   outb(0xf4, code);
@@ -64,8 +66,8 @@ int check_eq_sdm(uint64_t got, uint64_t sdm_expected, uint64_t qemu_value, const
   }
   if (report_state.tolerate_qemu && got == qemu_value) {
     report_state.tolerated++;
-    kprintf("deviation (known QEMU TCG behaviour, tolerated) %s: SDM says 0x%llx, got 0x%llx\n", buf,
-            (unsigned long long)sdm_expected, (unsigned long long)got);
+    kprintf("deviation (known QEMU TCG behaviour, tolerated) %s: SDM says 0x%llx, got 0x%llx\n",
+            buf, (unsigned long long)sdm_expected, (unsigned long long)got);
     return 1;
   }
   report_state.failures++;
@@ -98,7 +100,8 @@ int check_true_sdm(int cond, const char* what, ...) {
 NORETURN void report_finish(void) {
   if (report_state.failures == 0 && report_state.checks > 0) {
     kprintf("PASS %s (%u checks", kernel_name, report_state.checks);
-    if (report_state.tolerated) kprintf(", %u known QEMU deviations tolerated", report_state.tolerated);
+    if (report_state.tolerated)
+      kprintf(", %u known QEMU deviations tolerated", report_state.tolerated);
     kprintf(")\n");
     debug_exit(DEBUG_EXIT_PASS);
   }

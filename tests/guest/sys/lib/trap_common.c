@@ -1,12 +1,11 @@
 // The event record and the checks over it, shared by the 32-bit and 64-bit parts.
-#include "trap.h"
-
 #include "ksys.h"
+#include "trap.h"
 
 volatile struct trap_info trap;
 volatile ureg probe_ip, probe_next;
 volatile ureg catch_ip, catch_sp, catch_bp;
-volatile ureg user_sp, user_flags = EFL_FIXED;
+volatile ureg user_cs, user_ss, user_sp, user_flags = EFL_FIXED;
 int (*volatile trap_hook)(void* frame);
 
 void trap_reset(void) {
@@ -16,9 +15,9 @@ void trap_reset(void) {
 }
 
 const char* vector_name(uint32_t vector) {
-  static const char* const names[32] = {
-      "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS",
-      "#NP", "#SS", "#GP", "#PF", "15",  "#MF", "#AC", "#MC", "#XM", "#VE", "#CP"};
+  static const char* const names[32] = {"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM",
+                                        "#DF", "CSO", "#TS", "#NP", "#SS", "#GP", "#PF", "15",
+                                        "#MF", "#AC", "#MC", "#XM", "#VE", "#CP"};
   if (vector == VEC_USER_DONE) return "user-done";
   if (vector < 32 && names[vector]) return names[vector];
   return "int";
@@ -41,8 +40,7 @@ void expect_user_done(const char* what) {
 void print_trap(void) {
   kprintf("  event %u (%s) error %s0x%x at %llx:%llx flags %llx", trap.vector,
           vector_name(trap.vector), trap.has_error ? "" : "(none) ", trap.error_code,
-          (unsigned long long)trap.cs, (unsigned long long)trap.ip,
-          (unsigned long long)trap.flags);
+          (unsigned long long)trap.cs, (unsigned long long)trap.ip, (unsigned long long)trap.flags);
   if (trap.stack_switched)
     kprintf(" stack %llx:%llx", (unsigned long long)trap.ss, (unsigned long long)trap.sp);
   kprintf(" cr2 %llx entry-sp %llx\n", (unsigned long long)trap.cr2,

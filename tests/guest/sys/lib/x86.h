@@ -5,23 +5,29 @@
 
 typedef unsigned long ureg;  // a general register: 32 bits in the 32-bit part, 64 in 64-bit
 
-static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
-static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port)); }
-static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
+static inline void outb(uint16_t port, uint8_t v) {
+  __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port));
+}
+static inline void outw(uint16_t port, uint16_t v) {
+  __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port));
+}
+static inline void outl(uint16_t port, uint32_t v) {
+  __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port));
+}
 static inline uint8_t inb(uint16_t port) {
   uint8_t v;
   __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
   return v;
 }
 
-#define DEFINE_CR_ACCESS(n)                                         \
-  static inline ureg read_cr##n(void) {                             \
-    ureg v;                                                         \
-    __asm__ volatile("mov %%cr" #n ", %0" : "=r"(v));               \
-    return v;                                                       \
-  }                                                                 \
-  static inline void write_cr##n(ureg v) {                          \
-    __asm__ volatile("mov %0, %%cr" #n ::"r"(v) : "memory");        \
+#define DEFINE_CR_ACCESS(n)                                  \
+  static inline ureg read_cr##n(void) {                      \
+    ureg v;                                                  \
+    __asm__ volatile("mov %%cr" #n ", %0" : "=r"(v));        \
+    return v;                                                \
+  }                                                          \
+  static inline void write_cr##n(ureg v) {                   \
+    __asm__ volatile("mov %0, %%cr" #n ::"r"(v) : "memory"); \
   }
 DEFINE_CR_ACCESS(0)
 DEFINE_CR_ACCESS(2)
@@ -34,7 +40,9 @@ static inline ureg read_dr6(void) {
   __asm__ volatile("mov %%dr6, %0" : "=r"(v));
   return v;
 }
-static inline void write_dr6(ureg v) { __asm__ volatile("mov %0, %%dr6" ::"r"(v)); }
+static inline void write_dr6(ureg v) {
+  __asm__ volatile("mov %0, %%dr6" ::"r"(v));
+}
 
 static inline uint64_t rdmsr(uint32_t msr) {
   uint32_t lo, hi;
@@ -54,7 +62,9 @@ struct cpuid_regs {
 };
 static inline struct cpuid_regs cpuid(uint32_t leaf, uint32_t subleaf) {
   struct cpuid_regs r;
-  __asm__ volatile("cpuid" : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx) : "a"(leaf), "c"(subleaf));
+  __asm__ volatile("cpuid"
+                   : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx)
+                   : "a"(leaf), "c"(subleaf));
   return r;
 }
 static inline ureg read_flags(void) {
@@ -62,13 +72,15 @@ static inline ureg read_flags(void) {
   __asm__ volatile("pushf; pop %0" : "=r"(f));
   return f;
 }
-static inline void write_flags(ureg f) { __asm__ volatile("push %0; popf" ::"r"(f) : "memory", "cc"); }
+static inline void write_flags(ureg f) {
+  __asm__ volatile("push %0; popf" ::"r"(f) : "memory", "cc");
+}
 
-#define DEFINE_SEG_READ(s)                                  \
-  static inline uint16_t read_##s(void) {                   \
-    uint16_t v;                                             \
-    __asm__ volatile("mov %%" #s ", %0" : "=r"(v));         \
-    return v;                                               \
+#define DEFINE_SEG_READ(s)                          \
+  static inline uint16_t read_##s(void) {           \
+    uint16_t v;                                     \
+    __asm__ volatile("mov %%" #s ", %0" : "=r"(v)); \
+    return v;                                       \
   }
 DEFINE_SEG_READ(cs)
 DEFINE_SEG_READ(ds)
@@ -106,8 +118,12 @@ static inline struct table_register sidt(void) {
   __asm__ volatile("sidt %0" : "=m"(r));
   return r;
 }
-static inline void ltr(uint16_t sel) { __asm__ volatile("ltr %0" ::"r"(sel) : "memory"); }
-static inline void invlpg(ureg addr) { __asm__ volatile("invlpg (%0)" ::"r"(addr) : "memory"); }
+static inline void ltr(uint16_t sel) {
+  __asm__ volatile("ltr %0" ::"r"(sel) : "memory");
+}
+static inline void invlpg(ureg addr) {
+  __asm__ volatile("invlpg (%0)" ::"r"(addr) : "memory");
+}
 
 // Architectural bit names (Intel SDM Vol. 3A, 2.5 Control Registers; 2.2.1 EFER; 3.4.3 EFLAGS).
 #define CR0_PE (1u << 0)
