@@ -20,6 +20,11 @@ constexpr unsigned kMaxInsnLen = 15;  // SDM vol. 2, 2.3.11
 
 enum class Enc : uint8_t { Legacy, Vex, Evex, Xop, Amd3DNow };
 
+// An entry for encodings decoded by rule rather than by table (3DNow!, EVEX, XOP).
+constexpr OpcodeEntry synthetic(Op op, Form form, uint32_t flags) {
+  return OpcodeEntry{static_cast<uint8_t>(op), form, G_NONE, 0, flags};
+}
+
 class Decoder {
  public:
   Decoder(const uint8_t* bytes, unsigned avail, DecodeMode mode)
@@ -194,7 +199,7 @@ DecodeStatus Decoder::run(Insn* out) {
     if (c2 == 0x0F) {
       enc_ = Enc::Amd3DNow;
       map_ = 4;
-      return decode_entry(out, OpcodeEntry{Op::ESCAPE_SSE, Form::Wx_Ib, G_NONE, 0, NONE});
+      return decode_entry(out, synthetic(Op::ESCAPE_SSE, Form::Wx_Ib, NONE));
     }
     if (c2 == 0x38 || c2 == 0x3A) {
       map_ = c2 == 0x38 ? kMap0F38 : kMap0F3A;
@@ -283,7 +288,7 @@ DecodeStatus Decoder::decode_evex(Insn* out) {
   opc_ = b_[pos_++];
   const bool imm8 = map == 3 || (map == 1 && ((opc_ >= 0x70 && opc_ <= 0x73) ||
                                               (opc_ >= 0xC4 && opc_ <= 0xC6) || opc_ == 0xC2));
-  return decode_entry(out, OpcodeEntry{Op::INVALID, imm8 ? Form::Wx_Ib : Form::Wx, G_NONE, 0, UNS});
+  return decode_entry(out, synthetic(Op::INVALID, imm8 ? Form::Wx_Ib : Form::Wx, UNS));
 }
 
 // AMD XOP (8F with ModRM.reg != 0): maps 8 (imm8), 9 (none), 0A (imm32). Not supported by
@@ -306,7 +311,7 @@ DecodeStatus Decoder::decode_xop(Insn* out) {
   }
   opc_ = b_[pos_++];
   const Form f = map == 8 ? Form::Wx_Ib : map == 9 ? Form::Wx : Form::Wx_Id;
-  return decode_entry(out, OpcodeEntry{Op::INVALID, f, G_NONE, 0, UNS});
+  return decode_entry(out, synthetic(Op::INVALID, f, UNS));
 }
 
 unsigned Decoder::operand_size(Size s, unsigned flags) const {
@@ -507,7 +512,7 @@ Operand Decoder::operand(Loc loc, bool byte_reg, bool mem) const {
 
 DecodeStatus Decoder::decode_entry(Insn* out, const OpcodeEntry& entry) {
   Form form = entry.form;
-  Op op = entry.op;
+  Op op = entry.op();
   unsigned flags = entry.flags;
   unsigned rm_mask = entry.rm_mask;
   bool undefined = op == Op::INVALID && !(flags & UNS) && entry.group == G_NONE;
@@ -522,13 +527,13 @@ DecodeStatus Decoder::decode_entry(Insn* out, const OpcodeEntry& entry) {
     unsigned index = (modrm >> 3) & 7;
     while (group != G_NONE) {
       const OpcodeEntry& m = kTables.group[group][col_][index][isreg];
-      if (m.op == Op::INVALID && !(m.flags & UNS) && m.group == G_NONE) {
+      if (m.op() == Op::INVALID && !(m.flags & UNS) && m.group == G_NONE) {
         undefined = true;  // keep the parent's form: its ModRM/immediate still give the length
         op = Op::INVALID;
         break;
       }
       if (m.form != Form::Same) form = m.form;
-      op = m.op;
+      op = m.op();
       flags |= m.flags;
       rm_mask = m.rm_mask;
       group = m.group;
@@ -570,7 +575,8 @@ DecodeStatus Decoder::decode_entry(Insn* out, const OpcodeEntry& entry) {
   const unsigned reg = (modrm_ >> 3) & 7;
   out->opcode = static_cast<uint16_t>(opc_ | (map_ << 8) | (vex_l_ << 12));
   // Most instructions need none of the encoding checks; test that with one branch.
-  if (fi.checks | rm_mask | lock_ | (enc_ != Enc::Legacy) | (flags & (L0 | L1 | NV | NVM)))
+  // (The VEX flags L0/L1/NV/NVM/W0/W1 only occur on VEX entries: enc_ != Legacy.)
+  if (fi.checks | rm_mask | lock_ | (enc_ != Enc::Legacy))
     check_encoding(out, fi, op, flags, rm_mask, mem);
   if (reason_ != InvalidReason::None) return invalid(out);
 
@@ -604,7 +610,7 @@ void Decoder::check_encoding(Insn* out, const FormInfo& fi, Op op, unsigned flag
   using namespace form_check;
   const unsigned reg = (modrm_ >> 3) & 7;
   if (enc_ == Enc::Amd3DNow) {  // the suffix byte, read like an imm8, selects the operation
-    if (kTables.amd3dnow[out->imm & 0xff].op == Op::INVALID) set_reason(InvalidReason::Undefined);
+    if (kTables.amd3dnow[out->imm & 0xff].op() == Op::INVALID) set_reason(InvalidReason::Undefined);
     opc_ = static_cast<uint8_t>(out->imm);
     out->opcode = static_cast<uint16_t>(opc_ | (map_ << 8));
   }
@@ -618,7 +624,7 @@ void Decoder::check_encoding(Insn* out, const FormInfo& fi, Op op, unsigned flag
     // VEX.L and VEX.vvvv constraints (SDM vol. 2, 2.3.6; vvvv is 1111b when it is unused).
     const bool vvvv_used = vvvv_ != 0;
     if (((flags & L0) && vex_l_) || ((flags & L1) && !vex_l_) || ((flags & NV) && vvvv_used) ||
-        ((flags & NVM) && mem && vvvv_used))
+        ((flags & NVM) && mem && vvvv_used) || ((flags & W0) && w_) || ((flags & W1) && !w_))
       set_reason(InvalidReason::VexField);
   }
   if ((fi.checks & kSreg) && (reg > GS || (op == Op::MOV_SEG_LOAD && reg == CS)))

@@ -109,8 +109,7 @@ class Builder {
 
   static constexpr OpcodeEntry entry(Op op, Form form, Group group, uint8_t rm_mask,
                                      unsigned flags) {
-    return OpcodeEntry{op, form, static_cast<uint8_t>(group), rm_mask,
-                       static_cast<uint16_t>(flags)};
+    return OpcodeEntry{static_cast<uint8_t>(op), form, static_cast<uint8_t>(group), rm_mask, flags};
   }
 
   // An explicit selector always writes and claims; ANY only fills unclaimed slots, so the

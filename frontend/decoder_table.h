@@ -92,7 +92,7 @@ extern const FormInfo kForms[static_cast<size_t>(Form::kCount)];
 // ---- opcode entries ----
 
 // Attribute flags of a table entry (combined with | in the .inc files).
-enum Flag : uint16_t {
+enum Flag : uint32_t {
   LOCK = 1u << 0,    // LOCK allowed (when the destination is memory)
   D64 = 1u << 1,     // default operand size 64 in 64-bit mode (66 -> 16)
   F64 = 1u << 2,     // operand size forced to 64 in 64-bit mode (near branches, Intel)
@@ -110,6 +110,8 @@ enum Flag : uint16_t {
                      // so it does not change the operand size
   NV = 1u << 14,     // VEX.vvvv is not an operand and must be 1111b (SDM vol. 2, 2.3.6)
   NVM = 1u << 15,    // likewise, for the memory form only (VMOVSS/VMOVSD)
+  W0 = 1u << 16,     // VEX.W must be 0 (SDM: "VEX.W0"; #UD otherwise, also on the host CPU)
+  W1 = 1u << 17,     // VEX.W must be 1
   NONE = 0,
 };
 
@@ -131,13 +133,17 @@ enum Group : uint8_t {
   kNumGroups
 };
 
+// The Op is stored in a byte to keep an entry at 8 bytes.
+static_assert(static_cast<size_t>(Op::kCount) <= 256);
+
 struct OpcodeEntry {
-  Op op;      // INVALID with form None: undefined encoding
-  Form form;  // Form::Grp: dispatch on ModRM.reg into `group`
-  uint8_t group;
+  uint8_t op_byte;  // Op; INVALID with form None: undefined encoding
+  Form form;        // with a group: the form members of form Same inherit
+  uint8_t group;    // != G_NONE: dispatch on ModRM.reg (nested: ModRM.rm) into this group
   uint8_t rm_mask;  // register forms of group members: bit n set = ModRM.rm n is valid
                     // (0 = all valid)
-  uint16_t flags;
+  uint32_t flags;
+  constexpr Op op() const { return static_cast<Op>(op_byte); }
 };
 static_assert(sizeof(OpcodeEntry) == 8);
 

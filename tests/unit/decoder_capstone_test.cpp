@@ -117,12 +117,14 @@ const char* capstone_erratum(const uint8_t* b, const Insn& in, Op op, const Pref
   // E10: EXTRQ imm8, imm8 (66 0F 78 /0) accepted with ModRM.reg != 0.
   if (legacy && map == 1 && opc == 0x78 && p.last_66 >= 0 && ((b[p.count + 2] >> 3) & 7) != 0)
     return "E10 extrq-reg-field";
-  // E11: EVEX register forms with embedded rounding (EVEX.b = 1) are read one byte too long;
-  // with 67 and EVEX.X = 1 the SIB byte is skipped.
+  // E11: EVEX register forms are read one byte too long with embedded rounding (EVEX.b = 1) and
+  // with W = 1, F3, an opmask and no zeroing; with 67 and EVEX.X = 1 the SIB byte is skipped.
   if (first == 0x62 && (bits == 64 || b[p.count + 1] >= 0xC0)) {
-    const uint8_t p0 = b[p.count + 1], p2 = b[p.count + 3], modrm = b[p.count + 5];
-    if (((p2 & 0x10) && modrm >= 0xC0) || (p.last_67 >= 0 && !(p0 & 0x40)))
-      return "E11 evex-rounding-or-67";
+    const uint8_t p0 = b[p.count + 1], p1 = b[p.count + 2], p2 = b[p.count + 3];
+    const bool reg_form = b[p.count + 5] >= 0xC0;
+    const bool w1_f3_masked = (p1 & 0x80) && (p1 & 3) == 2 && (p2 & 7) && !(p2 & 0x80);
+    if ((reg_form && ((p2 & 0x10) || w1_f3_masked)) || (p.last_67 >= 0 && !(p0 & 0x40)))
+      return "E11 evex-length";
   }
   // E12: 90 with REX.B after 66 and another prefix is shown as NOP (mnemonic only).
   if (op == Op::XCHG && legacy && map == 0 && opc == 0x90 && p.last_66 >= 0)
@@ -144,6 +146,7 @@ const char* capstone_lacks(const Insn& in) {
   if (in.op == Op::ESCAPE_SSE &&
       ((map == 2 && opc == 0xCF) || (map == 3 && (opc == 0xCE || opc == 0xCF))))
     return "GFNI";
+  if (in.op == Op::ESCAPE_SSE && is_vex(in) && map == 2 && opc == 0x5A) return "VBROADCASTI128";
   if (in.op == Op::ESCAPE_SSE && is_vex(in) && (in.opcode & 0x1000) &&
       ((map == 2 && opc >= 0xDC && opc <= 0xDF) || (map == 3 && opc == 0x44)))
     return "VAES/VPCLMULQDQ 256-bit";
@@ -517,13 +520,16 @@ TEST(DecoderCapstoneErrata, E10ExtrqRegField) {
   EXPECT_EQ(p.capstone.mnemonic, "extrq");
 }
 
-TEST(DecoderCapstoneErrata, E11EvexRoundingAndAddressSize) {
+TEST(DecoderCapstoneErrata, E11EvexLength) {
   // VDIVSS with {rz-sae}: 6 bytes; Capstone reads 7.
   Pair p = both(64, {0x62, 0xE1, 0x3E, 0x16, 0x5E, 0xF6, 0x83, 0x2D});
   EXPECT_EQ(p.status, DecodeStatus::Invalid);
   EXPECT_EQ(p.detail.why, InvalidReason::Evex);
   EXPECT_EQ(p.ours.len, 6);
   EXPECT_EQ(p.capstone.length, 7u);
+  // VADDSS with W = 1, F3 and opmask k3 (not zeroing): 6 bytes; Capstone reads 7.
+  EXPECT_EQ(both(64, {0x62, 0xF1, 0xFE, 0x03, 0x58, 0xC1, 0, 0}).capstone.length, 7u);
+  EXPECT_EQ(both(64, {0x62, 0xF1, 0xFE, 0x83, 0x58, 0xC1, 0, 0}).capstone.length, 6u);
   // 67 with EVEX.X = 1: [esp + r12d*1] has a SIB byte (8 bytes); Capstone skips it.
   Pair q = both(64, {0x67, 0x62, 0x12, 0x95, 0x62, 0xA7, 0x04, 0x24, 0x7F});
   EXPECT_EQ(q.ours.len, 8);

@@ -233,6 +233,8 @@ TEST(DecoderInvalid, VexRules) {
       {"c5 fd 6e c0", R::VexField},             // VMOVD with VEX.L = 1
       {"c4 e2 79 5a 00", R::VexField},          // VBROADCASTI128 with VEX.L = 0
       {"c5 ea 10 00", R::VexField},             // VMOVSS load with vvvv != 1111b
+      {"c4 e2 fd 18 c1", R::VexField},          // VBROADCASTSS with VEX.W = 1 (W0 only)
+      {"c4 e3 7d 00 c1 00", R::VexField},       // VPERMQ with VEX.W = 0 (W1 only)
       {"c5 f9 12 c1", R::RegisterForm},         // VMOVLPD register form
       {"c5 f8 4f c1", R::Undefined, 64, 3},
   });
