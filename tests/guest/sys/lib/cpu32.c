@@ -86,6 +86,7 @@ static void record(const struct frame32* f) {
   trap.cr2 = read_cr2();
   trap.dr6 = read_dr6();
   trap.handler_flags = read_flags();
+  trap.handler_ss = read_ss();
   trap.ds = (uint16_t)f->ds;
   trap.es = (uint16_t)f->es;
   trap.fs = (uint16_t)f->fs;

@@ -35,6 +35,13 @@ static uint64_t pd[512] ALIGNED(4096);
 static uint64_t pt_pool[16][512] ALIGNED(4096);
 static unsigned pt_used;
 
+static uint64_t* alloc_table(void) {
+  if (pt_used == ARRAY_SIZE(pt_pool)) fatal("out of page tables");
+  uint64_t* t = pt_pool[pt_used++];
+  memset(t, 0, 4096);
+  return t;
+}
+
 static void paging64_init(void) {
   for (uint64_t i = 0; i < 512; ++i) pd[i] = (i << 21) | PTE_PS | PTE_US | PTE_RW | PTE_P;
   pdpt[0] = (uint64_t)pd | PTE_US | PTE_RW | PTE_P;
@@ -47,8 +54,7 @@ volatile uint64_t* pte_of(uint64_t va) {
     fatal("pte_of(%llx): only the first 1 GiB is mapped", (unsigned long long)va);
   uint64_t* pde = &pd[va >> 21];
   if (*pde & PTE_PS) {
-    if (pt_used == ARRAY_SIZE(pt_pool)) fatal("out of page tables");
-    uint64_t* pt = pt_pool[pt_used++];
+    uint64_t* pt = alloc_table();
     uint64_t base = *pde & 0xfffffffffe00000ull & ~PTE_NX;
     for (uint64_t i = 0; i < 512; ++i) pt[i] = (base + (i << 12)) | PTE_US | PTE_RW | PTE_P;
     *pde = (uint64_t)pt | PTE_US | PTE_RW | PTE_P;
@@ -56,6 +62,19 @@ volatile uint64_t* pte_of(uint64_t va) {
   }
   uint64_t* pt = (uint64_t*)(*pde & PTE_ADDR);
   return &pt[(va >> 12) & 511];
+}
+
+void map_page(uint64_t va, uint64_t pa, uint64_t flags) {
+  if (va < (1ull << 30))
+    fatal("map_page(%llx): inside the identity-mapped 1 GiB", (unsigned long long)va);
+  uint64_t* table = pml4;
+  for (int shift = 39; shift > 12; shift -= 9) {
+    uint64_t* e = &table[(va >> shift) & 511];
+    if (!(*e & PTE_P)) *e = (uint64_t)alloc_table() | PTE_US | PTE_RW | PTE_P;
+    table = (uint64_t*)(*e & PTE_ADDR);
+  }
+  table[(va >> 12) & 511] = (pa & PTE_ADDR) | flags;
+  invlpg(va);
 }
 
 void set_pte(uint64_t va, uint64_t pte) {
@@ -123,6 +142,7 @@ static void record(const struct frame64* f) {
   trap.cr2 = read_cr2();
   trap.dr6 = read_dr6();
   trap.handler_flags = read_flags();
+  trap.handler_ss = read_ss();
   trap.ds = (uint16_t)f->ds;
   trap.es = (uint16_t)f->es;
   trap.fs = (uint16_t)f->fs;

@@ -42,5 +42,7 @@ void kmain64(void);
 extern uint64_t pml4[512];
 // The 4 KiB page-table entry mapping `va` (< 1 GiB); splits its 2 MiB page on first use.
 volatile uint64_t* pte_of(uint64_t va);
+// Maps the 4 KiB page at `va` (any canonical address outside the first 1 GiB) to `pa`.
+void map_page(uint64_t va, uint64_t pa, uint64_t flags);
 // Sets the PTE of `va` and invalidates the TLB entry.
 void set_pte(uint64_t va, uint64_t pte);

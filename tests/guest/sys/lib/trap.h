@@ -30,6 +30,7 @@ struct trap_info {
   uint64_t entry_sp;        // stack pointer just after the processor pushed the frame
   uint64_t cr2, dr6;
   uint64_t handler_flags;   // EFLAGS inside the handler (interrupt gates clear IF, all clear TF)
+  uint16_t handler_ss;      // SS inside the handler (64-bit mode: null after a CPL change)
   uint16_t ds, es, fs, gs;  // segment registers of the interrupted code
   uint64_t gpr[16];         // rax rcx rdx rbx (rsp) rbp rsi rdi r8..r15 of the interrupted code
 };
