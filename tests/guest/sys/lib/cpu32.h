@@ -31,5 +31,7 @@ void reload_tss(uint32_t limit);
 void cpu32_init(void);
 // Kernel entry points: kmain32 is the kernel's; it returns to report_finish().
 void kmain32(void);
+// Builds 4-level tables identity-mapping the first 1 GiB (2 MiB pages); returns the PML4.
+uint32_t identity_pml4(void);
 // Enters long mode with identity-mapped paging and runs the kernel's 64-bit part (never returns).
 NORETURN void run_64bit_part(void);
