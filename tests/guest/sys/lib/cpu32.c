@@ -108,6 +108,11 @@ uint32_t trap_dispatch32(struct frame32* f) {
 // Called by _start.
 void boot32(uint32_t magic, uint32_t info) {
   kprintf("\n%s: multiboot entry, magic 0x%x\n", kernel_name, magic);
+  // The multiboot state guarantees only PE=1, PG=0 (Multiboot 0.6.96, 3.2): start from known
+  // control registers (no alignment checking, no write protection, no debug breakpoints).
+  write_cr0(read_cr0() & ~(CR0_AM | CR0_WP | CR0_TS | CR0_EM | CR0_PG));
+  write_cr4(0);
+  __asm__ volatile("mov %0, %%dr7" ::"r"(0x400u));
   report_state.multiboot_info = info;
   if (magic == 0x2BADB002 && (*(uint32_t*)info & (1u << 2)))
     report_parse_cmdline((const char*)((uint32_t*)info)[4]);

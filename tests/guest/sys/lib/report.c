@@ -121,7 +121,16 @@ NORETURN void fatal(const char* fmt, ...) {
 }
 
 void report_parse_cmdline(const char* cmdline) {
-  if (cmdline && strstr_k(cmdline, "tolerate=qemu-tcg")) {
+  // Copy at most 255 bytes: a bad pointer from a broken loader must not send us scanning.
+  char line[256];
+  size_t n = 0;
+  while (cmdline && n + 1 < sizeof line && cmdline[n]) {
+    line[n] = cmdline[n];
+    ++n;
+  }
+  line[n] = 0;
+  if (n) kprintf("command line: %s\n", line);
+  if (strstr_k(line, "tolerate=qemu-tcg")) {
     report_state.tolerate_qemu = 1;
     kprintf("command line asks to tolerate known QEMU TCG deviations from the SDM\n");
   }
