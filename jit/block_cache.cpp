@@ -33,26 +33,56 @@ void BlockCache::reclaim() {
 size_t BlockCache::invalidate_page(uint64_t page_paddr, const Block* running, bool* hit_running) {
   auto it = by_page_.find(page_paddr);
   if (it == by_page_.end()) return 0;
-  std::vector<Block*> victims = std::move(it->second);
-  by_page_.erase(it);
-  size_t n = 0;
+  const std::vector<Block*> victims = it->second;
   for (Block* b : victims) {
-    if (!b->valid) continue;
-    // Unlink from the other page's list too.
-    for (uint64_t p : {b->paddr & kPageMask, b->page2}) {
-      if (p == page_paddr || p == ~uint64_t{0}) continue;
-      auto o = by_page_.find(p);
-      if (o != by_page_.end()) std::erase(o->second, b);
-    }
-    auto m = map_.find(key(b->paddr, b->mode_key));
-    if (m != map_.end() && m->second.get() == b) {
-      if (b == running && hit_running) *hit_running = true;
-      retire(m->second.release());
-      map_.erase(m);
-      ++n;
+    if (b == running && hit_running) *hit_running = true;
+    unlink(b);
+  }
+  return victims.size();
+}
+
+// Drops `b` from the page lists and the map and retires it.
+void BlockCache::unlink(Block* b) {
+  for (uint64_t p : {b->paddr & kPageMask, b->page2}) {
+    if (p == ~uint64_t{0}) continue;
+    auto o = by_page_.find(p);
+    if (o == by_page_.end()) continue;
+    std::erase(o->second, b);
+    if (o->second.empty()) by_page_.erase(o);
+  }
+  auto m = map_.find(key(b->paddr, b->mode_key));
+  if (m != map_.end() && m->second.get() == b) {
+    retire(m->second.release());
+    map_.erase(m);
+  }
+}
+
+size_t BlockCache::invalidate_range(uint64_t paddr, unsigned size, const Block* running,
+                                    bool* hit_running) {
+  const uint64_t end = paddr + size;
+  std::vector<Block*> victims;
+  for (uint64_t page = paddr & kPageMask; page < end; page += kPageSize) {
+    auto it = by_page_.find(page);
+    if (it == by_page_.end()) continue;
+    for (Block* b : it->second) {
+      // The block's bytes: [paddr, paddr + byte_len) when on one page; a block spanning two
+      // pages covers the rest of its first page and the start of page2.
+      const uint64_t first_end = std::min(b->paddr + b->byte_len, (b->paddr & kPageMask) + kPageSize);
+      bool overlap = paddr < first_end && b->paddr < end;
+      if (!overlap && b->page2 != ~uint64_t{0}) {
+        const uint64_t rest = b->byte_len - (first_end - b->paddr);
+        overlap = paddr < b->page2 + rest && b->page2 < end;
+      }
+      if (overlap) victims.push_back(b);
     }
   }
-  return n;
+  std::sort(victims.begin(), victims.end());
+  victims.erase(std::unique(victims.begin(), victims.end()), victims.end());
+  for (Block* b : victims) {
+    if (b == running && hit_running) *hit_running = true;
+    unlink(b);
+  }
+  return victims.size();
 }
 
 void BlockCache::clear() {

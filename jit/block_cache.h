@@ -59,6 +59,13 @@ class BlockCache {
   // Removes every block with code on the physical page; returns how many. Removed blocks stay
   // allocated until reclaim() so a block that is running can finish its current instruction.
   size_t invalidate_page(uint64_t page_paddr, const Block* running, bool* hit_running);
+  // Removes the blocks whose guest bytes overlap [paddr, paddr + size); returns how many.
+  size_t invalidate_range(uint64_t paddr, unsigned size, const Block* running, bool* hit_running);
+  // Whether any block has code on the physical page.
+  bool page_has_blocks(uint64_t page_paddr) const {
+    auto it = by_page_.find(page_paddr);
+    return it != by_page_.end() && !it->second.empty();
+  }
   void clear();
   void reclaim();
   size_t size() const { return map_.size(); }
@@ -66,6 +73,7 @@ class BlockCache {
  private:
   static uint64_t key(uint64_t paddr, uint32_t mode_key) { return (paddr << 2) | mode_key; }
   void retire(Block* b);
+  void unlink(Block* b);
 
   std::unordered_map<uint64_t, std::unique_ptr<Block>> map_;
   std::unordered_map<uint64_t, std::vector<Block*>> by_page_;

@@ -15,7 +15,21 @@ enum ExitReason : uint32_t {
   kExitInsnLimit = 1u << 2,   // the instruction budget of this run is used up
   kExitRequested = 1u << 3,   // someone (monitor, device, test) asked the CPU to stop
   kExitCodeChanged = 1u << 4, // the running block's code was overwritten: leave the block now
-  kExitShutdown = 1u << 5,    // the machine powers off / triple fault with -no-reboot
+  kExitShutdown = 1u << 5,    // the machine powers off / resets (see the other bits)
+  kExitTripleFault = 1u << 6, // with kExitShutdown: a triple fault (SDM vol. 3, 6.15, #DF)
+  kExitInterrupt = 1u << 7,   // a device asserted an interrupt line: check at block boundary
+};
+
+// The CPU's view of its interrupt controller (the PIC/APIC arrive with the platform work).
+// cpu.irq_line mirrors has_interrupt() so the engine tests one byte at block boundaries; a
+// controller sets it (and cpu.exit_request |= kExitInterrupt to cut the running block short)
+// whenever its output changes.
+class InterruptController {
+ public:
+  virtual ~InterruptController() = default;
+  virtual bool has_interrupt() = 0;
+  // INTA: returns the vector of the highest-priority pending interrupt and marks it in service.
+  virtual uint8_t acknowledge() = 0;
 };
 
 struct RunResult {

@@ -32,6 +32,14 @@ bool is_rep_string(const Insn& i) {
 Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
   GuestMemory& mem = *cpu.memory;
   mem.on_code_write = [this](uint64_t page) { invalidate_page(page); };
+  mem.on_code_write_range = [this](uint64_t paddr, unsigned size) {
+    bool hit_running = false;
+    stats_.blocks_invalidated += cache_.invalidate_range(paddr, size, running_, &hit_running);
+    if (hit_running) cpu_.exit_request |= kExitCodeChanged;
+    GuestMemory& m = *cpu_.memory;
+    for (uint64_t p = paddr & kPageMask; p < paddr + size; p += kPageSize)
+      if (!cache_.page_has_blocks(p)) m.clear_code_page(p);
+  };
   // A page that starts holding code loses direct write access in the fast TLB, so the next
   // write to it takes the slow path and reaches on_code_write.
   mem.on_code_page_marked = [this](uint64_t page) {
@@ -45,6 +53,7 @@ Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
 
 Tier0Engine::~Tier0Engine() {
   cpu_.memory->on_code_write = nullptr;
+  cpu_.memory->on_code_write_range = nullptr;
   cpu_.memory->on_code_page_marked = nullptr;
 }
 
@@ -128,18 +137,24 @@ const Block* Tier0Engine::build_block(uint64_t rip, uint32_t mode_key) {
   return cache_.insert(std::move(b));
 }
 
-// Finds (or builds) the block at the current RIP. A jump-cache hit is validated against the
-// current translation: the fast TLB's exec entry for RIP must still lead to the same host bytes,
-// so a remapped code page never runs stale code.
+// The linear address of the next instruction: CS.base + RIP outside 64-bit mode (where code
+// addresses are 32 bits and wrap), RIP in 64-bit mode (CS.base is ignored there).
+static inline uint64_t linear_pc(const CpuState& cpu) {
+  return cpu.mode64 ? cpu.rip : static_cast<uint32_t>(cpu.seg[CS].base + cpu.rip);
+}
+
+// Finds (or builds) the block at the current PC. A jump-cache hit is validated against the
+// current translation: the fast TLB's exec entry for the PC must still lead to the same host
+// bytes, so a remapped code page never runs stale code.
 const Block* Tier0Engine::find_block() {
   CpuState& cpu = cpu_;
-  const uint64_t rip = cpu.rip;
+  const uint64_t pc = linear_pc(cpu);
   const uint32_t mode_key = decode_mode_key(cpu);
-  BlockCache::JumpEntry& je = cache_.jump_entry(rip);
-  const TlbEntry& te = tlb_entry(cpu, rip);
-  if (je.rip == rip && je.mode_key == mode_key && je.block->valid &&
-      te.tag_exec == (rip & kPageMask) &&
-      reinterpret_cast<const uint8_t*>(rip + te.addend) == je.block->host &&
+  BlockCache::JumpEntry& je = cache_.jump_entry(pc);
+  const TlbEntry& te = tlb_entry(cpu, pc);
+  if (je.rip == pc && je.mode_key == mode_key && je.block->valid &&
+      te.tag_exec == (pc & kPageMask) &&
+      reinterpret_cast<const uint8_t*>(pc + te.addend) == je.block->host &&
       je.block->page2 == ~uint64_t{0}) {
     ++stats_.jump_cache_hits;
     return je.block;
@@ -147,21 +162,112 @@ const Block* Tier0Engine::find_block() {
   ++stats_.jump_cache_misses;
   uint64_t paddr = 0;
   uint8_t byte;
-  fetch_code(cpu, rip, &byte, 1, false, &paddr);  // translates (may fault) and fills the TLB
+  fetch_code(cpu, pc, &byte, 1, false, &paddr);  // translates (may fault) and fills the TLB
   Block* b = cache_.lookup(paddr, mode_key);
   if (b && b->page2 != ~uint64_t{0}) {
     // A block whose first instruction straddles pages: the second page must still be the same.
     uint64_t p2 = 0;
-    fetch_code(cpu, (rip + kPageSize) & kPageMask, &byte, 1, false, &p2);
+    fetch_code(cpu, (pc + kPageSize) & kPageMask, &byte, 1, false, &p2);
     if ((p2 & kPageMask) != b->page2) b = nullptr;
   }
-  if (!b || b->rip != rip) {
-    // Same physical code reached through another linear address: blocks embed RIP-relative
-    // state only through cpu.rip at run time, so reuse is safe; rebuild only when absent.
-    if (!b) b = const_cast<Block*>(build_block(rip, mode_key));
-  }
-  je = BlockCache::JumpEntry{rip, mode_key, b};
+  // The same physical code reached through another linear address reuses the block: decoded
+  // instructions hold no linear addresses (RIP-relative operands use cpu.rip at run time).
+  if (!b) b = const_cast<Block*>(build_block(pc, mode_key));
+  je = BlockCache::JumpEntry{pc, mode_key, b};
   return b;
+}
+
+void Tier0Engine::deliver(const Event& ev) {
+  ++stats_.events_delivered;
+  cpu_.halted = 0;
+  deliver_event(cpu_, ev);
+  cpu_.delivering = 0;
+}
+
+// Runs exactly the instruction at the PC (single-step, interrupt shadow, RF), then raises the
+// single-step trap when TF was set as it began (SDM vol. 3, 17.3.1.4).
+void Tier0Engine::run_one_instruction() {
+  CpuState& cpu = cpu_;
+  const bool tf = cpu.rflags & rf::TF;
+  const bool shadow = cpu.interrupt_shadow;
+  const Block* b = find_block();
+  running_ = b;
+  running_rip_ = linear_pc(cpu);
+  const Insn& insn = b->insns[0];
+  insn.fn(cpu, insn);
+  running_ = nullptr;
+  ++cpu.insn_count;
+  // RF suppresses instruction breakpoints for one instruction and is cleared once it completes
+  // (SDM vol. 3, 17.3.1.1).
+  cpu.rflags &= ~rf::RF;
+  if (shadow) cpu.interrupt_shadow = 0;
+  // Software interrupts clear TF on their way into the handler and report no single-step trap
+  // for themselves; MOV SS / POP SS also hold off the trap for one instruction.
+  const bool soft_int = insn.op == Op::INT || insn.op == Op::INT3 || insn.op == Op::INTO ||
+                        insn.op == Op::INT1;
+  if (tf && !soft_int && !cpu.interrupt_shadow && deliver_events_) {
+    cpu.dr[6] |= 0x4000;  // DR6.BS
+    deliver(Event{kDB, EventKind::Trap, false, 0, 0, cpu.rip});
+  }
+}
+
+bool Tier0Engine::boundary_events() {
+  CpuState& cpu = cpu_;
+  if (deliver_events_ && !cpu.interrupt_shadow) {
+    if (cpu.nmi_pending && !cpu.nmi_blocked) {
+      cpu.nmi_pending = 0;
+      cpu.nmi_blocked = 1;
+      deliver(Event{kNMI, EventKind::Nmi, false, 0, 0, cpu.rip});
+      return true;
+    }
+    if (cpu.irq_line && (cpu.rflags & rf::IF) && irq_ && irq_->has_interrupt()) {
+      const uint8_t vector = irq_->acknowledge();
+      cpu.irq_line = irq_->has_interrupt();
+      deliver(Event{vector, EventKind::External, false, 0, 0, cpu.rip});
+      return true;
+    }
+  }
+  if (cpu.halted) return false;
+  if (cpu.rflags & (rf::TF | rf::RF) || cpu.interrupt_shadow) {
+    run_one_instruction();
+    return true;
+  }
+  return false;
+}
+
+uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
+  CpuState& cpu = cpu_;
+  for (;;) {
+    if (cpu.exit_request & ~(kExitCodeChanged | kExitInterrupt)) break;
+    cpu.exit_request = 0;
+    if (cpu.insn_count - start >= max_insns) {
+      cpu.exit_request |= kExitInsnLimit;
+      break;
+    }
+    cache_.reclaim();
+    if (__builtin_expect(cpu.irq_line | cpu.nmi_pending | cpu.interrupt_shadow | cpu.halted, 0) ||
+        __builtin_expect((cpu.rflags & (rf::TF | rf::RF)) != 0, 0)) {
+      if (boundary_events()) continue;
+      if (cpu.halted) {
+        cpu.exit_request |= kExitHalt;
+        break;
+      }
+    }
+    const Block* b = find_block();
+    ++const_cast<Block*>(b)->exec_count;
+    running_ = b;
+    running_rip_ = linear_pc(cpu);
+    const Insn* i = b->insns.data();
+    const Insn* const end = i + b->insns.size();
+    while (i != end) {
+      i->fn(cpu, *i);
+      ++i;
+      if (__builtin_expect(cpu.exit_request != 0, 0)) break;
+    }
+    cpu.insn_count += static_cast<uint64_t>(i - b->insns.data());
+    running_ = nullptr;
+  }
+  return cpu.exit_request;
 }
 
 RunResult Tier0Engine::run(uint64_t max_insns) {
@@ -174,30 +280,12 @@ RunResult Tier0Engine::run(uint64_t max_insns) {
 
   for (;;) {
     if (setjmp(jb) == 0) {
-      for (;;) {
-        if (cpu.exit_request & ~kExitCodeChanged) break;
-        cpu.exit_request = 0;
-        if (cpu.insn_count - start >= max_insns) {
-          cpu.exit_request |= kExitInsnLimit;
-          break;
-        }
-        cache_.reclaim();
-        const Block* b = find_block();
-        ++const_cast<Block*>(b)->exec_count;
-        running_ = b;
-        running_rip_ = cpu.rip;
-        const Insn* i = b->insns.data();
-        const Insn* const end = i + b->insns.size();
-        while (i != end) {
-          i->fn(cpu, *i);
-          ++i;
-          if (__builtin_expect(cpu.exit_request != 0, 0)) break;
-        }
-        cpu.insn_count += static_cast<uint64_t>(i - b->insns.data());
-        running_ = nullptr;
+      if (have_pending_event_) {
+        have_pending_event_ = false;
+        deliver(pending_event_);  // may fault again: back to the else branch below
       }
-      res.reason = cpu.exit_request;
-      cpu.exit_request &= ~(kExitHalt | kExitInsnLimit | kExitCodeChanged);
+      res.reason = run_blocks(start, max_insns);
+      cpu.exit_request &= ~(kExitHalt | kExitInsnLimit | kExitCodeChanged | kExitInterrupt);
       break;
     }
     // An exception unwound here. RIP points at the faulting instruction; count the
@@ -205,20 +293,49 @@ RunResult Tier0Engine::run(uint64_t max_insns) {
     ++stats_.faults;
     if (running_) {
       uint64_t a = running_rip_;
+      const uint64_t pc = linear_pc(cpu);
       for (const Insn& i : running_->insns) {
-        if (a == cpu.rip) break;
+        if (a == pc) break;
         a += i.len;
         ++cpu.insn_count;
       }
       running_ = nullptr;
     }
-    // No delivery mechanism yet (the system issue adds IDT delivery): stop and report.
-    res.reason = kExitFault;
-    res.vector = static_cast<uint8_t>(cpu.pending_fault_vector);
-    res.error_code = cpu.pending_fault_has_error ? cpu.pending_fault_error : kNoErrorCode;
-    res.fault_addr = cpu.pending_fault_addr;
-    cpu.exit_request = 0;
-    break;
+    cpu.exit_request &= ~kExitCodeChanged;
+    Event ev{static_cast<uint8_t>(cpu.pending_fault_vector), EventKind::Fault,
+             cpu.pending_fault_has_error != 0, cpu.pending_fault_error, cpu.pending_fault_addr,
+             cpu.rip};
+    if (!ev.has_error) ev.error_code = 0;
+    if (!deliver_events_) {
+      res.reason = kExitFault;
+      res.vector = ev.vector;
+      res.error_code = ev.has_error ? ev.error_code : kNoErrorCode;
+      res.fault_addr = ev.fault_addr;
+      cpu.exit_request = 0;
+      break;
+    }
+    if (cpu.delivering) {
+      // A fault while delivering another event (SDM vol. 3, 6.15, table 6-5).
+      cpu.delivering = 0;
+      switch (combine_nested_fault(cpu.delivering_vector,
+                                   static_cast<EventKind>(cpu.delivering_kind), ev.vector)) {
+        case NestedOutcome::DeliverSecond:
+          break;
+        case NestedOutcome::DoubleFault:
+          ++stats_.double_faults;
+          ev = Event{kDF, EventKind::Fault, true, 0, 0, cpu.rip};
+          break;
+        case NestedOutcome::TripleFault:
+          res.reason = kExitShutdown | kExitTripleFault;
+          res.vector = ev.vector;
+          cpu.exit_request = 0;
+          cpu.fault_jmp = saved_jmp;
+          res.insns = cpu.insn_count - start;
+          return res;
+      }
+    }
+    pending_event_ = ev;
+    have_pending_event_ = true;
   }
   cpu.fault_jmp = saved_jmp;
   res.insns = cpu.insn_count - start;

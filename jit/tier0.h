@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "frontend/cpu_state.h"
+#include "frontend/system/interrupts.h"
 #include "jit/block_cache.h"
 #include "jit/engine.h"
 
@@ -19,6 +20,8 @@ struct EngineStats {
   uint64_t jump_cache_misses = 0;
   uint64_t chain_hits = 0;
   uint64_t faults = 0;
+  uint64_t events_delivered = 0;
+  uint64_t double_faults = 0;
 };
 
 class Tier0Engine {
@@ -28,10 +31,15 @@ class Tier0Engine {
   Tier0Engine(const Tier0Engine&) = delete;
   Tier0Engine& operator=(const Tier0Engine&) = delete;
 
-  // Runs until HLT, an exception (there is no delivery mechanism yet: the run stops with
-  // kExitFault and the CPU state as before the faulting instruction), an exit request, or
-  // until at least `max_insns` instructions have retired (checked at block boundaries).
+  // Runs until HLT, an exit request, or until at least `max_insns` instructions have retired
+  // (checked at block boundaries). Exceptions are delivered to the guest (IVT/IDT) when event
+  // delivery is on; otherwise the run stops with kExitFault and the CPU state as before the
+  // faulting instruction (the flat test machine and the difftest work that way). A triple fault
+  // ends the run with kExitShutdown | kExitTripleFault.
   RunResult run(uint64_t max_insns);
+
+  void set_deliver_events(bool on) { deliver_events_ = on; }
+  void set_interrupt_controller(InterruptController* ic) { irq_ = ic; }
 
   // Drops every block whose code lies on the physical page at `page_paddr`.
   void invalidate_page(uint64_t page_paddr);
@@ -46,6 +54,14 @@ class Tier0Engine {
 
  private:
   const Block* find_block();
+  // Runs blocks until an exit; returns the exit reason bits. Called inside the fault-catching
+  // region of run().
+  uint32_t run_blocks(uint64_t start, uint64_t max_insns);
+  // Interrupts, NMI, single-step, interrupt shadow at a block boundary; true if it did
+  // something (delivered an event or ran one instruction).
+  bool boundary_events();
+  void run_one_instruction();
+  void deliver(const Event& ev);
   const Block* build_block(uint64_t rip, uint32_t mode_key);
 
   CpuState& cpu_;
@@ -54,6 +70,12 @@ class Tier0Engine {
   const Block* running_ = nullptr;  // block currently executing (for SMC detection)
   uint64_t running_rip_ = 0;        // RIP at which running_ was entered
   bool trace_blocks_ = false;
+  bool deliver_events_ = false;
+  InterruptController* irq_ = nullptr;
+  // The event to deliver when the fault-catching region is re-entered (members, not locals,
+  // because they change between setjmp and longjmp).
+  Event pending_event_{};
+  bool have_pending_event_ = false;
 };
 
 }  // namespace umbra

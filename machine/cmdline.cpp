@@ -78,7 +78,15 @@ std::optional<uint64_t> parse_memory_size(const std::string& s) {
 
 const char* usage_text() {
   return "usage: umbra [options]\n"
+         "  -kernel FILE         boot a multiboot v1 kernel (ELF32)\n"
+         "  -initrd \"F [ARGS][,F [ARGS]...]\"  multiboot modules\n"
+         "  -append \"CMDLINE\"    kernel command line\n"
          "  -m SIZE              guest RAM (e.g. 512M, 2G; no suffix = MiB; default 128M)\n"
+         "  -serial stdio|none   where COM1 goes (default stdio)\n"
+         "  -display none, -nographic   no window (the only display so far)\n"
+         "  -no-reboot           exit instead of resetting (a triple fault exits with status 1)\n"
+         "  -smp 1               one CPU (the only configuration so far)\n"
+         "  -cpu NAME            CPU model (-cpu help lists them)\n"
          "  --flat FILE          run a bare-metal flat binary in 64-bit mode (identity-mapped)\n"
          "  --load-addr ADDR     where --flat is loaded and started (default 0x100000)\n"
          "  --entry ADDR         start address for --flat (default: the load address)\n"
@@ -147,17 +155,52 @@ std::optional<Options> parse_command_line(const std::vector<std::string>& args,
       o.disas = true;
     } else if (a == "--stats") {
       o.stats = true;
-    } else if (a == "-kernel" || a == "-initrd" || a == "-append") {
-      *error = "option " + a + " is not supported yet (Linux and multiboot boot arrive with the "
-               "platform work); use --flat for bare-metal programs";
-      return std::nullopt;
+    } else if (a == "-kernel" || a == "-initrd" || a == "-append" || a == "-cpu") {
+      const std::string* v = need_value(i, a);
+      if (!v) return std::nullopt;
+      (a == "-kernel" ? o.kernel : a == "-initrd" ? o.initrd : a == "-append" ? o.append
+                                                                              : o.cpu_model) = *v;
+    } else if (a == "-no-reboot") {
+      o.no_reboot = true;
+    } else if (a == "-nographic") {
+      // No window exists yet; COM1 is on stdio by default.
+    } else if (a == "-display") {
+      const std::string* v = need_value(i, a);
+      if (!v) return std::nullopt;
+      if (*v != "none") {
+        *error = "unsupported -display '" + *v + "' (available: none)";
+        return std::nullopt;
+      }
+    } else if (a == "-serial") {
+      const std::string* v = need_value(i, a);
+      if (!v) return std::nullopt;
+      if (*v != "stdio" && *v != "none") {
+        *error = "unsupported -serial '" + *v + "' (available: stdio, none)";
+        return std::nullopt;
+      }
+      o.serial = *v;
+    } else if (a == "-smp") {
+      const std::string* v = need_value(i, a);
+      if (!v) return std::nullopt;
+      if (*v != "1" && *v != "cpus=1") {
+        *error = "unsupported -smp '" + *v + "' (Umbra emulates one CPU)";
+        return std::nullopt;
+      }
     } else {
       *error = "unknown option '" + a + "' (see --help)";
       return std::nullopt;
     }
   }
-  if (!o.help && !o.version && o.flat_image.empty()) {
-    *error = "nothing to run: give --flat FILE (see --help)";
+  if (!o.help && !o.version && o.flat_image.empty() && o.kernel.empty() && o.cpu_model != "help") {
+    *error = "nothing to run: give -kernel FILE or --flat FILE (see --help)";
+    return std::nullopt;
+  }
+  if (!o.flat_image.empty() && !o.kernel.empty()) {
+    *error = "give either -kernel or --flat, not both";
+    return std::nullopt;
+  }
+  if (o.kernel.empty() && (!o.initrd.empty() || !o.append.empty())) {
+    *error = "-initrd and -append need -kernel";
     return std::nullopt;
   }
   return o;

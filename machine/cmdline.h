@@ -17,6 +17,12 @@ struct DebugExitConfig {
 struct Options {
   uint64_t ram_bytes = 128ull << 20;
   std::string flat_image;          // --flat FILE: bare-metal 64-bit flat binary
+  std::string kernel;              // -kernel FILE (multiboot v1 ELF for now)
+  std::string initrd;              // -initrd "file [args][,file [args]...]"
+  std::string append;              // -append "command line"
+  bool no_reboot = false;          // -no-reboot
+  std::string serial = "stdio";    // -serial stdio|none
+  std::string cpu_model;           // -cpu NAME (empty: the default model)
   uint64_t load_addr = 0x100000;   // --load-addr
   std::optional<uint64_t> entry;   // --entry (default: load address)
   std::optional<DebugExitConfig> debug_exit;

@@ -14,6 +14,7 @@
 #include "jit/tier0.h"
 #include "machine/cmdline.h"
 #include "machine/flat64.h"
+#include "machine/pc.h"
 
 namespace {
 
@@ -27,6 +28,38 @@ const char* vector_name(unsigned v) {
 int fail(const std::string& msg) {
   std::fprintf(stderr, "umbra: %s\n", msg.c_str());
   return 2;
+}
+
+// -initrd "file args,file args": multiboot modules, split on commas as QEMU does.
+std::vector<std::string> split_modules(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size() && !s.empty()) {
+    size_t comma = s.find(',', start);
+    out.push_back(s.substr(start, comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+int run_pc(const umbra::Options& o) {
+  umbra::PcConfig cfg;
+  cfg.ram_bytes = o.ram_bytes;
+  cfg.kernel = o.kernel;
+  cfg.modules = split_modules(o.initrd);
+  cfg.cmdline = o.append;
+  cfg.no_reboot = o.no_reboot;
+  if (o.debug_exit) cfg.debug_exit = std::make_pair(o.debug_exit->iobase, o.debug_exit->iosize);
+  cfg.serial_out = o.serial == "none" ? nullptr : stdout;
+  cfg.max_insns = o.max_insns;
+  cfg.trace_blocks = o.disas;
+  umbra::PcMachine pc(cfg);
+  std::string error;
+  if (!pc.boot(&error)) return fail(error);
+  const int status = pc.run();
+  std::fflush(stdout);
+  return status;
 }
 
 }  // namespace
@@ -49,6 +82,8 @@ int main(int argc, char** argv) {
     std::printf("umbra 0.1 (LLVM %u.%u.%u, Capstone %d.%d)\n", lmaj, lmin, lpatch, cmaj, cmin);
     return 0;
   }
+
+  if (!opts->kernel.empty()) return run_pc(*opts);
 
   std::ifstream in(opts->flat_image, std::ios::binary);
   if (!in) return fail("cannot read '" + opts->flat_image + "': " + std::strerror(errno));

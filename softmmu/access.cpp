@@ -33,6 +33,9 @@ void check_canonical(CpuState& cpu, uint64_t linear) {
 Translation translate_and_fill(CpuState& cpu, uint64_t linear, Access access) {
   check_canonical(cpu, linear);
   Translation t = cpu.translator->translate(cpu, linear, access);
+  // The A20 gate (port 0x92, the keyboard controller) masks physical address bit 20, as the
+  // 8086's 1 MiB wrap-around requires.
+  if (__builtin_expect(cpu.a20_off, 0)) t.paddr &= ~(uint64_t{1} << 20);
   GuestMemory& mem = *cpu.memory;
   uint64_t ppage = t.paddr & kPageMask;
   uint8_t* host = mem.host_ptr(ppage);
@@ -53,12 +56,16 @@ Translation translate_and_fill(CpuState& cpu, uint64_t linear, Access access) {
 
 void write_phys_checked(CpuState& cpu, uint64_t paddr, unsigned size, uint64_t value) {
   GuestMemory& mem = *cpu.memory;
-  // A write to a page holding translated code: drop the page's blocks first (SMC detection).
+  // A write to a page holding translated code: drop the affected blocks first (SMC detection).
   if (mem.is_code_page(paddr) || mem.is_code_page(paddr + size - 1)) {
-    for (uint64_t p = paddr & kPageMask; p <= ((paddr + size - 1) & kPageMask); p += kPageSize) {
-      if (mem.is_code_page(p)) {
-        mem.clear_code_page(p);
-        if (mem.on_code_write) mem.on_code_write(p);
+    if (mem.on_code_write_range) {
+      mem.on_code_write_range(paddr, size);
+    } else {
+      for (uint64_t p = paddr & kPageMask; p <= ((paddr + size - 1) & kPageMask); p += kPageSize) {
+        if (mem.is_code_page(p)) {
+          mem.clear_code_page(p);
+          if (mem.on_code_write) mem.on_code_write(p);
+        }
       }
     }
   }

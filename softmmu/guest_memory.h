@@ -59,6 +59,11 @@ class GuestMemory {
     if (pfn < code_pages_.size()) code_pages_[pfn] = 0;
   }
   std::function<void(uint64_t page_paddr)> on_code_write;
+  // Finer-grained form used by the CPU's store path when set: [paddr, paddr+size) is about to be
+  // written on a code page; the hook drops only the blocks whose bytes overlap the write and
+  // clears the page's mark itself when no block is left on it, so data that shares a page with
+  // code does not keep throwing the code away.
+  std::function<void(uint64_t paddr, unsigned size)> on_code_write_range;
   // Called when a page first becomes a code page, so cached write permissions can be revoked.
   std::function<void(uint64_t page_paddr)> on_code_page_marked;
 

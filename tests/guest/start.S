@@ -13,3 +13,4 @@ _start:
     call main
     hlt
 1:  jmp 1b
+    .section .note.GNU-stack, "", @progbits

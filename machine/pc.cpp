@@ -1,0 +1,170 @@
+#include "machine/pc.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "devices/debug_ports.h"
+#include "devices/serial_min.h"
+#include "frontend/flags.h"
+#include "frontend/system/mode.h"
+#include "jit/tier0.h"
+#include "machine/multiboot.h"
+
+namespace umbra {
+
+PcMachine::PcMachine(PcConfig config)
+    : config_(std::move(config)), memory_(config_.ram_bytes), cpu_(std::make_unique<CpuState>()) {
+  translator_ = std::make_unique<IdentityTranslator>();
+  std::memset(cpu_.get(), 0, sizeof(CpuState));
+  cpu_->memory = &memory_;
+  cpu_->translator = translator_.get();
+  cpu_->ports = &ports_;
+  engine_ = std::make_unique<Tier0Engine>(*cpu_);
+  engine_->set_deliver_events(true);
+  engine_->set_trace_blocks(config_.trace_blocks);
+
+  com1_ = std::make_unique<MinimalSerial>(ports_, 0x3f8, config_.serial_out);
+  attach_debug_console(ports_, config_.debugcon_out);
+  if (config_.debug_exit) {
+    attach_debug_exit(ports_, config_.debug_exit->first, config_.debug_exit->second,
+                      [this](int status) {
+                        debug_exit_status_ = status;
+                        cpu_->exit_request |= kExitShutdown;
+                      });
+  }
+  // System control port A (0x92): bit 1 gates A20, writing bit 0 = 1 resets the machine
+  // ("fast reset"; IBM PS/2 technical reference).
+  PortHandler p92;
+  p92.read = [this](uint16_t, unsigned) -> uint32_t { return port92_; };
+  p92.write = [this](uint16_t, unsigned, uint32_t v) {
+    const bool a20_was_on = port92_ & 2;
+    port92_ = static_cast<uint8_t>(v & 0x02);
+    if (a20_was_on != bool(v & 2)) {
+      cpu_->a20_off = !(v & 2);
+      tlb_flush_all(*cpu_);
+    }
+    if (v & 1) request_reset();
+  };
+  ports_.add(0x92, 1, std::move(p92), "port92");
+}
+
+PcMachine::~PcMachine() = default;
+
+void PcMachine::request_reset() {
+  reset_requested_ = true;
+  cpu_->exit_request |= kExitShutdown;
+}
+
+// The state the multiboot specification (3.2) requires at the kernel's entry: 32-bit protected
+// mode, flat 4 GiB code and data segments, paging off, A20 on, IF and VM clear. Everything
+// else is the architectural reset state (SDM vol. 3, 9.1.1, table 9-1).
+void PcMachine::reset_cpu() {
+  CpuState& c = *cpu_;
+  GuestMemory* mem = c.memory;
+  AddressTranslator* tr = c.translator;
+  PortBus* ports = c.ports;
+  std::memset(&c, 0, offsetof(CpuState, tlb));
+  c.memory = mem;
+  c.translator = tr;
+  c.ports = ports;
+  c.rflags = rf::FIXED1;
+  c.cr0 = cr0::PE | cr0::ET;
+  c.dr[6] = 0xffff0ff0;
+  c.dr[7] = 0x400;
+  c.mxcsr = 0x1f80;
+  c.x87.fcw = 0x37f;
+  c.gdtr = DescriptorTableReg{0, 0xffff};
+  c.idtr = DescriptorTableReg{0, 0x3ff};
+  constexpr uint16_t kS = 0x10;
+  const uint16_t code = 0xB | kS | seg_attr::P | seg_attr::DB | seg_attr::G;
+  const uint16_t data = 0x3 | kS | seg_attr::P | seg_attr::DB | seg_attr::G;
+  for (int s = 0; s < kNumSegRegs; ++s) c.seg[s] = SegmentCache{0, 0xffffffff, 0x10, data};
+  c.seg[CS] = SegmentCache{0, 0xffffffff, 0x08, code};
+  c.ldtr = SegmentCache{0, 0xffff, 0, 0x2 | seg_attr::P};
+  c.tr = SegmentCache{0, 0xffff, 0, 0xB | seg_attr::P};
+  port92_ = 0x02;
+  update_cpu_mode(c);
+  tlb_flush_all(c);
+  engine_->flush();
+}
+
+bool PcMachine::boot(std::string* error) {
+  if (kernel_image_.empty()) {
+    std::ifstream in(config_.kernel, std::ios::binary);
+    if (!in) {
+      *error = "cannot read kernel '" + config_.kernel + "': " + std::strerror(errno);
+      return false;
+    }
+    kernel_image_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (kernel_image_.empty()) {
+      *error = "kernel '" + config_.kernel + "' is empty";
+      return false;
+    }
+  }
+  if (!is_multiboot(kernel_image_)) {
+    *error = "kernel '" + config_.kernel +
+             "' is not a multiboot image (Linux bzImage boot arrives with the platform work)";
+    return false;
+  }
+  reset_cpu();
+  MultibootImage mb;
+  if (!load_multiboot(memory_, kernel_image_, config_.cmdline, config_.modules, &mb, error))
+    return false;
+  CpuState& c = *cpu_;
+  c.gpr[RAX] = kMultibootBootloaderMagic;
+  c.gpr[RBX] = mb.info_addr;
+  c.gpr[RSP] = 0x7000;  // undefined by the specification; somewhere harmless
+  c.rip = mb.entry;
+  return true;
+}
+
+int PcMachine::run() {
+  CpuState& c = *cpu_;
+  uint64_t budget = config_.max_insns;
+  for (;;) {
+    RunResult r = engine_->run(budget);
+    budget -= std::min(budget, r.insns);
+    if (r.reason & kExitShutdown) {
+      if (debug_exit_status_ >= 0) return debug_exit_status_;
+      const bool triple = r.reason & kExitTripleFault;
+      if (config_.no_reboot) {
+        if (triple) {
+          std::fprintf(stderr,
+                       "umbra: triple fault (vector %u while delivering a double fault) at "
+                       "rip=%#llx; -no-reboot: exiting\n",
+                       r.vector, static_cast<unsigned long long>(c.rip));
+          return 1;
+        }
+        std::fprintf(stderr, "umbra: guest reset; -no-reboot: exiting\n");
+        return 0;
+      }
+      std::fprintf(stderr, "umbra: %s: resetting the machine\n",
+                   triple ? "triple fault" : "guest requested a reset");
+      reset_requested_ = false;
+      c.exit_request = 0;
+      std::string error;
+      if (!boot(&error)) {
+        std::fprintf(stderr, "umbra: %s\n", error.c_str());
+        return 2;
+      }
+      continue;
+    }
+    if (r.reason & kExitHalt) {
+      // Nothing in the machine can raise an interrupt yet (timers arrive with the platform
+      // work), so a halted CPU would wait forever: report it and stop.
+      std::fprintf(stderr, "umbra: guest halted at rip=%#llx with %s; nothing can wake it\n",
+                   static_cast<unsigned long long>(c.rip),
+                   (c.rflags & rf::IF) ? "interrupts enabled" : "interrupts disabled");
+      return 0;
+    }
+    if (r.reason & kExitInsnLimit) {
+      std::fprintf(stderr, "umbra: instruction limit reached at rip=%#llx\n",
+                   static_cast<unsigned long long>(c.rip));
+      return 1;
+    }
+  }
+}
+
+}  // namespace umbra

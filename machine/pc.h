@@ -1,0 +1,70 @@
+// The PC machine: RAM, the port bus with the devices Umbra has so far (COM1, the debug console,
+// isa-debug-exit, system control port A), one CPU with exception delivery, and boot by the
+// multiboot loader. The platform work grows this into the full PC (PIC, PIT, RTC, APIC, ACPI,
+// Linux boot protocol).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "devices/port_bus.h"
+#include "frontend/cpu_state.h"
+#include "softmmu/access.h"
+#include "softmmu/guest_memory.h"
+
+namespace umbra {
+
+class Tier0Engine;
+class MinimalSerial;
+
+struct PcConfig {
+  uint64_t ram_bytes = 128ull << 20;
+  std::string kernel;                // path
+  std::vector<std::string> modules;  // -initrd "file args" entries (multiboot modules)
+  std::string cmdline;               // -append
+  bool no_reboot = false;
+  std::optional<std::pair<uint16_t, uint16_t>> debug_exit;  // iobase, iosize
+  std::FILE* serial_out = stdout;    // COM1 output (nullptr: discarded)
+  std::FILE* debugcon_out = stdout;  // port 0xe9 output
+  uint64_t max_insns = ~uint64_t{0};
+  bool trace_blocks = false;
+};
+
+class PcMachine {
+ public:
+  explicit PcMachine(PcConfig config);
+  ~PcMachine();
+
+  // Loads the kernel and puts the CPU at its entry. Returns false with a one-line *error.
+  bool boot(std::string* error);
+  // Runs the guest until it ends; returns the emulator's exit status and prints why it ended
+  // (one line on stderr).
+  int run();
+
+  CpuState& cpu() { return *cpu_; }
+  GuestMemory& memory() { return memory_; }
+  PortBus& ports() { return ports_; }
+  Tier0Engine& engine() { return *engine_; }
+
+ private:
+  void reset_cpu();
+  void request_reset();
+
+  PcConfig config_;
+  std::vector<uint8_t> kernel_image_;
+  GuestMemory memory_;
+  PortBus ports_;
+  std::unique_ptr<AddressTranslator> translator_;
+  std::unique_ptr<CpuState> cpu_;
+  std::unique_ptr<Tier0Engine> engine_;
+  std::unique_ptr<MinimalSerial> com1_;
+  uint8_t port92_ = 0x02;  // system control port A: bit 1 = A20 enabled
+  bool reset_requested_ = false;
+  int debug_exit_status_ = -1;
+};
+
+}  // namespace umbra
