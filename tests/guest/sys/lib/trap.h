@@ -52,6 +52,9 @@ void trap_reset(void);
 // Checks the last event: vector, error code (NO_ERROR_CODE: none pushed) and saved instruction
 // pointer; one check each, named after `what`.
 void expect_trap(const char* what, uint32_t vector, long long error_code, ureg ip);
+// The same where QEMU TCG reports a different error code than the SDM (see check_eq_sdm).
+void expect_trap_sdm(const char* what, uint32_t vector, long long sdm_error_code,
+                     long long qemu_error_code, ureg ip);
 // Checks that the last ring-3 probe ended at its INT VEC_USER_DONE (no fault on the way).
 void expect_user_done(const char* what);
 // Prints the last event (for diagnostics).

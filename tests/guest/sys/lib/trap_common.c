@@ -33,6 +33,14 @@ void expect_trap(const char* what, uint32_t vector, long long error_code, ureg i
   check_eq(trap.ip, ip, "%s: saved instruction pointer", what);
 }
 
+void expect_trap_sdm(const char* what, uint32_t vector, long long sdm_error_code,
+                     long long qemu_error_code, ureg ip) {
+  if (!check_eq(trap.vector, vector, "%s: vector %s", what, vector_name(vector))) print_trap();
+  check_eq_sdm(trap.error_code, (uint64_t)sdm_error_code, (uint64_t)qemu_error_code,
+               "%s: error code", what);
+  check_eq(trap.ip, ip, "%s: saved instruction pointer", what);
+}
+
 void expect_user_done(const char* what) {
   if (!check_eq(trap.vector, VEC_USER_DONE, "%s: ring-3 code ran to its end", what)) print_trap();
 }
