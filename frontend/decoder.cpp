@@ -49,39 +49,32 @@ class Decoder {
     }
     return true;
   }
-  uint64_t read(unsigned n) {  // little-endian, n <= 8, after need(n)
-    // Fixed-size copies compile to single loads; a variable-size memcpy would be a call.
-    uint64_t v = 0;
+  // Reads n bytes, little-endian (after need(n)). Fixed sizes compile to single loads; a
+  // variable-size memcpy would be a library call.
+  uint64_t read(unsigned n) {
     const uint8_t* p = b_ + pos_;
     pos_ += n;
     switch (n) {
       case 1:
         return p[0];
-      case 2: {
-        uint16_t x;
-        std::memcpy(&x, p, 2);
-        return x;
-      }
-      case 3: {
-        uint16_t x;
-        std::memcpy(&x, p, 2);
-        return x | (uint64_t{p[2]} << 16);
-      }
-      case 4: {
-        uint32_t x;
-        std::memcpy(&x, p, 4);
-        return x;
-      }
-      case 6: {
-        uint32_t x;
-        std::memcpy(&x, p, 4);
-        v = p[4] | (p[5] << 8);
-        return x | (v << 32);
-      }
-      default:
-        std::memcpy(&v, p, n);
+      case 2:
+        return load<uint16_t>(p);
+      case 4:
+        return load<uint32_t>(p);
+      case 8:
+        return load<uint64_t>(p);
+      default: {  // 3 (ENTER) and 6 (far pointer)
+        uint64_t v = 0;
+        for (unsigned k = 0; k < n; ++k) v |= uint64_t{p[k]} << (8 * k);
         return v;
+      }
     }
+  }
+  template <typename T>
+  static uint64_t load(const uint8_t* p) {
+    T v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
   }
   void set_reason(InvalidReason r) {
     if (reason_ == InvalidReason::None) reason_ = r;
@@ -309,6 +302,7 @@ DecodeStatus Decoder::decode_xop(Insn* out) {
     set_reason(InvalidReason::VexMap);
     return invalid(out);
   }
+  map_ = static_cast<uint8_t>(map);
   opc_ = b_[pos_++];
   const Form f = map == 8 ? Form::Wx_Ib : map == 9 ? Form::Wx : Form::Wx_Id;
   return decode_entry(out, synthetic(Op::INVALID, f, UNS));

@@ -124,7 +124,7 @@ enum Flag : uint32_t {
 enum Sel : uint8_t { NP = 1, P66 = 2, PF3 = 4, PF2 = 8, ANY = 16, LEG = 32, L64 = 64 };
 enum ModSel : uint8_t { BOTH, MEM, REG };
 
-// Group ids (ModRM.reg dispatch), declared in opcode_groups.inc.
+// Group ids (ModRM.reg dispatch), declared in opcode_group_ids.inc; members in opcode_groups.inc.
 enum Group : uint8_t {
   G_NONE,
 #define GROUP(name) name,
