@@ -46,38 +46,34 @@ struct BitTest {
   template <typename T, OpKind D, OpKind S>
   struct Form {
     static void run(CpuState& cpu, const Insn& i) {
-      bool old;
+      unsigned bit;
+      const Insn* at = &i;  // the instruction whose memory operand holds the bit
+      Insn word_insn;
       if constexpr (D == OpKind::Mem && S == OpKind::Reg) {
         // A register bit offset with a memory operand is a signed offset from the operand's
         // address: the bit string extends beyond the operand in both directions. The access is
         // the operand-sized word containing the bit, at EA + (offset SAR log2(W)) * (W / 8)
-        // (SDM vol. 2, BT; vol. 1, 3.4.1 "bit string").
+        // (SDM vol. 2, BT; vol. 1, 3.4.1 "bit string"). Folding that into the displacement
+        // keeps the ordinary operand path: address-size wrap, segment checks, fault reporting.
         const int64_t offset = static_cast<SignedOf<T>>(read_gpr<T>(cpu, i.src.reg));
-        const unsigned bit = static_cast<unsigned>(offset) & (kBitsOf<T> - 1);
+        bit = static_cast<unsigned>(offset) & (kBitsOf<T> - 1);
         const int64_t word = offset >> kLog2Bits<T>;  // arithmetic shift: floor division
-        const uint64_t delta = static_cast<uint64_t>(word * int64_t{sizeof(T)});
-        const uint64_t linear = seg_linear(
-            cpu, i.seg, truncate_address(effective_address(cpu, i) + delta, i.addr_size));
-        if constexpr (O == BitOp::Test) {
-          old = (read_mem<T>(cpu, linear) >> bit) & 1;
-        } else {
-          const MemRef ref = prepare_rmw<T>(cpu, linear);
-          const T v = load<T>(cpu, ref);
-          old = (v >> bit) & 1;
-          store<T>(cpu, ref, modify_bit<O, T>(v, bit));
-        }
+        word_insn = i;
+        word_insn.disp = static_cast<int64_t>(static_cast<uint64_t>(i.disp) +
+                                              static_cast<uint64_t>(word * int64_t{sizeof(T)}));
+        at = &word_insn;
       } else {
         // An immediate offset, or any offset into a register, is taken modulo the width.
-        const unsigned bit =
-            static_cast<unsigned>(read_operand<T, S>(cpu, i, i.src)) & (kBitsOf<T> - 1);
-        if constexpr (O == BitOp::Test) {
-          old = (read_operand<T, D>(cpu, i, i.dst) >> bit) & 1;
-        } else {
-          Rmw<T, D> dst(cpu, i, i.dst);
-          const T v = dst.get();
-          old = (v >> bit) & 1;
-          dst.set(modify_bit<O, T>(v, bit));
-        }
+        bit = static_cast<unsigned>(read_operand<T, S>(cpu, i, i.src)) & (kBitsOf<T> - 1);
+      }
+      bool old;
+      if constexpr (O == BitOp::Test) {
+        old = (read_operand<T, D>(cpu, *at, at->dst) >> bit) & 1;
+      } else {
+        Rmw<T, D> dst(cpu, *at, at->dst);
+        const T v = dst.get();
+        old = (v >> bit) & 1;
+        dst.set(modify_bit<O, T>(v, bit));
       }
       set_bit_test_flags(cpu, old);
       next_rip(cpu, i);
