@@ -125,18 +125,42 @@ UmbraOut run_shift(TestCpu& t, Op op, unsigned size, bool mem, bool count_in_cl,
 using HostShift = HostOut (*)(unsigned, uint64_t, uint64_t, uint64_t);
 using HostDoubleShift = HostOut (*)(unsigned, uint64_t, uint64_t, uint64_t, uint64_t);
 
+// The flags the SDM leaves undefined for a shift of `size` bytes by `count` (before masking):
+// AF after any shift (not rotate) by a nonzero count, OF unless the masked count is 1, CF of
+// SHL/SHR when the count reaches the width, and everything (the result too) for a 16-bit
+// SHLD/SHRD by more than 16 (SDM vol. 2, SAL/SAR/SHL/SHR, RCL/RCR/ROL/ROR, SHLD, SHRD).
+uint64_t shift_undefined(Op op, unsigned size, unsigned count) {
+  const unsigned width = 8 * size;
+  const unsigned c = count & (size == 8 ? 63 : 31);
+  if (c == 0) return 0;
+  const bool rotate = op == Op::ROL || op == Op::ROR || op == Op::RCL || op == Op::RCR;
+  const bool double_shift = op == Op::SHLD || op == Op::SHRD;
+  if (double_shift && c > width) return kArith;
+  uint64_t u = rotate ? 0 : rf::AF;
+  if (c != 1) u |= rf::OF;
+  if ((op == Op::SHL || op == Op::SHR) && c >= width) u |= rf::CF;
+  return u;
+}
+
+// On a host other than the reference, cases with an undefined result are not compared.
+bool shift_result_undefined(Op op, unsigned size, unsigned count) {
+  return (op == Op::SHLD || op == Op::SHRD) && size == 2 && (count & 31) > 16;
+}
+
 void check_shift_op(Op op, HostShift host, HostDoubleShift host2, uint64_t seed) {
   TestCpu t;
   Values vals(seed);
   FailureBudget budget;
   const bool double_shift = host2 != nullptr;
   auto check = [&](unsigned size, uint64_t a, uint64_t b, unsigned count, uint64_t flags) {
+    if (!host_is_reference() && shift_result_undefined(op, size, count)) return;
     const HostOut h = double_shift ? host2(size, a, b, count, flags) : host(size, a, count, flags);
+    const uint64_t cmp = compared_flags(shift_undefined(op, size, count));
     for (bool mem : {false, true})
       for (bool cl : {false, true}) {
         const UmbraOut u = run_shift(t, op, size, mem, cl, a, b, count, flags);
         const uint64_t want = mem ? h.dst & mask_of(size) : h.dst;
-        const bool ok = !u.outcome.faulted && u.dst == want && u.flags == h.flags &&
+        const bool ok = !u.outcome.faulted && u.dst == want && (u.flags & cmp) == (h.flags & cmp) &&
                         u.rip == kStartRip + 4 && u.guards_ok;
         if (!ok && !budget.exhausted()) {
           budget.count();
