@@ -17,7 +17,12 @@ bool build_case(uint64_t seed, const std::vector<uint16_t>& allowed, const Build
   unsigned len = 1;
   if (opt.max_len > 1 && !rng.chance(opt.single_pct, 100))
     len = static_cast<unsigned>(rng.range(2, opt.max_len));
-  Gen g(rng, len);
+  // Rarely, a single instruction placed so that it ends at, or straddles, the end of the code
+  // page: the fetch of the next (unmapped) page then faults.
+  const unsigned start =
+      len == 1 && rng.chance(1, 64) ? static_cast<unsigned>(kCodeSize - rng.range(1, 15)) : 0;
+  Gen g(rng, len, start);
+  g.disabled = opt.disabled;
   for (unsigned pos = 0; pos < len; ++pos) {
     g.enter_boundary();
     bool placed = false;
@@ -25,6 +30,7 @@ bool build_case(uint64_t seed, const std::vector<uint16_t>& allowed, const Build
       const uint16_t f = allowed[rng.below(allowed.size())];
       const Gen::Snapshot snap = g.save();
       g.form_index = f;
+      g.disabled = opt.disabled | (f < opt.disabled_in_form.size() ? opt.disabled_in_form[f] : 0);
       placed = forms[f].gen(g);
       if (!placed) g.restore(snap);
     }

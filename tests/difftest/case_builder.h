@@ -10,8 +10,10 @@
 namespace difftest {
 
 struct BuildOptions {
-  unsigned max_len = kMaxInsns;  // longest sequence
-  unsigned single_pct = 55;      // share of single-instruction cases
+  unsigned max_len = kMaxInsns;            // longest sequence
+  unsigned single_pct = 55;                // share of single-instruction cases
+  uint32_t disabled = 0;                   // Variation bits switched off (known failures)
+  std::vector<uint32_t> disabled_in_form;  // per form id: further Variation bits switched off
 };
 
 // Deterministic in (case_seed, allowed, options). Returns false if no instruction could be

@@ -65,6 +65,7 @@ bool check_encoding(const CaseInput& in, const CaseMeta& meta, std::string* prob
     const InsnRecord& r = meta.insns[i];
     const Form& f = forms[r.form];
     if (f.mnemonic == "(bad)" || r.expect_ud) continue;
+    if (r.offset + r.len > kCodeSize) continue;  // straddles the end of the code page
     const uint8_t* bytes = in.code + r.offset;
     const uint64_t addr = kCodeBase + r.offset;
     umbra::Disassembly d =

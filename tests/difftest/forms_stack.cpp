@@ -115,7 +115,15 @@ bool gen_enter(Gen& g) {
   if (nest > 1) {
     uint64_t v;
     if (g.is_free(RBP_)) {
-      g.fix(RBP_, kDataBase + 8 * 32 + (g.rng.below(kDataSize - 8 * 40) & ~uint64_t{7}));
+      // Often a frame right above the stack pointer (as after an earlier ENTER or a
+      // "mov rbp, rsp"): the frame-pointer copies then read what the pushes just wrote.
+      uint64_t rbp = kDataBase + 8 * 32 + (g.rng.below(kDataSize - 8 * 40) & ~uint64_t{7});
+      if (g.flow().rsp_exact && g.rng.coin()) {
+        const uint64_t rsp = g.init_rsp() + static_cast<uint64_t>(g.flow().rsp_delta);
+        const uint64_t near = rsp + static_cast<uint64_t>(g.rng.range(-4, 40) * 8);
+        if (near >= kDataBase + 8 * 32 && near < kDataEnd) rbp = near;
+      }
+      g.fix(RBP_, rbp);
     } else if (g.known(RBP_, &v)) {
       if (v < kDataBase + 8 * 32 || v > kDataEnd) return false;
     } else if (!g.is_ptr_now(RBP_)) {

@@ -13,13 +13,18 @@ constexpr uint8_t kOpcode[] = {0xa4, 0xa6, 0xaa, 0xac, 0xae};
 const char* const kName[] = {"movs", "cmps", "stos", "lods", "scas"};
 enum class Rep { kNone, kRep, kRepne };
 
-constexpr uint64_t kMaxCount = 40;
+// Longest string generated, in bytes (both directions must fit in the data area).
+constexpr uint64_t kMaxSpan = 12000;
 
-// Makes `gpr` point at `span` bytes either side of some address inside the data area.
-bool string_pointer(Gen& g, uint8_t gpr, uint64_t span, bool addr32) {
+// Makes `gpr` point at `span` bytes either side of some address inside the data area, or, for
+// `at_edge`, closer than `span` to an edge of it, so that a long string runs off the end (in one
+// of the two directions) and faults part-way.
+bool string_pointer(Gen& g, uint8_t gpr, uint64_t span, bool addr32, bool at_edge) {
   uint64_t v;
   if (g.is_free(gpr)) {
-    const uint64_t a = kDataBase + span + g.rng.below(kDataSize - 2 * span);
+    uint64_t a = kDataBase + span + g.rng.below(kDataSize - 2 * span);
+    if (at_edge)
+      a = g.rng.coin() ? kDataBase + g.rng.below(span) : kDataEnd - 1 - g.rng.below(span);
     return g.fix(gpr, addr32 ? (g.rng.next() & ~0xffffffffull) | a : a);
   }
   if (g.known(gpr, &v)) {
@@ -39,21 +44,32 @@ bool gen_string(Gen& g, StrOp op, unsigned size, Rep rep) {
 
   bool count_known = true;
   uint64_t count = 1;
+  const uint64_t max_count = kMaxSpan / size - 1;
   if (rep != Rep::kNone) {
-    const uint64_t picks[] = {0, 1, 2, 3, g.rng.below(8), g.rng.below(kMaxCount + 1)};
+    // Mostly short strings; sometimes long ones (the engine may run those in chunks).
+    const uint64_t picks[] = {
+        0,
+        1,
+        2,
+        3,
+        g.rng.below(8),
+        g.rng.below(41),
+        static_cast<uint64_t>(g.rng.range(64, static_cast<int64_t>(max_count)))};
     uint64_t want = g.rng.pick(picks);
     if (addr32) want |= g.rng.next() & ~0xffffffffull;  // ECX only: the upper half is ignored
     uint64_t v;
     count_known = g.fix_or_known(RCX_, want, &v);
     count = addr32 ? (v & 0xffffffffull) : v;
-    if (count_known && count > kMaxCount) count_known = false;
+    if (count_known && count > max_count) count_known = false;
   }
-  // Both directions must stay inside the data area (DF may change before this instruction).
-  const uint64_t span = (count_known ? count + 1 : kMaxCount + 1) * size;
+  // Both directions must stay inside the data area (DF may change before this instruction),
+  // except for the deliberate runs off an edge.
+  const uint64_t span = (count_known ? count + 1 : 41) * size;
+  const bool at_edge = rep != Rep::kNone && count_known && count > 1 && g.rng.chance(1, 12);
   const bool uses_si = op == kMovs || op == kCmps || op == kLods;
   const bool uses_di = op != kLods;
-  if (uses_si && !string_pointer(g, RSI_, span, addr32)) return false;
-  if (uses_di && !string_pointer(g, RDI_, span, addr32)) return false;
+  if (uses_si && !string_pointer(g, RSI_, span, addr32, at_edge && g.rng.coin())) return false;
+  if (uses_di && !string_pointer(g, RDI_, span, addr32, at_edge && g.rng.coin())) return false;
   if (!count_known && rep != Rep::kNone) {
     // An unknown count may be huge: the pointers then walk until they leave the data area and
     // fault, which is bounded and the same on both sides. Only allowed with known pointers.

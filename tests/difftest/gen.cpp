@@ -86,7 +86,8 @@ void apply(Flow& f, const Effects& fx) {
 
 }  // namespace
 
-Gen::Gen(Rng& r, unsigned planned_len) : rng(r), planned_(planned_len) {
+Gen::Gen(Rng& r, unsigned planned_len, unsigned code_start)
+    : rng(r), planned_(planned_len), start_(code_start) {
   st_.flow.valid = true;
   // The stack lives in the upper half of the data area; mostly 8-aligned, sometimes not, and
   // rarely so close to the bottom that a push faults.
@@ -338,6 +339,7 @@ bool Gen::index_usable(const Ib& ib, uint8_t r) const {
 bool Gen::mem(Ib& ib, unsigned size, const MemReq& req, RmOp* out) {
   const bool fault = req.allow_fault && rng.chance(3, 100);
   const bool noncanon = fault && rng.chance(1, 4);
+  const bool ss_ok = req.stack_base_ok && !(disabled & kVarNoncanonicalStackAccess) && rng.coin();
   uint64_t target;
   if (fault && !noncanon)
     pick_fault_addr(size, req, &target);
@@ -410,7 +412,10 @@ bool Gen::mem(Ib& ib, unsigned size, const MemReq& req, RmOp* out) {
     const uint8_t base = static_cast<uint8_t>(rng.below(ib.rex_regs ? 16 : 8));
     if (!base_usable(ib, base, m.addr32)) continue;
     if (!req.stack_base_ok && (base == RSP_ || base == RBP_)) continue;
-    if (noncanon && (base == RSP_ || base == RBP_)) continue;  // those would raise #SS
+    // RSP/RBP-based accesses use SS: a non-canonical one raises #SS(0) rather than #GP(0)
+    // (SDM vol. 3, 6.15 "Interrupt 12"). Half of the non-canonical cases go that way (RBP).
+    if (noncanon && base == RSP_) continue;
+    if (noncanon && base == RBP_ && !ss_ok) continue;
     m.base = base;
     m.force_sib = idx == kNone && rng.chance(1, 8);
     uint64_t base_val;
@@ -457,6 +462,7 @@ bool Gen::mem(Ib& ib, unsigned size, const MemReq& req, RmOp* out) {
     ib.is_mem = true;
     ib.mem_addr = target;
     ib.mem_addr_known = !noncanon;
+    ib.noncanonical = noncanon;
     ib.fx.mem_write |= req.write;
     return true;
   }
@@ -586,17 +592,19 @@ bool Gen::emit(Ib& ib) {
   if (ib.fx.regs_undefined && !is_last()) return false;
   InsnSpec s = ib.s;
   // Null segment overrides (CS/DS/ES/SS) are ignored in 64-bit mode (SDM vol. 1, 3.3.7.1).
-  if (!ib.no_seg_prefix && s.num_prefixes < 5 && rng.chance(1, 32)) {
+  const bool seg_ok =
+      !ib.no_seg_prefix && !(ib.noncanonical && (disabled & kVarNullSegOnNoncanonical));
+  if (seg_ok && s.num_prefixes < 5 && rng.chance(1, 32)) {
     static constexpr uint8_t kNullSeg[] = {0x2e, 0x3e, 0x26, 0x36};
     s.add_prefix(rng.pick(kNullSeg));
   }
   for (unsigned i = s.num_prefixes; i > 1; --i)  // prefix order carries no meaning
     std::swap(s.prefixes[i - 1], s.prefixes[rng.below(i)]);
   uint8_t buf[32];
-  const size_t len = encode(s, kCodeBase + st_.code_len, buf);
+  const size_t len = encode(s, kCodeBase + start_ + st_.code_len, buf);
   if (len > 15 || st_.code_len + len > kMaxSeqBytes) return false;
   std::memcpy(st_.code + st_.code_len, buf, len);
-  st_.insns[st_.pos] = InsnRecord{static_cast<uint16_t>(st_.code_len),
+  st_.insns[st_.pos] = InsnRecord{static_cast<uint16_t>(start_ + st_.code_len),
                                   static_cast<uint8_t>(len),
                                   ib.expect_ud,
                                   form_index,
@@ -612,8 +620,8 @@ bool Gen::emit(Ib& ib) {
   };
   if (ib.rel.used) {
     st_.deferred.push_back(Deferred{Deferred::kRel, ib.rel.bytes, 0,
-                                    static_cast<uint16_t>(end - ib.rel.bytes),
-                                    static_cast<uint16_t>(end), ib.rel.target});
+                                    static_cast<uint16_t>(start_ + end - ib.rel.bytes),
+                                    static_cast<uint16_t>(start_ + end), ib.rel.target});
     arrive(ib.rel.target);
   }
   if (ib.has_target) arrive(ib.target);
@@ -631,7 +639,7 @@ void Gen::enter_boundary() {
 }
 
 uint64_t Gen::resolve(const Target& t, uint64_t from_end, unsigned rel_bytes) {
-  const uint64_t seq_end = kCodeBase + st_.code_len;
+  const uint64_t seq_end = kCodeBase + start_ + st_.code_len;
   switch (t.kind) {
     case TargetKind::kBoundary:
       return t.boundary < st_.pos ? kCodeBase + st_.insns[t.boundary].offset : seq_end;
@@ -646,6 +654,7 @@ uint64_t Gen::resolve(const Target& t, uint64_t from_end, unsigned rel_bytes) {
   }
   uint64_t hi = kCodeBase + kCodeSize - 1;
   if (rel_bytes == 1) hi = std::min(hi, from_end + 127);
+  if (hi < seq_end) return seq_end;  // no sled: the sequence ends at the end of the page
   return seq_end + rng.below(hi - seq_end + 1);
 }
 
@@ -657,7 +666,8 @@ void Gen::finish(CaseInput* in, CaseMeta* meta) {
 
   // Code page: the sequence, then HLT to the end of the page.
   std::memset(in->code, kHltByte, kCodeSize);
-  std::memcpy(in->code, st_.code, st_.code_len);
+  // Bytes past the end of the page lie on the unmapped page: they do not exist.
+  std::memcpy(in->code + start_, st_.code, std::min<size_t>(st_.code_len, kCodeSize - start_));
 
   // Registers not constrained by any instruction: edge values and random ones.
   for (unsigned r = 0; r < 16; ++r)
@@ -668,7 +678,7 @@ void Gen::finish(CaseInput* in, CaseMeta* meta) {
       const uint64_t from = kCodeBase + d.insn_end;
       const uint64_t to = resolve(d.target, from, d.bytes);
       const uint64_t rel = to - from;
-      for (unsigned i = 0; i < d.bytes; ++i)
+      for (unsigned i = 0; i < d.bytes && d.field_off + i < kCodeSize; ++i)
         in->code[d.field_off + i] = static_cast<uint8_t>(rel >> (8 * i));
     } else {
       st_.init[d.reg] = resolve(d.target, 0, 8);
@@ -683,7 +693,7 @@ void Gen::finish(CaseInput* in, CaseMeta* meta) {
   }
 
   std::memcpy(in->regs.gpr, st_.init, sizeof st_.init);
-  in->regs.rip = kCodeBase;
+  in->regs.rip = kCodeBase + start_;
   uint64_t flags = fl::FIXED1 | fl::IF | (rng.next() & fl::STATUS);
   if (rng.coin()) flags |= fl::DF;
   if (rng.chance(1, 8)) flags |= fl::ID;
@@ -696,7 +706,7 @@ void Gen::finish(CaseInput* in, CaseMeta* meta) {
     meta->fault_mask_lo[i] = st_.fault_mask_lo[i];
     meta->fault_mask_hi[i] = st_.fault_mask_hi[i];
   }
-  meta->boundary_addr[n] = kCodeBase + st_.code_len;
+  meta->boundary_addr[n] = kCodeBase + start_ + st_.code_len;
   for (unsigned i = 0; i <= n; ++i) meta->poison_at[i] = st_.poison_at[i];
   meta->poison_end = st_.end.poison;
   meta->masked_regs_end = st_.masked_regs;

@@ -34,6 +34,24 @@ inline uint8_t gpr_of(uint8_t r) {
 // Condition codes tttn (SDM vol. 1, B.1) and the status flags each one reads.
 uint64_t cond_flags(unsigned cc);
 
+// Generator variations that a known-failures entry can switch off (known_failures.txt,
+// "variation: <name> | why"), for Umbra bugs that are not tied to one form.
+enum Variation : uint32_t {
+  // A null segment override (2E 36 3E 26) on an instruction whose memory operand is
+  // non-canonical: decides nothing in 64-bit mode, so #GP/#SS follow the base register.
+  kVarNullSegOnNoncanonical = 1u << 0,
+  // A non-canonical memory operand based on RBP (an SS reference): #SS(0) instead of #GP(0).
+  kVarNoncanonicalStackAccess = 1u << 1,
+};
+struct VariationName {
+  Variation v;
+  const char* name;
+};
+inline constexpr VariationName kVariationNames[] = {
+    {kVarNullSegOnNoncanonical, "null-segment-prefix-on-noncanonical-access"},
+    {kVarNoncanonicalStackAccess, "noncanonical-stack-access"},
+};
+
 // Where a branch goes.
 enum class TargetKind : uint8_t {
   kBoundary,      // start of a later instruction of the sequence (or its end)
@@ -91,8 +109,9 @@ struct Ib {
   bool rex_regs = true;   // registers 8..15 (and SPL..DIL) may be used
   bool byte_rex = false;  // byte registers use the REX numbering (SPL..DIL) instead of AH..BH
   bool no_seg_prefix = false;
-  bool is_mem = false;     // has a memory operand (for LOCK decisions)
-  bool expect_ud = false;  // deliberately invalid (#UD) variant of the form
+  bool is_mem = false;        // has a memory operand (for LOCK decisions)
+  bool expect_ud = false;     // deliberately invalid (#UD) variant of the form
+  bool noncanonical = false;  // the memory operand is non-canonical on purpose
   // Memory the instruction may leave partially written when it faults (ENTER on the host writes
   // its pushes before the fault on the new stack top): [lo, hi), masked if it faults.
   uint64_t fault_mask_lo = 0, fault_mask_hi = 0;
@@ -148,7 +167,9 @@ struct Form {
 
 class Gen {
  public:
-  Gen(Rng& rng, unsigned planned_len);
+  // `code_start`: page offset of the first instruction (normally 0; near the page end to test
+  // instructions that end at or straddle the end of the code page).
+  Gen(Rng& rng, unsigned planned_len, unsigned code_start = 0);
 
   Rng& rng;
   unsigned position() const { return st_.pos; }
@@ -213,6 +234,7 @@ class Gen {
   // out of space). Applies the instruction's effects to the flow.
   bool emit(Ib& ib);
   uint16_t form_index = 0;  // recorded with each emitted instruction (set by the case builder)
+  uint32_t disabled = 0;    // Variation bits switched off
 
   // ---- finishing ----
   // Merges pending flows at the current boundary (call before each instruction).
@@ -238,8 +260,8 @@ class Gen {
     enum Kind : uint8_t { kRel, kReg } kind;
     uint8_t bytes;  // rel field size
     uint8_t reg;
-    uint16_t field_off;  // offset of the rel field in the code
-    uint16_t insn_end;   // offset of the next instruction
+    uint16_t field_off;  // page offset of the rel field
+    uint16_t insn_end;   // page offset of the next instruction
     Target target;
   };
   uint64_t pick_data_addr(unsigned size, const MemReq& req);
@@ -269,6 +291,7 @@ class Gen {
  private:
   State st_;
   unsigned planned_;
+  unsigned start_;  // page offset of the sequence
 };
 
 struct Gen::Snapshot {

@@ -168,26 +168,41 @@ bool parse(int argc, char** argv, Options* o) {
   return true;
 }
 
-// "form name | reason" per line; '#' starts a comment.
-bool read_known_failures(const std::string& path, std::map<std::string, std::string>* out) {
+// known_failures.txt, one entry per line ('#' starts a comment):
+//   form: <form name> | why                      the form is not generated
+//   variation: <name> | why                      the generator variation is off for every form
+//   variation: <name> @ <form name> | why        ... only for that form
+struct KnownFailures {
+  std::map<std::string, std::string> forms;
+  std::map<std::string, std::string> variations;
+};
+
+bool read_known_failures(const std::string& path, KnownFailures* out) {
   std::ifstream f(path);
   if (!f) {
     std::fprintf(stderr, "umbra_difftest: cannot read %s\n", path.c_str());
     return false;
   }
-  std::string line;
-  auto trim = [](std::string s) {
+  auto trim = [](const std::string& s) {
     const size_t b = s.find_first_not_of(" \t");
     const size_t e = s.find_last_not_of(" \t\r");
     return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
   };
-  while (std::getline(f, line)) {
+  std::string line;
+  for (unsigned lineno = 1; std::getline(f, line); ++lineno) {
     if (const size_t h = line.find('#'); h != std::string::npos) line.resize(h);
     line = trim(line);
     if (line.empty()) continue;
+    const size_t colon = line.find(':');
     const size_t bar = line.find('|');
-    const std::string name = trim(line.substr(0, bar));
-    (*out)[name] = bar == std::string::npos ? "" : trim(line.substr(bar + 1));
+    const std::string kind = colon == std::string::npos ? "" : trim(line.substr(0, colon));
+    if ((kind != "form" && kind != "variation") || bar == std::string::npos || bar < colon) {
+      std::fprintf(stderr, "%s:%u: expected 'form: NAME | why' or 'variation: NAME | why'\n",
+                   path.c_str(), lineno);
+      return false;
+    }
+    const std::string name = trim(line.substr(colon + 1, bar - colon - 1));
+    (kind == "form" ? out->forms : out->variations)[name] = trim(line.substr(bar + 1));
   }
   return true;
 }
@@ -245,9 +260,9 @@ int run(const Options& opt) {
     for (const Form& f : forms) std::printf("%s\n", f.name.c_str());
     return 0;
   }
-  std::map<std::string, std::string> known;
+  KnownFailures known;
   if (!opt.known_failures.empty() && !read_known_failures(opt.known_failures, &known)) return 2;
-  for (const auto& [name, why] : known) {
+  for (const auto& [name, why] : known.forms) {
     bool found = false;
     for (const Form& f : forms) found |= f.name == name;
     if (!found) {
@@ -255,6 +270,33 @@ int run(const Options& opt) {
                    name.c_str());
       return 2;
     }
+  }
+  uint32_t disabled = 0;
+  std::vector<uint32_t> disabled_in_form(forms.size(), 0);
+  for (const auto& [entry, why] : known.variations) {
+    const size_t at = entry.find('@');
+    auto trim = [](const std::string& x) {
+      const size_t b = x.find_first_not_of(" \t"), e = x.find_last_not_of(" \t");
+      return b == std::string::npos ? std::string() : x.substr(b, e - b + 1);
+    };
+    const std::string name = trim(entry.substr(0, at));
+    const std::string form = at == std::string::npos ? "" : trim(entry.substr(at + 1));
+    uint32_t bit = 0;
+    for (const VariationName& v : kVariationNames)
+      if (name == v.name) bit = v.v;
+    size_t form_id = forms.size();
+    for (size_t i = 0; i < forms.size(); ++i)
+      if (forms[i].name == form) form_id = i;
+    if (!bit || (!form.empty() && form_id == forms.size())) {
+      std::fprintf(stderr, "umbra_difftest: known-failures entry names no variation/form: '%s'\n",
+                   entry.c_str());
+      return 2;
+    }
+    if (form.empty())
+      disabled |= bit;
+    else
+      disabled_in_form[form_id] |= bit;
+    std::printf("skipped (known failure): variation %s -- %s\n", entry.c_str(), why.c_str());
   }
 
   const uint32_t have = host_features();
@@ -276,8 +318,9 @@ int run(const Options& opt) {
       missing |= f.features & ~have;
       continue;
     }
-    if (known.count(f.name)) {
-      std::printf("skipped (known failure): %s -- %s\n", f.name.c_str(), known[f.name].c_str());
+    if (known.forms.count(f.name)) {
+      std::printf("skipped (known failure): form %s -- %s\n", f.name.c_str(),
+                  known.forms[f.name].c_str());
       continue;
     }
     allowed.push_back(static_cast<uint16_t>(i));
@@ -295,6 +338,8 @@ int run(const Options& opt) {
 
   BuildOptions bopt;
   bopt.max_len = opt.max_len;
+  bopt.disabled = disabled;
+  bopt.disabled_in_form = disabled_in_form;
   const bool single = opt.only_case >= 0 || !opt.code.empty();
   const uint64_t first = opt.only_case >= 0 ? static_cast<uint64_t>(opt.only_case) : 0;
   const uint64_t total = single ? 1 : opt.count;

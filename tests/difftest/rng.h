@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace difftest {
 
@@ -50,8 +51,8 @@ class Rng {
   void fill(uint8_t* p, size_t n) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-      uint64_t v = next();
-      for (int b = 0; b < 8; ++b) p[i + b] = static_cast<uint8_t>(v >> (8 * b));
+      const uint64_t v = next();
+      std::memcpy(p + i, &v, 8);  // little-endian host: same bytes as the shifts below
     }
     if (i < n) {
       uint64_t v = next();
