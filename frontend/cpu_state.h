@@ -59,6 +59,7 @@ struct SegmentCache {
                      // attrib = type | S<<4 | DPL<<5 | P<<7 | AVL<<8 | L<<9 | DB<<10 | G<<11
 };
 namespace seg_attr {
+constexpr uint16_t S = 1u << 4;  // code/data (1) or system (0) descriptor
 constexpr uint16_t P = 1u << 7;
 constexpr uint16_t L = 1u << 9;
 constexpr uint16_t DB = 1u << 10;
@@ -164,6 +165,10 @@ struct CpuState {
   uint8_t stack32;    // SS.B (when not mode64)
   uint8_t halted;
   uint8_t pad_mode[3];
+  // Bit s set: accesses through segment register s need the legacy-mode limit/type check
+  // (frontend/system/segmentation_checks.h); clear for flat segments. Ignored in 64-bit mode.
+  // Recomputed by refresh_segment_checks() whenever a segment cache changes.
+  uint8_t seg_check;
 
   // ---- runtime (not architectural) ----
   // Set by any handler or device to make the engine leave its run loop at the next block

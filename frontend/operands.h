@@ -9,6 +9,7 @@
 
 #include "frontend/cpu_state.h"
 #include "frontend/insn.h"
+#include "frontend/system/segmentation_checks.h"
 #include "softmmu/access.h"
 
 namespace umbra {
@@ -59,15 +60,22 @@ inline uint64_t effective_address(const CpuState& cpu, const Insn& i) {
 }
 
 // Segment base added to an effective address. In 64-bit mode only FS and GS have bases
-// (SDM vol. 3, 3.4.4); elsewhere linear addresses are 32 bits. Segment-limit checks for legacy
-// modes arrive with the system issue.
-inline uint64_t seg_linear(const CpuState& cpu, unsigned seg, uint64_t ea) {
+// (SDM vol. 3, 3.4.4) and nothing else is checked here (the canonical check is the access
+// path's). Elsewhere linear addresses are 32 bits and the access of `size` bytes (a write when
+// `write`) is checked against the segment's limit, type and usability when the segment is not
+// flat (frontend/system/segmentation_checks.h); callers that do not pass the size get a one-byte
+// read check.
+inline uint64_t seg_linear(const CpuState& cpu, unsigned seg, uint64_t ea, unsigned size = 1,
+                           bool write = false) {
   if (cpu.mode64) return seg >= FS ? ea + cpu.seg[seg].base : ea;
+  if (__builtin_expect((cpu.seg_check >> seg) & 1, 0))
+    check_segment_access(cpu, seg, ea, size, write);
   return static_cast<uint32_t>(ea + cpu.seg[seg].base);
 }
 
-inline uint64_t linear_address(const CpuState& cpu, const Insn& i) {
-  return seg_linear(cpu, i.seg, effective_address(cpu, i));
+inline uint64_t linear_address(const CpuState& cpu, const Insn& i, unsigned size = 1,
+                               bool write = false) {
+  return seg_linear(cpu, i.seg, effective_address(cpu, i), size, write);
 }
 
 template <typename T, OpKind K>
@@ -75,7 +83,7 @@ inline T read_operand(CpuState& cpu, const Insn& i, const Operand& o) {
   if constexpr (K == OpKind::Reg) {
     return read_gpr<T>(cpu, o.reg);
   } else if constexpr (K == OpKind::Mem) {
-    return read_mem<T>(cpu, linear_address(cpu, i));
+    return read_mem_seg<T>(cpu, linear_address(cpu, i, sizeof(T), false), i.seg);
   } else {
     static_assert(K == OpKind::Imm);
     return static_cast<T>(i.imm);
@@ -88,7 +96,7 @@ inline void write_operand(CpuState& cpu, const Insn& i, const Operand& o, T v) {
     write_gpr<T>(cpu, o.reg, v);
   } else {
     static_assert(K == OpKind::Mem);
-    write_mem<T>(cpu, linear_address(cpu, i), v);
+    write_mem_seg<T>(cpu, linear_address(cpu, i, sizeof(T), true), v, i.seg);
   }
 }
 
@@ -113,7 +121,7 @@ template <typename T>
 class Rmw<T, OpKind::Mem> {
  public:
   Rmw(CpuState& cpu, const Insn& i, const Operand&)
-      : cpu_(cpu), ref_(prepare_rmw<T>(cpu, linear_address(cpu, i))) {}
+      : cpu_(cpu), ref_(prepare_rmw_seg<T>(cpu, linear_address(cpu, i, sizeof(T), true), i.seg)) {}
   T get() const { return load<T>(cpu_, ref_); }
   void set(T v) { store<T>(cpu_, ref_, v); }
 

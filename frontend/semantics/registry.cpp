@@ -35,6 +35,10 @@ const BinderTable& binders() {
     register_string(t);
     register_system(t);
     register_io(t);
+    register_far_control(t);
+    register_segment_load(t);
+    register_fast_syscall(t);
+    register_descriptor_ops(t);
     return t;
   }();
   return table;

@@ -38,6 +38,11 @@ void register_flagctl(BinderTable& t);
 void register_string(BinderTable& t);
 void register_system(BinderTable& t);
 void register_io(BinderTable& t);
+// Segmentation, far transfers, interrupts, fast system calls (system issue, "syscore").
+void register_far_control(BinderTable& t);
+void register_segment_load(BinderTable& t);
+void register_fast_syscall(BinderTable& t);
+void register_descriptor_ops(BinderTable& t);
 
 inline void bind(BinderTable& t, Op op, Binder b) { t[static_cast<size_t>(op)] = b; }
 

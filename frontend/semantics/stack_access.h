@@ -39,30 +39,33 @@ inline void write_sp(CpuState& cpu, uint64_t sp) {
     write_gpr<uint16_t>(cpu, RSP, static_cast<uint16_t>(sp));
 }
 
-// Linear address of a stack slot at stack-pointer value `sp`.
-inline uint64_t stack_linear(const CpuState& cpu, uint64_t sp) {
-  return seg_linear(cpu, SS, sp);
+// Linear address of a stack slot at stack-pointer value `sp`, for an access of `size` bytes
+// (a write when `write`): outside 64-bit mode the SS limit is checked (#SS(0)) when SS is not
+// flat (frontend/system/segmentation_checks.h).
+inline uint64_t stack_linear(const CpuState& cpu, uint64_t sp, unsigned size = 1,
+                             bool write = false) {
+  return seg_linear(cpu, SS, sp, size, write);
 }
 
 // PUSH of one value of operand size sizeof(T): the slot is written first (faulting as a write),
-// then RSP is updated.
+// then RSP is updated. A non-canonical stack address in 64-bit mode is #SS(0).
 template <typename T>
 inline void push_value(CpuState& cpu, T value) {
   if (__builtin_expect(cpu.mode64, 1)) {
     const uint64_t sp = cpu.gpr[RSP] - sizeof(T);
-    write_mem<T>(cpu, sp, value);  // SS has no base in 64-bit mode
+    write_mem_seg<T>(cpu, sp, value, SS);  // SS has no base in 64-bit mode
     cpu.gpr[RSP] = sp;
     return;
   }
   const uint64_t sp = sp_offset(cpu, read_sp(cpu), -static_cast<int64_t>(sizeof(T)));
-  write_mem<T>(cpu, stack_linear(cpu, sp), value);
+  write_mem<T>(cpu, stack_linear(cpu, sp, sizeof(T), true), value);
   write_sp(cpu, sp);
 }
 
 // Reads the value on top of the stack without changing any register.
 template <typename T>
 inline T peek_stack(CpuState& cpu) {
-  return read_mem<T>(cpu, stack_linear(cpu, read_sp(cpu)));
+  return read_mem_seg<T>(cpu, stack_linear(cpu, read_sp(cpu), sizeof(T), false), SS);
 }
 
 // Stack pointer after releasing `bytes` bytes from the top of the stack.

@@ -17,13 +17,16 @@
 
 namespace umbra::string_ops {
 
+// Outside 64-bit mode both addresses are checked against their segment's limit and type for
+// an element of `size` bytes (frontend/system/segmentation_checks.h); the destination is always
+// written, except by CMPS and SCAS.
 template <typename A>
-inline uint64_t source_linear(const CpuState& cpu, const Insn& i) {
-  return seg_linear(cpu, i.seg, read_gpr<A>(cpu, RSI));
+inline uint64_t source_linear(const CpuState& cpu, const Insn& i, unsigned size) {
+  return seg_linear(cpu, i.seg, read_gpr<A>(cpu, RSI), size, false);
 }
 template <typename A>
-inline uint64_t dest_linear(const CpuState& cpu) {
-  return seg_linear(cpu, ES, read_gpr<A>(cpu, RDI));
+inline uint64_t dest_linear(const CpuState& cpu, unsigned size, bool write) {
+  return seg_linear(cpu, ES, read_gpr<A>(cpu, RDI), size, write);
 }
 template <typename A>
 inline void advance(CpuState& cpu, uint8_t reg, int64_t delta) {
@@ -36,8 +39,8 @@ template <typename T, typename A>
 struct Movs {
   static constexpr bool kCompares = false;
   static void element(CpuState& cpu, const Insn& i, int64_t delta) {
-    const T v = read_mem<T>(cpu, source_linear<A>(cpu, i));
-    write_mem<T>(cpu, dest_linear<A>(cpu), v);
+    const T v = read_mem_seg<T>(cpu, source_linear<A>(cpu, i, sizeof(T)), i.seg);
+    write_mem<T>(cpu, dest_linear<A>(cpu, sizeof(T), true), v);
     advance<A>(cpu, RSI, delta);
     advance<A>(cpu, RDI, delta);
   }
@@ -48,8 +51,8 @@ template <typename T, typename A>
 struct Cmps {
   static constexpr bool kCompares = true;
   static void element(CpuState& cpu, const Insn& i, int64_t delta) {
-    const T a = read_mem<T>(cpu, source_linear<A>(cpu, i));
-    const T b = read_mem<T>(cpu, dest_linear<A>(cpu));
+    const T a = read_mem_seg<T>(cpu, source_linear<A>(cpu, i, sizeof(T)), i.seg);
+    const T b = read_mem<T>(cpu, dest_linear<A>(cpu, sizeof(T), false));
     set_lazy<T>(cpu, kLazySub, static_cast<T>(a - b), a, b);
     advance<A>(cpu, RSI, delta);
     advance<A>(cpu, RDI, delta);
@@ -62,7 +65,7 @@ struct Scas {
   static constexpr bool kCompares = true;
   static void element(CpuState& cpu, const Insn&, int64_t delta) {
     const T a = read_gpr<T>(cpu, RAX);
-    const T b = read_mem<T>(cpu, dest_linear<A>(cpu));
+    const T b = read_mem<T>(cpu, dest_linear<A>(cpu, sizeof(T), false));
     set_lazy<T>(cpu, kLazySub, static_cast<T>(a - b), a, b);
     advance<A>(cpu, RDI, delta);
   }
@@ -72,7 +75,7 @@ template <typename T, typename A>
 struct Lods {
   static constexpr bool kCompares = false;
   static void element(CpuState& cpu, const Insn& i, int64_t delta) {
-    write_gpr<T>(cpu, RAX, read_mem<T>(cpu, source_linear<A>(cpu, i)));
+    write_gpr<T>(cpu, RAX, read_mem_seg<T>(cpu, source_linear<A>(cpu, i, sizeof(T)), i.seg));
     advance<A>(cpu, RSI, delta);
   }
 };
@@ -81,7 +84,7 @@ template <typename T, typename A>
 struct Stos {
   static constexpr bool kCompares = false;
   static void element(CpuState& cpu, const Insn&, int64_t delta) {
-    write_mem<T>(cpu, dest_linear<A>(cpu), read_gpr<T>(cpu, RAX));
+    write_mem<T>(cpu, dest_linear<A>(cpu, sizeof(T), true), read_gpr<T>(cpu, RAX));
     advance<A>(cpu, RDI, delta);
   }
 };
@@ -142,6 +145,8 @@ inline void copy_forward(uint8_t* dst, const uint8_t* src, uint64_t n) {
 // TLB conflict between the two pages cannot make the loop ping-pong.
 template <typename T, typename A>
 inline uint64_t movs_forward_block(CpuState& cpu, const Insn& i, uint64_t max) {
+  // Segments that need limit checks go element by element (each element is checked).
+  if (!cpu.mode64 && (((cpu.seg_check >> i.seg) | (cpu.seg_check >> ES)) & 1)) return 0;
   const A si = read_gpr<A>(cpu, RSI);
   const A di = read_gpr<A>(cpu, RDI);
   const uint64_t src = seg_linear(cpu, i.seg, si);
@@ -179,6 +184,7 @@ inline uint64_t movs_forward_block(CpuState& cpu, const Insn& i, uint64_t max) {
 // REP STOS, forward: fills up to `max` elements within one destination page.
 template <typename T, typename A>
 inline uint64_t stos_forward_block(CpuState& cpu, const Insn&, uint64_t max) {
+  if (!cpu.mode64 && ((cpu.seg_check >> ES) & 1)) return 0;  // checked element by element
   const A di = read_gpr<A>(cpu, RDI);
   const uint64_t dst = seg_linear(cpu, ES, di);
   const uint64_t n =
