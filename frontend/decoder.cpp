@@ -595,6 +595,7 @@ DecodeStatus Decoder::decode_entry(Insn* out, const OpcodeEntry& entry) {
   out->attrs = ((flags & END) ? attr::kEndsBlock : 0) | ((flags & RIP) ? attr::kWritesRip : 0);
   out->prefixes = prefix_bits();
   out->fn = bind_handler(*out);
+  if (handler_is_unimplemented(out->fn)) out->attrs |= attr::kUnimplemented;
   return DecodeStatus::Ok;
 }
 

@@ -63,6 +63,8 @@ const char* op_name(Op op) { return kNames[static_cast<size_t>(op)]; }
 
 void handler_ud(CpuState& cpu, const Insn&) { raise_fault(cpu, kUD); }
 
+bool handler_is_unimplemented(Handler h) { return h == &handler_unimplemented; }
+
 uint64_t unimplemented_count(Op op) { return g_unimplemented[static_cast<size_t>(op)].load(); }
 
 Handler bind_handler(const Insn& insn) {

@@ -19,6 +19,9 @@ using BinderTable = std::array<Binder, static_cast<size_t>(Op::kCount)>;
 // The handler for a decoded instruction; never null (falls back to the #UD handler).
 Handler bind_handler(const Insn& insn);
 
+// Whether bind_handler() fell back to the unimplemented-operation handler for `h`.
+bool handler_is_unimplemented(Handler h);
+
 // Handler that raises #UD (invalid encodings and unimplemented operations).
 void handler_ud(CpuState& cpu, const Insn& insn);
 
