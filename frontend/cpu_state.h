@@ -151,6 +151,10 @@ struct CpuState {
   uint64_t msr_sysenter_cs, msr_sysenter_esp, msr_sysenter_eip;
   uint64_t msr_tsc_aux, msr_pat, msr_apic_base, msr_misc_enable;
   uint64_t tsc_offset;
+  // PAE paging's four PDPTE registers (SDM vol. 3, 4.4.1): loaded from memory only at MOV CR3 /
+  // MOV CR0 / MOV CR4 / task switch time by softmmu/page_walk.h load_pae_pdptes(), then used by
+  // every PAE walk in place of the in-memory PDPT.
+  uint64_t pdpte[4];
 
   // ---- FPU / SIMD ----
   X87State x87;
