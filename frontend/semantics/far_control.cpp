@@ -443,6 +443,7 @@ void iret_protected(CpuState& cpu, const Insn& i) {
     const uint16_t link =
         static_cast<uint16_t>(read_system(cpu, system_linear(cpu, cpu.tr.base, 0), 2));
     task_switch(cpu, link, TaskSwitchSource::Iret, next_ip(cpu, i), false);
+    cpu.nmi_blocked = 0;
     return;
   }
   const unsigned size = i.opsize;
