@@ -43,9 +43,14 @@ PagingTranslator* paging_translator(const CpuState& cpu) {
 }
 
 Translation translate_implicit(CpuState& cpu, uint64_t linear, Access access) {
-  if (PagingTranslator* t = paging_translator(cpu))
-    return t->translate_intent(cpu, linear, implicit_supervisor_intent(access));
-  return cpu.translator->translate(cpu, linear, access);
+  Translation t = [&] {
+    if (PagingTranslator* p = paging_translator(cpu))
+      return p->translate_intent(cpu, linear, implicit_supervisor_intent(access));
+    return cpu.translator->translate(cpu, linear, access);
+  }();
+  // The A20 gate masks physical address bit 20, as access.cpp does for explicit accesses.
+  if (cpu.a20_off) t.paddr &= ~(uint64_t{1} << 20);
+  return t;
 }
 
 // A physical write that keeps translated code coherent, as access.cpp does for explicit writes.

@@ -198,6 +198,12 @@ TEST(PagingTranslator, ImplicitWithOtherTranslator) {
   uint64_t v = 0;
   ASSERT_FALSE(pc.faults([&] { v = read_implicit(pc.cpu(), 0x5000, 4); }));
   EXPECT_EQ(v, 0x12345678u);
+  // With the A20 gate closed, 1 MiB + x wraps to x, as for explicit accesses.
+  pc.cpu().a20_off = 1;
+  ASSERT_FALSE(pc.faults([&] { v = read_implicit(pc.cpu(), 0x105000, 4); }));
+  EXPECT_EQ(v, 0x12345678u);
+  ASSERT_FALSE(pc.faults([&] { write_implicit(pc.cpu(), 0x105004, 2, 0xabcd); }));
+  EXPECT_EQ(pc.read<uint16_t>(0x5004), 0xabcd);
 }
 
 TEST(PagingTranslator, PrivilegeChangeFlush) {
