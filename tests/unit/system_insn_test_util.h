@@ -142,9 +142,29 @@ inline Insn simple_insn(Op op, unsigned len = 2, unsigned opsize = 4) {
 inline void touch(TestCpu& t, uint64_t linear) {
   (void)read_mem<uint8_t>(t.cpu(), linear);
 }
+// Plants a fast-TLB entry for any linear page (never used for an access: only observed).
+inline void plant(TestCpu& t, uint64_t linear) {
+  TlbEntry& e = tlb_entry(t.cpu(), linear);
+  e.tag_read = e.tag_write = e.tag_exec = linear & kPageMask;
+  e.addend = 0;
+}
 inline bool tlb_holds(TestCpu& t, uint64_t linear) {
   return tlb_entry(t.cpu(), linear).tag_read == (linear & kPageMask);
 }
+
+// A translator that maps identically but raises #PF on one page (the access path's faults).
+class FaultingTranslator final : public AddressTranslator {
+ public:
+  explicit FaultingTranslator(uint64_t bad_page) : bad_page_(bad_page & kPageMask) {}
+  Translation translate(CpuState& cpu, uint64_t linear, Access access) override {
+    if ((linear & kPageMask) == bad_page_)
+      raise_fault(cpu, kPF, access == Access::Write ? 2u : 0u, linear);
+    return Translation{linear, true, true};
+  }
+
+ private:
+  uint64_t bad_page_;
+};
 
 // The fault a handler raised, for EXPECT_EQ.
 inline int fault_of(const Outcome& o) {
