@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "frontend/system/msr.h"
+
 namespace umbra {
 
 // General-purpose register numbers, in ModRM/REX encoding order.
@@ -112,6 +114,7 @@ class GuestMemory;
 class AddressTranslator;
 class PortBus;
 struct CpuRuntime;
+struct CpuModel;
 
 // One fast-TLB entry: guest linear page -> host address (host = linear + addend). A tag of
 // kTlbInvalid never matches. Separate tags per access type let one entry grant read but not
@@ -196,7 +199,12 @@ struct CpuState {
                                // maskable interrupts (and, for MOV/POP SS, #DB) inhibited
   uint8_t nmi_pending;
   uint8_t nmi_blocked;         // from NMI delivery until the next IRET
-  uint8_t pad_events[2];
+  uint8_t irq_line;            // the interrupt controller has a pending interrupt (INTR)
+  uint8_t a20_off;             // A20 gate closed: physical address bit 20 forced to 0
+
+  // ---- CPU model and the MSRs without a named field (frontend/system/cpu_model.h, msr.h) ----
+  const CpuModel* cpu_model;   // what CPUID reports and which features exist; null = default
+  MsrFile msrs;
 
   alignas(64) TlbEntry tlb[kTlbSize];
 };
