@@ -23,6 +23,7 @@ bool build_case(uint64_t seed, const std::vector<uint16_t>& allowed, const Build
       len == 1 && rng.chance(1, 64) ? static_cast<unsigned>(kCodeSize - rng.range(1, 15)) : 0;
   Gen g(rng, len, start);
   g.disabled = opt.disabled;
+  g.fault_pct = opt.fault_pct;
   for (unsigned pos = 0; pos < len; ++pos) {
     g.enter_boundary();
     bool placed = false;

@@ -13,6 +13,7 @@ struct BuildOptions {
   unsigned max_len = kMaxInsns;            // longest sequence
   unsigned single_pct = 55;                // share of single-instruction cases
   uint32_t disabled = 0;                   // Variation bits switched off (known failures)
+  unsigned fault_pct = 3;                  // share of memory operands that fault on purpose
   std::vector<uint32_t> disabled_in_form;  // per form id: further Variation bits switched off
 };
 

@@ -1,5 +1,6 @@
 #include "compare.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
@@ -184,8 +185,10 @@ std::string describe_case(uint64_t index, const CaseInput& in, const CaseMeta& m
         in.code + r.offset, static_cast<unsigned>(kCodeSize - r.offset), addr, 64);
     std::string text = dis.length ? dis.mnemonic + " " + dis.operands : "(capstone: invalid)";
     if (dis.length && dis.length != r.len) text += fmt(" [capstone length %u]", dis.length);
-    s += fmt("  %#" PRIx64 ": %-32s %-44s {%s}\n", addr,
-             hex_bytes(in.code + r.offset, r.len).c_str(), text.c_str(),
+    // Bytes past the end of the code page do not exist (the fetch of that page faults).
+    const size_t shown = std::min<size_t>(r.len, kCodeSize - r.offset);
+    const std::string bytes = hex_bytes(in.code + r.offset, shown) + (shown < r.len ? " |" : "");
+    s += fmt("  %#" PRIx64 ": %-32s %-44s {%s}\n", addr, bytes.c_str(), text.c_str(),
              r.form == kNoForm ? "--code" : forms[r.form].name.c_str());
   }
   s += "  initial:";

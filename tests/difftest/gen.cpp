@@ -337,7 +337,7 @@ bool Gen::index_usable(const Ib& ib, uint8_t r) const {
 }
 
 bool Gen::mem(Ib& ib, unsigned size, const MemReq& req, RmOp* out) {
-  const bool fault = req.allow_fault && rng.chance(3, 100);
+  const bool fault = req.allow_fault && rng.chance(fault_pct, 100);
   const bool noncanon = fault && rng.chance(1, 4);
   const bool ss_ok = req.stack_base_ok && !(disabled & kVarNoncanonicalStackAccess) && rng.coin();
   uint64_t target;
@@ -603,6 +603,14 @@ bool Gen::emit(Ib& ib) {
   uint8_t buf[32];
   const size_t len = encode(s, kCodeBase + start_ + st_.code_len, buf);
   if (len > 15 || st_.code_len + len > kMaxSeqBytes) return false;
+  // An invalid encoding cut by the end of the code page: whether #UD or the #PF of fetching
+  // the rest comes first is the implementation's choice (AMD raises #UD for 0F B9 without its
+  // ModRM byte), so such cases are not generated.
+  if (ib.expect_ud && start_ + st_.code_len + len > kCodeSize) return false;
+  // An invalid encoding cut by the end of the code page: whether #UD or the #PF of fetching
+  // the rest comes first is the implementation's choice (AMD raises #UD for 0F B9 without its
+  // ModRM byte), so such cases are not generated.
+  if (ib.expect_ud && start_ + st_.code_len + len > kCodeSize) return false;
   std::memcpy(st_.code + st_.code_len, buf, len);
   st_.insns[st_.pos] = InsnRecord{static_cast<uint16_t>(start_ + st_.code_len),
                                   static_cast<uint8_t>(len),

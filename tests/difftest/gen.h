@@ -235,6 +235,7 @@ class Gen {
   bool emit(Ib& ib);
   uint16_t form_index = 0;  // recorded with each emitted instruction (set by the case builder)
   uint32_t disabled = 0;    // Variation bits switched off
+  unsigned fault_pct = 3;   // share of memory operands placed on purpose where they fault
 
   // ---- finishing ----
   // Merges pending flows at the current boundary (call before each instruction).

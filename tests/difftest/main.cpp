@@ -38,6 +38,7 @@ struct Options {
   bool form_table = true;
   unsigned batch = 64;
   unsigned max_reports = 25;
+  unsigned fault_pct = 3;
   // Reproducer mode: run these bytes instead of a generated sequence, with register overrides.
   std::vector<uint8_t> code;
   std::vector<std::pair<int, uint64_t>> sets;  // register index (16 = rflags), value
@@ -85,6 +86,7 @@ void usage() {
                "  --case I             run only case I of the seed and describe it\n"
                "  --verbose            describe every mismatch (disassembly, states, differences)\n"
                "  --max-reports N      describe at most N mismatches (default 25)\n"
+               "  --fault-pct P        place P%% of memory operands where they fault (default 3)\n"
                "  --known-failures F   skip the forms listed in F (see known_failures.txt)\n"
                "  --list-forms         print the form names and exit\n"
                "  --check-encoder      only check the generator's encodings against Capstone\n"
@@ -131,6 +133,9 @@ bool parse(int argc, char** argv, Options* o) {
     } else if (a == "--case") {
       if (!number("--case", &n)) return false;
       o->only_case = static_cast<int64_t>(n);
+    } else if (a == "--fault-pct") {
+      if (!number("--fault-pct", &n) || n > 100) return false;
+      o->fault_pct = static_cast<unsigned>(n);
     } else if (a == "--max-reports") {
       if (!number("--max-reports", &n)) return false;
       o->max_reports = static_cast<unsigned>(n);
@@ -339,6 +344,7 @@ int run(const Options& opt) {
   BuildOptions bopt;
   bopt.max_len = opt.max_len;
   bopt.disabled = disabled;
+  bopt.fault_pct = opt.fault_pct;
   bopt.disabled_in_form = disabled_in_form;
   const bool single = opt.only_case >= 0 || !opt.code.empty();
   const uint64_t first = opt.only_case >= 0 ? static_cast<uint64_t>(opt.only_case) : 0;
