@@ -266,3 +266,36 @@ TEST_F(SysIntInsn, Bound) {
 
 }  // namespace
 }  // namespace umbra::test
+
+namespace umbra::test {
+namespace {
+
+TEST_F(SysFarIret, IretwProtectedWritesLowFlagsOnly) {
+  protected32(0);
+  cpu().rflags = rf::FIXED1 | rf::AC;
+  poke<uint16_t>(0x8ffa, 0x4444);
+  poke<uint16_t>(0x8ffc, kCode0);
+  poke<uint16_t>(0x8ffe, rf::FIXED1 | rf::CF);
+  cpu().gpr[RSP] = 0x8ffa;
+  ASSERT_FALSE(exec({0x66, 0xcf}).faulted);
+  EXPECT_EQ(cpu().rip, 0x4444u);
+  EXPECT_EQ(cpu().gpr[RSP], 0x9000u);
+  EXPECT_EQ(read_rflags(cpu()), rf::FIXED1 | rf::AC | rf::CF);  // AC (bit 18) untouched
+}
+
+TEST_F(SysFarIret, ConformingTargetRunsAtRpl) {
+  protected32(0);
+  set_gdt(16, code32(0, 0xf));  // conforming, DPL 0
+  poke<uint32_t>(0x8fec, 0x4444);
+  poke<uint32_t>(0x8ff0, sel_of(16, 3));
+  poke<uint32_t>(0x8ff4, rf::FIXED1);
+  poke<uint32_t>(0x8ff8, 0x6000);
+  poke<uint32_t>(0x8ffc, kData3);
+  cpu().gpr[RSP] = 0x8fec;
+  ASSERT_FALSE(exec({0xcf}).faulted);
+  EXPECT_EQ(cpu().cpl, 3);
+  EXPECT_EQ(cpu().seg[CS].selector, sel_of(16, 3));
+}
+
+}  // namespace
+}  // namespace umbra::test

@@ -96,3 +96,32 @@ TEST_F(SysFarTask, InterruptThroughTaskGatePushesErrorCode) {
 
 }  // namespace
 }  // namespace umbra::test
+
+namespace umbra::test {
+namespace {
+
+// A 16-bit TSS (type 1, limit 0x2B): IP, FLAGS, the 16-bit registers and ES/CS/SS/DS; the
+// upper words of the GPRs and FS/GS are left alone.
+TEST_F(SysFarTask, SixteenBitTss) {
+  set_gdt(16, system_desc(0x5c00, 0x2b, 1));
+  poke<uint16_t>(0x5c00 + 0x0e, 0x1234);               // IP
+  poke<uint16_t>(0x5c00 + 0x10, rf::FIXED1 | rf::ZF);  // FLAGS
+  for (unsigned r = 0; r < 8; ++r) poke<uint16_t>(0x5c00 + 0x12 + 2 * r, 0x10 + r);
+  const uint16_t segs[4] = {kData0, kCode0, kData0, kData0};
+  for (unsigned s = 0; s < 4; ++s) poke<uint16_t>(0x5c00 + 0x22 + 2 * s, segs[s]);
+  poke<uint16_t>(0x5c00 + 0x2a, 0);  // no LDT
+  cpu().gpr[RBX] = 0xdead0000;
+  cpu().seg[FS] = cache(kData0, data32(0));
+  cpu().seg[FS].base = 0x777;
+  ASSERT_FALSE(exec({0xea, 0, 0, 0, 0, 0x80, 0x00}).faulted);
+  EXPECT_EQ(cpu().rip, 0x1234u);
+  EXPECT_EQ(cpu().gpr[RBX], 0xdead0013u);
+  EXPECT_TRUE(get_zf(cpu()));
+  EXPECT_EQ(cpu().seg[FS].base, 0x777u);
+  EXPECT_EQ(cpu().tr.selector, sel_of(16));
+  EXPECT_EQ((gdt(16) >> 40) & 0xf, 0x3u);  // 16-bit busy TSS
+  EXPECT_EQ(cpu().ldtr.attrib & seg_attr::P, 0);
+}
+
+}  // namespace
+}  // namespace umbra::test

@@ -436,3 +436,33 @@ TEST(SysIntNested, ErrorCodeVectors) {
 
 }  // namespace
 }  // namespace umbra::test
+
+namespace umbra::test {
+namespace {
+
+TEST_F(SysIntProt, SixteenBitStackWraps) {
+  protected32(0);
+  set_gdt(16, make_desc(0x30000, 0xffff, access(0x3, 0), 0));  // 16-bit stack
+  cpu().seg[SS] = cache(sel_of(16), gdt(16));
+  refresh_segment_checks(cpu());
+  update_cpu_mode(cpu());
+  cpu().gpr[RSP] = 0x55550004;  // 12 bytes wrap below 0
+  set_idt32(0x50, gate(kCode0, 0x4000, 0xe, 0));
+  ASSERT_FALSE(deliver(ext_int(0x50, 0x10005)).faulted);
+  EXPECT_EQ(cpu().gpr[RSP], 0x5555fff8u);
+  EXPECT_EQ(mem<uint32_t>(0x3fff8), 0x10005u);
+  EXPECT_EQ(mem<uint32_t>(0x30000), rf::FIXED1);  // EFLAGS at offset 0
+}
+
+TEST_F(SysIntLong, SamePrivilegeUserHandler) {
+  long64(3);
+  set_idt64(0x30, kCode64_3, 0x5000, 0xe, 3);
+  cpu().gpr[RSP] = 0x8000;
+  ASSERT_FALSE(deliver(soft_int(0x30, 0x10002)).faulted);
+  EXPECT_EQ(cpu().cpl, 3);
+  EXPECT_EQ(cpu().gpr[RSP], 0x8000u - 40);
+  EXPECT_EQ(cpu().seg[SS].selector, kData3);
+}
+
+}  // namespace
+}  // namespace umbra::test

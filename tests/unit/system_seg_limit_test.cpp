@@ -141,3 +141,39 @@ TEST_F(SysSegLimit, SixtyFourBitNonCanonical) {
 
 }  // namespace
 }  // namespace umbra::test
+
+namespace umbra::test {
+namespace {
+
+TEST_F(SysSegLimit, ExpandDownStack) {
+  protected32(0);
+  // A 16-bit expand-down stack: valid offsets 0x1000..0xFFFF.
+  load(SS, kData0, make_desc(0, 0xfff, access(0x7, 0), 0));
+  update_cpu_mode(cpu());
+  cpu().gpr[RSP] = 0x1002;
+  expect_fault(exec({0x50}), kSS, 0);  // push eax: 0xffe..0x1001
+  cpu().gpr[RSP] = 0x1004;
+  EXPECT_FALSE(exec({0x50}).faulted);
+  EXPECT_EQ(cpu().gpr[RSP], 0x1000u);
+}
+
+TEST_F(SysSegLimit, CompatibilityModeChecksLimits) {
+  compat32(0);
+  load(DS, sel_of(16), make_desc(0, 0xfff, access(0x3, 0), kFlagDB));
+  cpu().gpr[RBX] = 0x1000;
+  expect_fault(exec({0x8b, 0x03}), kGP, 0);
+}
+
+TEST_F(SysSegLimit, SixteenBitStackWrapsInPush) {
+  protected32(0);
+  load(SS, kData0, make_desc(0x20000, 0xffff, access(0x3, 0), 0));  // B = 0: SP
+  update_cpu_mode(cpu());
+  cpu().gpr[RSP] = 0xabcd0000;
+  cpu().gpr[RAX] = 0x11223344;
+  ASSERT_FALSE(exec({0x50}).faulted);  // push eax wraps SP to 0xFFFC
+  EXPECT_EQ(cpu().gpr[RSP], 0xabcdfffcu);
+  EXPECT_EQ(mem<uint32_t>(0x2fffc), 0x11223344u);
+}
+
+}  // namespace
+}  // namespace umbra::test

@@ -290,3 +290,32 @@ TEST_F(SysSegLoad, LoadFromCpl3UsesImplicitSupervisorTableReads) {
 
 }  // namespace
 }  // namespace umbra::test
+
+namespace umbra::test {
+namespace {
+
+// POP SS releases its slot with the stack size in force before SS changed: from a 32-bit stack
+// to a 16-bit SS, ESP is incremented as a 32-bit value.
+TEST_F(SysSegLoad, PopSsUsesOldStackSize) {
+  protected32(0);
+  set_gdt(16, make_desc(0, 0xffff, access(0x3, 0), 0));  // 16-bit data
+  cpu().gpr[RSP] = 0x1fffc;
+  poke<uint32_t>(0x1fffc, sel_of(16));
+  ASSERT_FALSE(exec({0x17}).faulted);
+  EXPECT_EQ(cpu().gpr[RSP], 0x20000u);
+  EXPECT_EQ(cpu().stack32, 0);
+}
+
+TEST_F(SysSegLoad, LldtIa32eSixteenByteDescriptor) {
+  long64(0);
+  set_gdt(16, system_desc(0x00345000, 0xfff, 2));
+  set_gdt(17, 0xffff'8000ull);
+  cpu().gpr[RAX] = sel_of(16);
+  ASSERT_FALSE(exec({0x0f, 0x00, 0xd0}).faulted);
+  EXPECT_EQ(cpu().ldtr.base, 0xffff'8000'0034'5000ull);
+  set_gdt(17, 0x0000'8000ull);  // non-canonical base
+  expect_fault(exec({0x0f, 0x00, 0xd0}), kGP, sel_of(16));
+}
+
+}  // namespace
+}  // namespace umbra::test
