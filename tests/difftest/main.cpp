@@ -1,12 +1,10 @@
 // umbra_difftest: differential testing of Umbra's integer instruction set against the host CPU.
 // See docs/difftest.md.
-#include <cctype>
 #include <cinttypes>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <map>
+#include <memory>
 #include <regex>
 #include <set>
 #include <string>
@@ -18,199 +16,13 @@
 #include "encoder_check.h"
 #include "forms.h"
 #include "frontend/disasm.h"
+#include "known_failures.h"
 #include "native_runner.h"
+#include "options.h"
 #include "umbra_runner.h"
 
 namespace difftest {
 namespace {
-
-struct Options {
-  uint64_t seed = 1;
-  uint64_t count = 10000;
-  std::string forms_regex;
-  bool verbose = false;
-  int64_t only_case = -1;
-  unsigned max_len = kMaxInsns;
-  std::string known_failures;
-  bool list_forms = false;
-  bool check_encoder = false;
-  bool native_only = false;
-  bool form_table = true;
-  unsigned batch = 64;
-  unsigned max_reports = 25;
-  unsigned fault_pct = 3;
-  // Reproducer mode: run these bytes instead of a generated sequence, with register overrides.
-  std::vector<uint8_t> code;
-  std::vector<std::pair<int, uint64_t>> sets;  // register index (16 = rflags), value
-};
-
-const char* const kRegNames[] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",   "r8",
-                                 "r9",  "r10", "r11", "r12", "r13", "r14", "r15", "rflags"};
-
-bool parse_hex_bytes(const char* s, std::vector<uint8_t>* out) {
-  std::string digits;
-  for (const char* p = s; *p; ++p)
-    if (std::isxdigit(static_cast<unsigned char>(*p)))
-      digits += *p;
-    else if (*p != ' ' && *p != ',' && *p != ':')
-      return false;
-  if (digits.empty() || digits.size() % 2 || digits.size() / 2 > kMaxSeqBytes) return false;
-  for (size_t i = 0; i < digits.size(); i += 2)
-    out->push_back(static_cast<uint8_t>(std::stoul(digits.substr(i, 2), nullptr, 16)));
-  return true;
-}
-
-bool parse_set(const char* s, std::vector<std::pair<int, uint64_t>>* out) {
-  const char* eq = std::strchr(s, '=');
-  if (!eq) return false;
-  const std::string name(s, eq);
-  for (int r = 0; r < 17; ++r) {
-    if (name == kRegNames[r]) {
-      char* end;
-      const uint64_t v = std::strtoull(eq + 1, &end, 0);
-      if (*end) return false;
-      out->emplace_back(r, v);
-      return true;
-    }
-  }
-  return false;
-}
-
-void usage() {
-  std::fprintf(stderr,
-               "usage: umbra_difftest [options]\n"
-               "  --seed S             run seed (default 1); case i uses a seed derived from S, i\n"
-               "  --count N            number of cases (default 10000)\n"
-               "  --forms REGEX        only forms whose name matches (ECMAScript, searched)\n"
-               "  --max-len L          longest instruction sequence, 1..%u (default %u)\n"
-               "  --case I             run only case I of the seed and describe it\n"
-               "  --verbose            describe every mismatch (disassembly, states, differences)\n"
-               "  --max-reports N      describe at most N mismatches (default 25)\n"
-               "  --fault-pct P        place P%% of memory operands where they fault (default 3)\n"
-               "  --known-failures F   skip the forms listed in F (see known_failures.txt)\n"
-               "  --list-forms         print the form names and exit\n"
-               "  --check-encoder      only check the generator's encodings against Capstone\n"
-               "  --native-only        run every case natively twice and compare (harness check)\n"
-               "  --no-form-table      leave the per-form table out of the summary\n"
-               "  --code HEX           reproducer: run these bytes (state from --seed/--case)\n"
-               "  --set REG=VALUE      reproducer: initial value of rax..r15 or rflags\n",
-               kMaxInsns, kMaxInsns);
-}
-
-bool parse(int argc, char** argv, Options* o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&](const char* what) -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "umbra_difftest: %s needs a value\n", what);
-        return nullptr;
-      }
-      return argv[++i];
-    };
-    auto number = [&](const char* what, uint64_t* out) {
-      const char* v = next(what);
-      if (!v) return false;
-      char* end;
-      *out = std::strtoull(v, &end, 0);
-      if (*end) {
-        std::fprintf(stderr, "umbra_difftest: bad number for %s: %s\n", what, v);
-        return false;
-      }
-      return true;
-    };
-    uint64_t n;
-    if (a == "--seed") {
-      if (!number("--seed", &o->seed)) return false;
-    } else if (a == "--count") {
-      if (!number("--count", &o->count)) return false;
-    } else if (a == "--forms") {
-      const char* v = next("--forms");
-      if (!v) return false;
-      o->forms_regex = v;
-    } else if (a == "--max-len") {
-      if (!number("--max-len", &n) || n < 1 || n > kMaxInsns) return false;
-      o->max_len = static_cast<unsigned>(n);
-    } else if (a == "--case") {
-      if (!number("--case", &n)) return false;
-      o->only_case = static_cast<int64_t>(n);
-    } else if (a == "--fault-pct") {
-      if (!number("--fault-pct", &n) || n > 100) return false;
-      o->fault_pct = static_cast<unsigned>(n);
-    } else if (a == "--max-reports") {
-      if (!number("--max-reports", &n)) return false;
-      o->max_reports = static_cast<unsigned>(n);
-    } else if (a == "--known-failures") {
-      const char* v = next("--known-failures");
-      if (!v) return false;
-      o->known_failures = v;
-    } else if (a == "--verbose" || a == "-v") {
-      o->verbose = true;
-    } else if (a == "--list-forms") {
-      o->list_forms = true;
-    } else if (a == "--check-encoder") {
-      o->check_encoder = true;
-    } else if (a == "--native-only") {
-      o->native_only = true;
-    } else if (a == "--no-form-table") {
-      o->form_table = false;
-    } else if (a == "--code") {
-      const char* v = next("--code");
-      if (!v || !parse_hex_bytes(v, &o->code)) {
-        std::fprintf(stderr, "umbra_difftest: --code wants hex bytes\n");
-        return false;
-      }
-    } else if (a == "--set") {
-      const char* v = next("--set");
-      if (!v || !parse_set(v, &o->sets)) {
-        std::fprintf(stderr, "umbra_difftest: --set wants REG=VALUE\n");
-        return false;
-      }
-    } else {
-      std::fprintf(stderr, "umbra_difftest: unknown option %s\n", a.c_str());
-      return false;
-    }
-  }
-  return true;
-}
-
-// known_failures.txt, one entry per line ('#' starts a comment):
-//   form: <form name> | why                      the form is not generated
-//   variation: <name> | why                      the generator variation is off for every form
-//   variation: <name> @ <form name> | why        ... only for that form
-struct KnownFailures {
-  std::map<std::string, std::string> forms;
-  std::map<std::string, std::string> variations;
-};
-
-bool read_known_failures(const std::string& path, KnownFailures* out) {
-  std::ifstream f(path);
-  if (!f) {
-    std::fprintf(stderr, "umbra_difftest: cannot read %s\n", path.c_str());
-    return false;
-  }
-  auto trim = [](const std::string& s) {
-    const size_t b = s.find_first_not_of(" \t");
-    const size_t e = s.find_last_not_of(" \t\r");
-    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-  };
-  std::string line;
-  for (unsigned lineno = 1; std::getline(f, line); ++lineno) {
-    if (const size_t h = line.find('#'); h != std::string::npos) line.resize(h);
-    line = trim(line);
-    if (line.empty()) continue;
-    const size_t colon = line.find(':');
-    const size_t bar = line.find('|');
-    const std::string kind = colon == std::string::npos ? "" : trim(line.substr(0, colon));
-    if ((kind != "form" && kind != "variation") || bar == std::string::npos || bar < colon) {
-      std::fprintf(stderr, "%s:%u: expected 'form: NAME | why' or 'variation: NAME | why'\n",
-                   path.c_str(), lineno);
-      return false;
-    }
-    const std::string name = trim(line.substr(colon + 1, bar - colon - 1));
-    (kind == "form" ? out->forms : out->variations)[name] = trim(line.substr(bar + 1));
-  }
-  return true;
-}
 
 struct FormStats {
   uint64_t runs = 0;
@@ -266,43 +78,12 @@ int run(const Options& opt) {
     return 0;
   }
   KnownFailures known;
-  if (!opt.known_failures.empty() && !read_known_failures(opt.known_failures, &known)) return 2;
-  for (const auto& [name, why] : known.forms) {
-    bool found = false;
-    for (const Form& f : forms) found |= f.name == name;
-    if (!found) {
-      std::fprintf(stderr, "umbra_difftest: known-failures entry names no form: '%s'\n",
-                   name.c_str());
-      return 2;
-    }
-  }
-  uint32_t disabled = 0;
-  std::vector<uint32_t> disabled_in_form(forms.size(), 0);
-  for (const auto& [entry, why] : known.variations) {
-    const size_t at = entry.find('@');
-    auto trim = [](const std::string& x) {
-      const size_t b = x.find_first_not_of(" \t"), e = x.find_last_not_of(" \t");
-      return b == std::string::npos ? std::string() : x.substr(b, e - b + 1);
-    };
-    const std::string name = trim(entry.substr(0, at));
-    const std::string form = at == std::string::npos ? "" : trim(entry.substr(at + 1));
-    uint32_t bit = 0;
-    for (const VariationName& v : kVariationNames)
-      if (name == v.name) bit = v.v;
-    size_t form_id = forms.size();
-    for (size_t i = 0; i < forms.size(); ++i)
-      if (forms[i].name == form) form_id = i;
-    if (!bit || (!form.empty() && form_id == forms.size())) {
-      std::fprintf(stderr, "umbra_difftest: known-failures entry names no variation/form: '%s'\n",
-                   entry.c_str());
-      return 2;
-    }
-    if (form.empty())
-      disabled |= bit;
-    else
-      disabled_in_form[form_id] |= bit;
-    std::printf("skipped (known failure): variation %s -- %s\n", entry.c_str(), why.c_str());
-  }
+  known.form_skipped.assign(forms.size(), false);
+  known.disabled_in_form.assign(forms.size(), 0);
+  if (!opt.known_failures.empty() && !load_known_failures(opt.known_failures, forms, &known))
+    return 2;
+  for (const std::string& d : known.descriptions)
+    std::printf("skipped (known failure): %s\n", d.c_str());
 
   const uint32_t have = host_features();
   std::regex re;
@@ -323,11 +104,7 @@ int run(const Options& opt) {
       missing |= f.features & ~have;
       continue;
     }
-    if (known.forms.count(f.name)) {
-      std::printf("skipped (known failure): form %s -- %s\n", f.name.c_str(),
-                  known.forms[f.name].c_str());
-      continue;
-    }
+    if (known.form_skipped[i]) continue;
     allowed.push_back(static_cast<uint16_t>(i));
   }
   // The generator picks uniformly from `picks`: each form appears `weight` times.
@@ -343,9 +120,9 @@ int run(const Options& opt) {
 
   BuildOptions bopt;
   bopt.max_len = opt.max_len;
-  bopt.disabled = disabled;
+  bopt.disabled = known.disabled;
   bopt.fault_pct = opt.fault_pct;
-  bopt.disabled_in_form = disabled_in_form;
+  bopt.disabled_in_form = known.disabled_in_form;
   const bool single = opt.only_case >= 0 || !opt.code.empty();
   const uint64_t first = opt.only_case >= 0 ? static_cast<uint64_t>(opt.only_case) : 0;
   const uint64_t total = single ? 1 : opt.count;
@@ -460,7 +237,7 @@ int run(const Options& opt) {
   unsigned covered = 0;
   for (uint16_t f : allowed) covered += stats[f].runs > 0;
   if (opt.form_table && !single) {
-    std::printf("\nper form: executions, failures\n");
+    std::printf("\nper form: cases that contain it, of which failed\n");
     for (uint16_t f : allowed)
       std::printf("  %-44s %8" PRIu64 " %6" PRIu64 "\n", forms[f].name.c_str(), stats[f].runs,
                   stats[f].fails);
@@ -488,8 +265,8 @@ int run(const Options& opt) {
 
 int main(int argc, char** argv) {
   difftest::Options opt;
-  if (!difftest::parse(argc, argv, &opt)) {
-    difftest::usage();
+  if (!difftest::parse_options(argc, argv, &opt)) {
+    difftest::print_usage();
     return 2;
   }
   return difftest::run(opt);
