@@ -35,7 +35,9 @@ Outcome exec(TestCpu& t, std::initializer_list<uint8_t> bytes, bool mode64 = tru
     o.error_code = t.cpu().pending_fault_error;
   }
   t.cpu().fault_jmp = nullptr;
-  if (!o.faulted) EXPECT_EQ(t.cpu().rip, rip + b.size());
+  if (!o.faulted) {
+    EXPECT_EQ(t.cpu().rip, rip + b.size());
+  }
   return o;
 }
 
