@@ -85,6 +85,7 @@ void add_misc_forms(std::vector<Form>& out) {
   out.push_back({"pause", "pause", 0, [](Gen& g) { return gen_raw(g, {0xf3, 0x90}); }});
   out.push_back({"nop r/m16", "nop", 0, [](Gen& g) { return gen_nop_rm(g, 2); }});
   out.push_back({"nop r/m32", "nop", 0, [](Gen& g) { return gen_nop_rm(g, 4); }});
+  out.push_back({"nop r/m64", "nop", 0, [](Gen& g) { return gen_nop_rm(g, 8); }});
   out.push_back(
       {"nop (recommended multi-byte)", "nop", 0, [](Gen& g) { return gen_nop_recommended(g); }});
 

@@ -94,13 +94,14 @@ bool gen_popf(Gen& g, unsigned size) {
   return g.emit(ib);
 }
 
-// C8 iw ib ENTER size, level. Level (mod 32) > 1 copies level-1 frame pointers from [RBP-8..],
-// so RBP must point into the data area then.
-bool gen_enter(Gen& g) {
-  Ib ib = stack_begin(g, 8);
+// C8 iw ib ENTER size, level, 64-bit or (66) 16-bit frame slots. Level (mod 32) > 1 copies
+// level-1 frame pointers from [RBP-slot..], so RBP must point into the data area then. The
+// stack address size stays 64 (SDM vol. 2, ENTER): a 16-bit ENTER replaces only BP.
+bool gen_enter(Gen& g, unsigned slot) {
+  Ib ib = stack_begin(g, slot);
   ib.s.set_opcode(0xc8);
   if (!g.flow().rsp_ptr) return false;
-  const uint64_t sizes[] = {0, 8, 16, 24, g.rng.below(0x200), g.rng.below(0x10000)};
+  const uint64_t sizes[] = {0, slot, 2 * slot, 3 * slot, g.rng.below(0x200), g.rng.below(0x10000)};
   const uint64_t frame = g.rng.pick(sizes);
   const uint8_t levels[] = {0,
                             1,
@@ -120,7 +121,7 @@ bool gen_enter(Gen& g) {
       uint64_t rbp = kDataBase + 8 * 32 + (g.rng.below(kDataSize - 8 * 40) & ~uint64_t{7});
       if (g.flow().rsp_exact && g.rng.coin()) {
         const uint64_t rsp = g.init_rsp() + static_cast<uint64_t>(g.flow().rsp_delta);
-        const uint64_t near = rsp + static_cast<uint64_t>(g.rng.range(-4, 40) * 8);
+        const uint64_t near = rsp + static_cast<uint64_t>(g.rng.range(-4, 40) * slot);
         if (near >= kDataBase + 8 * 32 && near < kDataEnd) rbp = near;
       }
       g.fix(RBP_, rbp);
@@ -136,22 +137,23 @@ bool gen_enter(Gen& g) {
   // Umbra checks before writing. Mask the pushes' bytes for the faulting case.
   if (g.flow().rsp_exact) {
     const uint64_t rsp = g.init_rsp() + static_cast<uint64_t>(g.flow().rsp_delta);
-    ib.fault_mask_lo = rsp - 8 * (nest + 1);
+    ib.fault_mask_lo = rsp - slot * (nest + 1);
     ib.fault_mask_hi = rsp;
   } else {
     ib.fault_mask_lo = kDataBase;
     ib.fault_mask_hi = kDataEnd;
   }
-  ib.fx.rsp_delta = -static_cast<int64_t>(8 + (nest ? 8 * nest : 0) + frame);
+  ib.fx.rsp_delta = -static_cast<int64_t>(slot + (nest ? slot * nest : 0) + frame);
   ib.fx.mem_write = true;
   ib.fx.regs_written = 1u << RBP_;
-  ib.fx.regs_written_ptr = 1u << RBP_;
+  // The new RBP is the frame (a data pointer); after a 16-bit ENTER only BP is.
+  if (slot == 8) ib.fx.regs_written_ptr = 1u << RBP_;
   return g.emit(ib);
 }
 
-// C9 LEAVE: RSP <- RBP, then pop RBP. RBP must point into the data area.
-bool gen_leave(Gen& g) {
-  Ib ib = stack_begin(g, 8);
+// C9 LEAVE: RSP <- RBP, then pop RBP (66: pop BP). RBP must point into the data area.
+bool gen_leave(Gen& g, unsigned slot) {
+  Ib ib = stack_begin(g, slot);
   ib.s.set_opcode(0xc9);
   uint64_t v;
   if (g.is_free(RBP_)) {
@@ -193,8 +195,10 @@ void add_stack_forms(std::vector<Form>& out) {
         {s == 2 ? "pushfw" : "pushfq", "pushf", 0, [=](Gen& g) { return gen_pushf(g, s); }});
     out.push_back({s == 2 ? "popfw" : "popfq", "popf", 0, [=](Gen& g) { return gen_popf(g, s); }});
   }
-  out.push_back({"enter imm16, imm8", "enter", 0, [](Gen& g) { return gen_enter(g); }});
-  out.push_back({"leave", "leave", 0, [](Gen& g) { return gen_leave(g); }});
+  out.push_back({"enter imm16, imm8", "enter", 0, [](Gen& g) { return gen_enter(g, 8); }});
+  out.push_back({"enter imm16, imm8 (16-bit)", "enter", 0, [](Gen& g) { return gen_enter(g, 2); }});
+  out.push_back({"leave", "leave", 0, [](Gen& g) { return gen_leave(g, 8); }});
+  out.push_back({"leave (16-bit)", "leave", 0, [](Gen& g) { return gen_leave(g, 2); }});
 }
 
 }  // namespace difftest
