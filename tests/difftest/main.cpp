@@ -122,6 +122,7 @@ int run(const Options& opt) {
   bopt.max_len = opt.max_len;
   bopt.disabled = known.disabled;
   bopt.fault_pct = opt.fault_pct;
+  bopt.single_pct = opt.single_pct;
   bopt.disabled_in_form = known.disabled_in_form;
   const bool single = opt.only_case >= 0 || !opt.code.empty();
   const uint64_t first = opt.only_case >= 0 ? static_cast<uint64_t>(opt.only_case) : 0;

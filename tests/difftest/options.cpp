@@ -55,6 +55,7 @@ void print_usage() {
                "  --verbose            describe every mismatch (disassembly, states, differences)\n"
                "  --max-reports N      describe at most N mismatches (default 25)\n"
                "  --fault-pct P        place P%% of memory operands where they fault (default 3)\n"
+               "  --single-pct P       P%% of the cases are single instructions (default 55)\n"
                "  --known-failures F   skip the forms listed in F (see known_failures.txt)\n"
                "  --list-forms         print the form names and exit\n"
                "  --check-encoder      only check the generator's encodings against Capstone\n"
@@ -101,6 +102,9 @@ bool parse_options(int argc, char** argv, Options* o) {
     } else if (a == "--case") {
       if (!number("--case", &n)) return false;
       o->only_case = static_cast<int64_t>(n);
+    } else if (a == "--single-pct") {
+      if (!number("--single-pct", &n) || n > 100) return false;
+      o->single_pct = static_cast<unsigned>(n);
     } else if (a == "--fault-pct") {
       if (!number("--fault-pct", &n) || n > 100) return false;
       o->fault_pct = static_cast<unsigned>(n);

@@ -25,6 +25,7 @@ struct Options {
   unsigned batch = 64;
   unsigned max_reports = 25;
   unsigned fault_pct = 3;
+  unsigned single_pct = 55;  // share of single-instruction cases
   // Reproducer mode: run these bytes instead of a generated sequence, with register overrides.
   std::vector<uint8_t> code;
   std::vector<std::pair<int, uint64_t>> sets;  // register index (16 = rflags), value
