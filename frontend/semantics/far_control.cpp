@@ -391,10 +391,14 @@ void iret_real(CpuState& cpu, const Insn& i) {
 }
 
 // Virtual-8086 mode with IOPL = 3: a real-mode style return that cannot change VM, IOPL, VIP
-// or VIF. With IOPL < 3 it is #GP(0): CR4.VME's virtual-interrupt IRET is not implemented.
+// or VIF. With IOPL < 3 it is #GP(0), except the 16-bit form under CR4.VME, which returns with
+// the popped IF going to VIF (#GP(0) if that would unmask a pending virtual interrupt, or if it
+// sets TF) and IOPL and IF kept (SDM vol. 2, IRET; vol. 3, 20.3).
 void iret_v86(CpuState& cpu, const Insn& i) {
-  if (((cpu.rflags >> 12) & 3) != 3) raise_fault(cpu, kGP, 0);
+  const unsigned iopl = (cpu.rflags >> 12) & 3;
   const unsigned size = i.opsize;
+  const bool virtual_if = iopl < 3;
+  if (virtual_if && (!(cpu.cr4 & cr4::VME) || size != 2)) raise_fault(cpu, kGP, 0);
   const StackCursor st = current_stack(cpu);
   const uint64_t ip = stack_read(cpu, st, 0, size, kSS, 0);
   const uint16_t sel = static_cast<uint16_t>(stack_read(cpu, st, size, size, kSS, 0));
@@ -402,13 +406,16 @@ void iret_v86(CpuState& cpu, const Insn& i) {
   if (ip > 0xffff) raise_fault(cpu, kGP, 0);
   uint64_t writable = rf::ARITH | rf::TF | rf::IF | rf::DF | rf::NT;
   if (size > 2) writable |= rf::RF | rf::AC | rf::ID;
+  if (virtual_if) {
+    if ((flags & rf::TF) || ((flags & rf::IF) && (cpu.rflags & rf::VIP))) raise_fault(cpu, kGP, 0);
+    writable = 0xffff & ~(rf::IOPL | rf::IF);
+  }
   write_stack_pointer(cpu, stack_offset(st, 3 * static_cast<int64_t>(size)), st.width);
-  const uint8_t view = tlb_privilege_view(cpu);
   write_rflags(cpu, flags, writable);
+  if (virtual_if) cpu.rflags = (cpu.rflags & ~rf::VIF) | ((flags & rf::IF) ? rf::VIF : 0);
   install_code_segment(cpu, v86_segment(sel));
   cpu.rip = ip;
   cpu.nmi_blocked = 0;
-  tlb_flush_for_privilege_change(cpu, view);
 }
 
 // IRET from CPL 0 with VM = 1 in the popped EFLAGS (32-bit form, outside IA-32e mode): the
@@ -518,12 +525,51 @@ Handler bind_iret(const Insn& i) {
 
 // ---- software interrupts (vol. 2, INT n/INTO/INT3/INT1; BOUND) ----
 
-// INT n. In virtual-8086 mode with IOPL < 3 it is #GP(0): the CR4.VME redirection bitmap is not
-// implemented (docs/system.md).
+// Whether CR4.VME redirects INT `vector` in virtual-8086 mode to the 8086 handler: its bit in
+// the interrupt redirection bitmap, the 32 bytes just below the I/O permission bitmap of the
+// TSS, is clear (SDM vol. 3, 20.3.3). A bitmap outside the TSS limit is #GP(0).
+bool v86_redirected(CpuState& cpu, uint8_t vector) {
+  if (cpu.tr.limit < 0x67) raise_fault(cpu, kGP, 0);
+  const uint32_t io_base =
+      static_cast<uint16_t>(read_system(cpu, system_linear(cpu, cpu.tr.base, 0x66), 2));
+  const uint32_t byte = io_base - 32 + vector / 8;
+  if (io_base < 32 || byte > cpu.tr.limit) raise_fault(cpu, kGP, 0);
+  const uint64_t bits = read_system(cpu, system_linear(cpu, cpu.tr.base, byte), 1);
+  return ((bits >> (vector & 7)) & 1) == 0;
+}
+
+// INT n redirected to the virtual-8086 task's own handler (SDM vol. 3, 20.3.3, methods 5 and
+// 6): CS:IP from the 8086 vector table at linear address vector * 4, FLAGS, CS and IP pushed on
+// the v86 stack, TF cleared. With IOPL = 3 IF is cleared; with IOPL < 3 the pushed FLAGS carry
+// VIF in place of IF and IOPL = 3, and VIF is cleared instead.
+void int_v86_redirected(CpuState& cpu, const Insn& i, uint8_t vector, unsigned iopl) {
+  const uint32_t entry = read_mem<uint32_t>(cpu, uint64_t{vector} * 4);
+  uint64_t image = read_rflags(cpu) & 0xffff;
+  if (iopl < 3) image = (image & ~rf::IF) | ((cpu.rflags & rf::VIF) ? rf::IF : 0) | rf::IOPL;
+  const StackCursor st = current_stack(cpu);
+  StackFrame f;
+  f.push(image, 2);
+  f.push(cpu.seg[CS].selector, 2);
+  f.push(next_ip(cpu, i), 2);
+  check_frame(cpu, st, f, kSS, 0);
+  write_stack_pointer(cpu, write_frame(cpu, st, f), st.width);
+  cpu.rflags &= ~(rf::TF | (iopl < 3 ? rf::VIF : rf::IF));
+  install_code_segment(cpu, v86_segment(static_cast<uint16_t>(entry >> 16)));
+  cpu.rip = entry & 0xffff;
+}
+
+// INT n. In virtual-8086 mode it is IOPL-sensitive (#GP(0) when IOPL < 3) unless CR4.VME is
+// set, when the redirection bitmap decides between the task's 8086 handler and the
+// protected-mode handler (SDM vol. 3, table 20-2).
 void int_n(CpuState& cpu, const Insn& i) {
-  if (v86_mode(cpu) && ((cpu.rflags >> 12) & 3) != 3) raise_fault(cpu, kGP, 0);
-  deliver_event(cpu, Event{static_cast<uint8_t>(i.imm), EventKind::SoftwareInt, false, 0, 0,
-                           next_ip(cpu, i)});
+  const uint8_t vector = static_cast<uint8_t>(i.imm);
+  if (v86_mode(cpu)) {
+    const unsigned iopl = (cpu.rflags >> 12) & 3;
+    if ((cpu.cr4 & cr4::VME) && v86_redirected(cpu, vector))
+      return int_v86_redirected(cpu, i, vector, iopl);
+    if (iopl < 3) raise_fault(cpu, kGP, 0);
+  }
+  deliver_event(cpu, Event{vector, EventKind::SoftwareInt, false, 0, 0, next_ip(cpu, i)});
 }
 
 void int3(CpuState& cpu, const Insn& i) {

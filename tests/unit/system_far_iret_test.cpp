@@ -299,3 +299,85 @@ TEST_F(SysFarIret, ConformingTargetRunsAtRpl) {
 
 }  // namespace
 }  // namespace umbra::test
+
+namespace umbra::test {
+namespace {
+
+// CR4.VME (SDM vol. 3, 20.3): INT n redirection through the TSS bitmap, and the virtual-IF IRET.
+class SysIntVme : public SysTest {
+ protected:
+  void vme(unsigned iopl) {
+    v86(0x1000, iopl);
+    cpu().cr4 |= cr4::VME;
+    cpu().tr.limit = 0x88;
+    poke<uint16_t>(kTss + 0x66, 0x88);  // I/O bitmap at 0x88: redirection bitmap 0x68..0x87
+    for (unsigned k = 0; k < 32; ++k) poke<uint8_t>(kTss + 0x68 + k, 0);
+    poke<uint32_t>(0x21 * 4, 0x2000'0100);  // 8086 handler 2000:0100
+  }
+};
+
+TEST_F(SysIntVme, RedirectedWithVirtualIf) {
+  vme(0);
+  cpu().rflags |= rf::VIF | rf::TF;
+  ASSERT_FALSE(exec({0xcd, 0x21}).faulted);
+  EXPECT_EQ(cpu().seg[CS].base, 0x20000u);
+  EXPECT_EQ(cpu().rip, 0x100u);
+  EXPECT_EQ(cpu().gpr[RSP], 0x2000u - 6);
+  EXPECT_EQ(mem<uint16_t>(0x11ffa), 0x102);
+  EXPECT_EQ(mem<uint16_t>(0x11ffc), 0x1000);
+  EXPECT_EQ(mem<uint16_t>(0x11ffe), rf::FIXED1 | rf::IF | rf::TF | rf::IOPL);
+  EXPECT_EQ(cpu().rflags & (rf::VIF | rf::TF), 0u);
+  EXPECT_NE(cpu().rflags & rf::VM, 0u);
+}
+
+TEST_F(SysIntVme, RedirectedWithIopl3ClearsIf) {
+  vme(3);
+  cpu().rflags |= rf::IF;
+  ASSERT_FALSE(exec({0xcd, 0x21}).faulted);
+  EXPECT_EQ(mem<uint16_t>(0x11ffe), rf::FIXED1 | rf::IF | rf::IOPL);
+  EXPECT_EQ(cpu().rflags & rf::IF, 0u);
+}
+
+TEST_F(SysIntVme, BitmapBitSetGoesToProtectedMode) {
+  vme(0);
+  poke<uint8_t>(kTss + 0x68 + 4, 0x02);  // vector 0x21
+  expect_fault(exec({0xcd, 0x21}), kGP, 0);
+  vme(3);
+  poke<uint8_t>(kTss + 0x68 + 4, 0x02);
+  set_idt32(0x21, gate(kCode0, 0x4000, 0xe, 3));
+  poke<uint32_t>(kTss + 4, 0x7000);
+  poke<uint16_t>(kTss + 8, kData0);
+  ASSERT_FALSE(exec({0xcd, 0x21}).faulted);
+  EXPECT_EQ(cpu().rip, 0x4000u);
+  EXPECT_EQ(cpu().rflags & rf::VM, 0u);
+}
+
+TEST_F(SysIntVme, VirtualInterruptIret) {
+  vme(0);
+  cpu().rflags |= rf::IF;
+  poke<uint16_t>(0x11ffa, 0x0456);
+  poke<uint16_t>(0x11ffc, 0x3000);
+  poke<uint16_t>(0x11ffe, rf::FIXED1 | rf::IF | rf::CF);
+  cpu().gpr[RSP] = 0x1ffa;
+  ASSERT_FALSE(exec({0xcf}).faulted);
+  EXPECT_EQ(cpu().rip, 0x456u);
+  EXPECT_NE(cpu().rflags & rf::VIF, 0u);
+  EXPECT_NE(cpu().rflags & rf::IF, 0u);  // IF and IOPL kept
+  EXPECT_EQ((cpu().rflags >> 12) & 3, 0u);
+  EXPECT_TRUE(get_cf(cpu()));
+}
+
+TEST_F(SysIntVme, VirtualInterruptIretFaults) {
+  vme(0);
+  cpu().gpr[RSP] = 0x1ffa;
+  poke<uint16_t>(0x11ffe, rf::FIXED1 | rf::TF);
+  expect_fault(exec({0xcf}), kGP, 0);
+  poke<uint16_t>(0x11ffe, rf::FIXED1 | rf::IF);
+  cpu().rflags |= rf::VIP;
+  expect_fault(exec({0xcf}), kGP, 0);
+  cpu().rflags &= ~rf::VIP;
+  expect_fault(exec({0x66, 0xcf}), kGP, 0);  // only the 16-bit form
+}
+
+}  // namespace
+}  // namespace umbra::test
