@@ -40,6 +40,7 @@ const std::vector<Form>& all_forms() {
     add_stack_forms(f);
     add_string_forms(f);
     add_misc_forms(f);
+    add_loop_forms(f);
     return f;
   }();
   return forms;

@@ -36,6 +36,7 @@ void add_control_forms(std::vector<Form>& out);
 void add_stack_forms(std::vector<Form>& out);
 void add_string_forms(std::vector<Form>& out);
 void add_misc_forms(std::vector<Form>& out);
+void add_loop_forms(std::vector<Form>& out);
 
 // ---- helpers shared by the form files ----
 

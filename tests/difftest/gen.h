@@ -173,6 +173,8 @@ class Gen {
 
   Rng& rng;
   unsigned position() const { return st_.pos; }
+  // Linear address where the next instruction will be placed.
+  uint64_t next_addr() const { return kCodeBase + start_ + st_.code_len; }
   bool is_last() const { return st_.pos + 1 >= planned_; }
 
   // ---- instruction building ----
