@@ -7,6 +7,7 @@
 #include "frontend/disasm.h"
 #include "softmmu/access.h"
 #include "softmmu/guest_memory.h"
+#include "softmmu/paging_translator.h"
 
 namespace umbra {
 
@@ -245,6 +246,13 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
       break;
     }
     cache_.reclaim();
+    // The fast TLB holds one privilege view (user / supervisor / supervisor with SMAP
+    // override). Every instruction that can change CPL or EFLAGS.AC ends its block, so checking
+    // here catches any change a handler did not flush for itself.
+    if (const uint8_t view = tlb_privilege_view(cpu); __builtin_expect(view != tlb_view_, 0)) {
+      tlb_flush_all(cpu);
+      tlb_view_ = view;
+    }
     if (__builtin_expect(cpu.irq_line | cpu.nmi_pending | cpu.interrupt_shadow | cpu.halted, 0) ||
         __builtin_expect((cpu.rflags & (rf::TF | rf::RF)) != 0, 0)) {
       if (boundary_events()) continue;

@@ -71,6 +71,7 @@ class Tier0Engine {
   uint64_t running_rip_ = 0;        // RIP at which running_ was entered
   bool trace_blocks_ = false;
   bool deliver_events_ = false;
+  uint8_t tlb_view_ = 0;  // privilege view the fast TLB was filled under
   InterruptController* irq_ = nullptr;
   // The event to deliver when the fault-catching region is re-entered (members, not locals,
   // because they change between setjmp and longjmp).

@@ -47,7 +47,7 @@ Translation translate_and_fill(CpuState& cpu, uint64_t linear, Access access) {
     if (e.addend != addend ||
         ((e.tag_read != vpage) && (e.tag_write != vpage) && (e.tag_exec != vpage)))
       e = TlbEntry{kTlbInvalid, kTlbInvalid, kTlbInvalid, addend};
-    e.tag_read = vpage;
+    if (t.readable) e.tag_read = vpage;
     if (t.writable && !mem.is_code_page(ppage)) e.tag_write = vpage;
     if (t.executable) e.tag_exec = vpage;
   }

@@ -19,6 +19,9 @@ struct Translation {
   uint64_t paddr;
   bool writable;
   bool executable;
+  // Whether a data read by the same privilege is allowed (a fetch may be allowed where a read is
+  // not: SMAP with SMEP off, supervisor fetching from a user page).
+  bool readable = true;
 };
 
 // Linear -> physical. The identity translator serves paging-off and the tier-0 test entry point;

@@ -32,7 +32,9 @@ Translation PagingTranslator::translate_intent(CpuState& cpu, uint64_t linear,
       check_access_rights(controls, r.rights, {Access::Write, intent.privilege}) == WalkStatus::kOk;
   bool can_fetch =
       check_access_rights(controls, r.rights, {Access::Exec, intent.privilege}) == WalkStatus::kOk;
-  return Translation{r.paddr, can_write && r.dirty, can_fetch};
+  bool can_read =
+      check_access_rights(controls, r.rights, {Access::Read, intent.privilege}) == WalkStatus::kOk;
+  return Translation{r.paddr, can_write && r.dirty, can_fetch, can_read};
 }
 
 namespace {
@@ -68,12 +70,6 @@ void write_phys_coherent(GuestMemory& mem, uint64_t paddr, unsigned size, uint64
 
 PagingFeatures paging_features(const CpuState& cpu) {
   return paging_features_for(model_of(cpu));
-}
-
-uint8_t tlb_privilege_view(const CpuState& cpu) {
-  if (cpu.cpl == 3) return 1;
-  if ((cpu.cr4 & cr4::SMAP) && (cpu.rflags & rf::AC)) return 2;
-  return 0;
 }
 
 void tlb_flush_for_privilege_change(CpuState& cpu, uint8_t view_before) {

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 
+#include "frontend/system/mode.h"
 #include "softmmu/access.h"
 #include "softmmu/page_walk.h"
 
@@ -72,7 +73,12 @@ inline bool load_pae_pdptes(CpuState& cpu, uint64_t cr3) {
 
 // The privilege-dependent part of what fast-TLB entries grant: 1 = user (CPL 3); 2 = supervisor
 // with the SMAP override (CR4.SMAP = 1, EFLAGS.AC = 1); 0 = other supervisor.
-uint8_t tlb_privilege_view(const CpuState& cpu);
+// Inline: the engine compares it at every block boundary as a safety net (jit/tier0.cpp).
+inline uint8_t tlb_privilege_view(const CpuState& cpu) {
+  if (cpu.cpl == 3) return 1;
+  if ((cpu.cr4 & cr4::SMAP) && (cpu.rflags & rf::AC)) return 2;
+  return 0;
+}
 // Flushes the fast TLB if the view differs from `view_before` (taken before the change).
 void tlb_flush_for_privilege_change(CpuState& cpu, uint8_t view_before);
 
