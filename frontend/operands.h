@@ -67,7 +67,7 @@ inline uint64_t effective_address(const CpuState& cpu, const Insn& i) {
 // read check.
 inline uint64_t seg_linear(const CpuState& cpu, unsigned seg, uint64_t ea, unsigned size = 1,
                            bool write = false) {
-  if (cpu.mode64) return seg >= FS ? ea + cpu.seg[seg].base : ea;
+  if (__builtin_expect(cpu.mode64, 1)) return seg >= FS ? ea + cpu.seg[seg].base : ea;
   if (__builtin_expect((cpu.seg_check >> seg) & 1, 0))
     check_segment_access(cpu, seg, ea, size, write);
   return static_cast<uint32_t>(ea + cpu.seg[seg].base);
