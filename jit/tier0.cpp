@@ -314,6 +314,9 @@ RunResult Tier0Engine::run(uint64_t max_insns) {
              cpu.pending_fault_has_error != 0, cpu.pending_fault_error, cpu.pending_fault_addr,
              cpu.rip};
     if (!ev.has_error) ev.error_code = 0;
+    // CR2 takes the faulting address when the page fault is detected, so it is right even when
+    // the fault turns into a double fault below (SDM vol. 3, 6.15, interrupt 14).
+    if (deliver_events_ && ev.vector == kPF) cpu.cr2 = ev.fault_addr;
     if (!deliver_events_) {
       res.reason = kExitFault;
       res.vector = ev.vector;

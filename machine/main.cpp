@@ -15,6 +15,7 @@
 #include "machine/cmdline.h"
 #include "machine/flat64.h"
 #include "machine/pc.h"
+#include "frontend/system/cpu_model.h"
 
 namespace {
 
@@ -54,6 +55,10 @@ int run_pc(const umbra::Options& o) {
   cfg.serial_out = o.serial == "none" ? nullptr : stdout;
   cfg.max_insns = o.max_insns;
   cfg.trace_blocks = o.disas;
+  if (!o.cpu_model.empty()) {
+    cfg.cpu_model = umbra::find_cpu_model(o.cpu_model);
+    if (!cfg.cpu_model) return fail("unknown CPU model '" + o.cpu_model + "' (see -cpu help)");
+  }
   umbra::PcMachine pc(cfg);
   std::string error;
   if (!pc.boot(&error)) return fail(error);
@@ -70,6 +75,10 @@ int main(int argc, char** argv) {
   std::string error;
   auto opts = parse_command_line(args, &error);
   if (!opts) return fail(error);
+  if (opts->cpu_model == "help") {
+    list_cpu_models(stdout);
+    return 0;
+  }
   if (opts->help) {
     std::fputs(usage_text(), stdout);
     return 0;

@@ -8,15 +8,18 @@
 #include "devices/debug_ports.h"
 #include "devices/serial_min.h"
 #include "frontend/flags.h"
+#include "frontend/system/cpu_model.h"
 #include "frontend/system/mode.h"
+#include "frontend/system/msr.h"
 #include "jit/tier0.h"
 #include "machine/multiboot.h"
+#include "softmmu/paging_translator.h"
 
 namespace umbra {
 
 PcMachine::PcMachine(PcConfig config)
     : config_(std::move(config)), memory_(config_.ram_bytes), cpu_(std::make_unique<CpuState>()) {
-  translator_ = std::make_unique<IdentityTranslator>();
+  translator_ = std::make_unique<PagingTranslator>();
   std::memset(cpu_.get(), 0, sizeof(CpuState));
   cpu_->memory = &memory_;
   cpu_->translator = translator_.get();
@@ -69,10 +72,10 @@ void PcMachine::reset_cpu() {
   c.memory = mem;
   c.translator = tr;
   c.ports = ports;
+  // Model-defined power-on state: CPUID model, PAT, MISC_ENABLE, APIC base, DR6/DR7, TSC.
+  reset_model_state(c, config_.cpu_model ? *config_.cpu_model : default_cpu_model());
   c.rflags = rf::FIXED1;
   c.cr0 = cr0::PE | cr0::ET;
-  c.dr[6] = 0xffff0ff0;
-  c.dr[7] = 0x400;
   c.mxcsr = 0x1f80;
   c.x87.fcw = 0x37f;
   c.gdtr = DescriptorTableReg{0, 0xffff};

@@ -32,6 +32,7 @@ struct PcConfig {
   std::FILE* debugcon_out = stdout;  // port 0xe9 output
   uint64_t max_insns = ~uint64_t{0};
   bool trace_blocks = false;
+  const CpuModel* cpu_model = nullptr;  // -cpu; null: the default model
 };
 
 class PcMachine {

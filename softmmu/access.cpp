@@ -28,6 +28,13 @@ void check_canonical(CpuState& cpu, uint64_t linear) {
   if (cpu.mode64 && !is_canonical48(linear)) raise_fault(cpu, kGP, 0);
 }
 
+// #AC for a misaligned operand of a naturally aligned size (word, dword, qword).
+void check_alignment(CpuState& cpu, uint64_t linear, unsigned size) {
+  if (__builtin_expect(alignment_check_active(cpu), 0) && (size & (size - 1)) == 0 &&
+      (linear & (size - 1)) != 0)
+    raise_fault(cpu, kAC, 0);
+}
+
 // Translates one page's worth of an access and, when the page is ordinary RAM, fills the fast
 // TLB so the next access to it stays on the fast path.
 Translation translate_and_fill(CpuState& cpu, uint64_t linear, Access access) {
@@ -39,7 +46,7 @@ Translation translate_and_fill(CpuState& cpu, uint64_t linear, Access access) {
   GuestMemory& mem = *cpu.memory;
   uint64_t ppage = t.paddr & kPageMask;
   uint8_t* host = mem.host_ptr(ppage);
-  if (host && mem.host_ptr(ppage + kPageSize - 1)) {
+  if (host && mem.host_ptr(ppage + kPageSize - 1) && !alignment_check_active(cpu)) {
     TlbEntry& e = tlb_entry(cpu, linear);
     uint64_t vpage = linear & kPageMask;
     int64_t addend = reinterpret_cast<int64_t>(host) - static_cast<int64_t>(vpage);
@@ -76,6 +83,7 @@ void write_phys_checked(CpuState& cpu, uint64_t paddr, unsigned size, uint64_t v
 
 uint64_t read_slow(CpuState& cpu, uint64_t linear, unsigned size) {
   GuestMemory& mem = *cpu.memory;
+  check_alignment(cpu, linear, size);
   if (within_page(linear, size)) {
     Translation t = translate_and_fill(cpu, linear, Access::Read);
     return mem.read_phys(t.paddr, size);
@@ -90,6 +98,7 @@ uint64_t read_slow(CpuState& cpu, uint64_t linear, unsigned size) {
 }
 
 void write_slow(CpuState& cpu, uint64_t linear, unsigned size, uint64_t value) {
+  check_alignment(cpu, linear, size);
   if (within_page(linear, size)) {
     Translation t = translate_and_fill(cpu, linear, Access::Write);
     write_phys_checked(cpu, t.paddr, size, value);
@@ -105,6 +114,7 @@ void write_slow(CpuState& cpu, uint64_t linear, unsigned size, uint64_t value) {
 }
 
 uint8_t* prepare_write_slow(CpuState& cpu, uint64_t linear, unsigned size) {
+  check_alignment(cpu, linear, size);
   if (within_page(linear, size)) {
     translate_and_fill(cpu, linear, Access::Write);
   } else {

@@ -39,6 +39,14 @@ class IdentityTranslator final : public AddressTranslator {
   Translation translate(CpuState& cpu, uint64_t linear, Access access) override;
 };
 
+// Alignment checking (SDM vol. 3, 6.15 "Interrupt 17"): at CPL 3 with CR0.AM and EFLAGS.AC set,
+// a misaligned data access raises #AC(0). While it is active the fast TLB is never filled (the
+// privilege view changes, see paging_translator.h), so every access reaches the slow path, which
+// checks alignment: the fast path pays nothing for it.
+inline bool alignment_check_active(const CpuState& cpu) {
+  return cpu.cpl == 3 && (cpu.cr0 & (uint64_t{1} << 18)) && (cpu.rflags & rf::AC);
+}
+
 // Flush every fast-TLB entry (CR3 load, mode change, ... until the MMU issue refines it).
 void tlb_flush_all(CpuState& cpu);
 // Flush the entry for one linear page.

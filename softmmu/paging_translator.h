@@ -75,7 +75,7 @@ inline bool load_pae_pdptes(CpuState& cpu, uint64_t cr3) {
 // with the SMAP override (CR4.SMAP = 1, EFLAGS.AC = 1); 0 = other supervisor.
 // Inline: the engine compares it at every block boundary as a safety net (jit/tier0.cpp).
 inline uint8_t tlb_privilege_view(const CpuState& cpu) {
-  if (cpu.cpl == 3) return 1;
+  if (cpu.cpl == 3) return alignment_check_active(cpu) ? 3 : 1;  // 3: nothing cached (#AC checks)
   if ((cpu.cr4 & cr4::SMAP) && (cpu.rflags & rf::AC)) return 2;
   return 0;
 }
