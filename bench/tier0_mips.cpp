@@ -74,8 +74,8 @@ int main(int argc, char** argv) {
   using namespace umbra;
   uint32_t n = argc > 1 ? static_cast<uint32_t>(std::strtoul(argv[1], nullptr, 0)) : 50'000'000;
   const uint64_t kBuffer = 0x400000, kCode = 0x100000;
-  std::printf("%-42s %12s %10s %12s %10s\n", "workload", "guest insns", "tier0 s", "tier0 MIPS",
-              "native s");
+  std::printf("%-42s %12s %10s %12s %10s %12s\n", "workload", "guest insns", "tier0 s",
+              "tier0 MIPS", "native s", "tier0/native");
   for (const Workload& w : {alu_loop(n), memory_loop(n / 4)}) {
     uint64_t buf_bytes = w.needs_buffer ? w.iterations * 8 : 0;
     Flat64Machine m(64ull << 20 > kBuffer + buf_bytes ? 64ull << 20 : kBuffer + buf_bytes + 4096);
@@ -94,8 +94,9 @@ int main(int argc, char** argv) {
     }
     std::vector<uint8_t> native_buf(buf_bytes + 8);
     double ns = run_native(w, native_buf.data());
-    std::printf("%-42s %12llu %10.3f %12.1f %10.3f\n", w.name,
-                static_cast<unsigned long long>(r.insns), s, r.insns / s / 1e6, ns);
+    std::printf("%-42s %12llu %10.3f %12.1f %10.3f %11.1fx\n", w.name,
+                static_cast<unsigned long long>(r.insns), s, r.insns / s / 1e6, ns,
+                ns > 0 ? s / ns : 0.0);
   }
   return 0;
 }
