@@ -73,7 +73,11 @@ void Tier0Engine::flush() {
 const Block* Tier0Engine::build_block(uint64_t rip, uint32_t mode_key) {
   CpuState& cpu = cpu_;
   GuestMemory& mem = *cpu.memory;
-  auto b = std::make_unique<Block>();
+  // Built in a block the engine owns until it is inserted: a fetch fault while decoding unwinds
+  // with longjmp, which runs no destructors, so a local unique_ptr would leak.
+  if (!scratch_) scratch_ = std::make_unique<Block>();
+  std::unique_ptr<Block>& b = scratch_;
+  *b = Block{};
   b->rip = rip;
   b->mode_key = mode_key;
   b->page2 = ~uint64_t{0};

@@ -70,6 +70,7 @@ class Tier0Engine {
   const Block* running_ = nullptr;  // block currently executing (for SMC detection)
   uint64_t running_rip_ = 0;        // RIP at which running_ was entered
   bool trace_blocks_ = false;
+  std::unique_ptr<Block> scratch_;  // the block being built
   bool deliver_events_ = false;
   uint8_t tlb_view_ = 0;  // privilege view the fast TLB was filled under
   InterruptController* irq_ = nullptr;
