@@ -564,7 +564,12 @@ DecodeStatus Decoder::decode_entry(Insn* out, const OpcodeEntry& entry) {
   }
   if (!decode_immediate(out, fi.imm)) return incomplete(out);
   full_length_ = !undefined;
-  if (seg_ >= 0) out->seg = static_cast<uint8_t>(seg_);
+  // In 64-bit mode the ES, CS, SS and DS overrides are ignored (SDM vol. 1, 3.3.7.1): the
+  // segment stays the default of the addressing form, so Insn::seg = SS keeps meaning "a stack
+  // reference" for the canonical rule (#SS(0) for an RSP/RBP base, #GP(0) otherwise, whatever
+  // the prefix; the host agrees). FS and GS overrides keep their bases and make the reference a
+  // non-stack one (#GP(0)).
+  if (seg_ >= 0 && (!mode64_ || seg_ >= FS)) out->seg = static_cast<uint8_t>(seg_);
 
   const unsigned reg = (modrm_ >> 3) & 7;
   out->opcode = static_cast<uint16_t>(opc_ | (map_ << 8) | (vex_l_ << 12));

@@ -9,10 +9,12 @@
 // nothing (seg_linear() in frontend/operands.h tests mode64 first).
 //
 // 64-bit mode: only the canonical check applies. A non-canonical address faults with #SS(0)
-// when the reference is SS-relative (stack operations, [rSP]/[rBP]-based operands, SS
-// overrides) and #GP(0) otherwise. The fast TLB never holds a non-canonical page, so these
-// accesses always reach the slow path; the *_seg accessors below differ from read_mem and
-// friends only there, where they know the segment.
+// when the reference is SS-relative (stack operations, [rSP]/[rBP]-based operands without an
+// FS/GS override) and #GP(0) otherwise. ES/CS/SS/DS overrides are ignored in 64-bit mode: the
+// decoder leaves Insn::seg at the default there, so an SS prefix does not make [rAX] a stack
+// reference and a DS prefix does not make [rBP] a data one (SDM vol. 1, 3.3.7.1). The fast TLB
+// never holds a non-canonical page, so these accesses always reach the slow path; the *_seg
+// accessors below differ from read_mem and friends only there, where they know the segment.
 #pragma once
 
 #include <cstdint>

@@ -232,8 +232,13 @@ TEST(DecoderFields, MemoryOperands64) {
       {.hex = "67 8b 44 24 08", .op = Op::MOV, .mem = "rsp - 0 8 2 4"},
       {.hex = "64 8b 04 25 28 00 00 00", .op = Op::MOV, .mem = "- - 0 40 4 8"},
       {.hex = "65 48 8b 03", .op = Op::MOV, .mem = "rbx - 0 0 5 8"},
-      {.hex = "26 2e 3e 8b 00", .op = Op::MOV, .mem = "rax - 0 0 3 8"},  // last override wins
-      {.hex = "2e 8b 04 24", .op = Op::MOV, .mem = "rsp - 0 0 1 8"},     // recorded, no effect
+      // 64-bit mode ignores ES/CS/SS/DS overrides: seg stays the default of the addressing form,
+      // which decides #SS against #GP for a non-canonical address (SDM vol. 1, 3.3.7.1).
+      {.hex = "26 2e 3e 8b 00", .op = Op::MOV, .mem = "rax - 0 0 3 8"},
+      {.hex = "2e 8b 04 24", .op = Op::MOV, .mem = "rsp - 0 0 2 8"},
+      {.hex = "36 8b 00", .op = Op::MOV, .mem = "rax - 0 0 3 8"},
+      {.hex = "3e 8b 45 00", .op = Op::MOV, .mem = "rbp - 0 0 2 8"},
+      {.hex = "64 8b 45 00", .op = Op::MOV, .mem = "rbp - 0 0 4 8"},  // FS/GS do apply
       {.hex = "80 3d 10 00 00 00 05",
        .op = Op::CMP,
        .opsize = 1,
@@ -251,6 +256,10 @@ TEST(DecoderFields, MemoryOperands32And16) {
        .opsize = 4,
        .mem = "- - 0 0x12345678 3 4"},  // no RIP-relative outside 64-bit mode
       {.hex = "8b 44 24 04", .op = Op::MOV, .bits = 32, .mem = "rsp - 0 4 2 4"},
+      {.hex = "26 2e 3e 8b 00", .op = Op::MOV, .bits = 32, .mem = "rax - 0 0 3 4"},  // last wins
+      {.hex = "2e 8b 04 24", .op = Op::MOV, .bits = 32, .mem = "rsp - 0 0 1 4"},
+      {.hex = "36 8b 00", .op = Op::MOV, .bits = 32, .mem = "rax - 0 0 2 4"},
+      {.hex = "3e 8b 45 00", .op = Op::MOV, .bits = 32, .mem = "rbp - 0 0 3 4"},
       {.hex = "66 8b 00", .op = Op::MOV, .bits = 32, .opsize = 2},
       {.hex = "67 8b 02", .op = Op::MOV, .bits = 32, .mem = "rbp rsi 0 0 2 2"},
       {.hex = "8b 00", .op = Op::MOV, .bits = 16, .opsize = 2, .mem = "rbx rsi 0 0 3 2"},
@@ -365,7 +374,9 @@ TEST(DecoderFields, ExtendAndConvert) {
       {.hex = "9e", .op = Op::SAHF},
       {.hex = "9f", .op = Op::LAHF},
       {.hex = "d7", .op = Op::XLAT, .opsize = 1, .seg = DS},
-      {.hex = "2e d7", .op = Op::XLAT, .seg = CS},
+      {.hex = "2e d7", .op = Op::XLAT, .seg = DS},  // ignored in 64-bit mode
+      {.hex = "2e d7", .op = Op::XLAT, .bits = 32, .seg = CS},
+      {.hex = "65 d7", .op = Op::XLAT, .seg = GS},
       {.hex = "67 d7", .op = Op::XLAT, .prefixes = pfx::kAddrsize},
   });
 }
@@ -549,7 +560,9 @@ TEST(DecoderFields, StringAndIo) {
        .opsize = 8,
        .prefixes = pfx::kRep | pfx::kRex | pfx::kRexW},
       {.hex = "66 a5", .op = Op::MOVS, .opsize = 2},
-      {.hex = "26 a4", .op = Op::MOVS, .seg = ES},
+      {.hex = "26 a4", .op = Op::MOVS, .seg = DS},  // ignored in 64-bit mode
+      {.hex = "36 a4", .op = Op::MOVS, .seg = DS},
+      {.hex = "26 a4", .op = Op::MOVS, .bits = 32, .seg = ES},
       {.hex = "64 a6", .op = Op::CMPS, .opsize = 1, .seg = FS},
       {.hex = "f2 ae", .op = Op::SCAS, .opsize = 1, .prefixes = pfx::kRepne},
       {.hex = "f2 f3 a4", .op = Op::MOVS, .prefixes = pfx::kRep},  // the last of F2/F3
@@ -560,7 +573,7 @@ TEST(DecoderFields, StringAndIo) {
       {.hex = "f3 6c", .op = Op::INS, .opsize = 1, .prefixes = pfx::kRep},
       {.hex = "48 6d", .op = Op::INS, .opsize = 4},  // REX.W ignored: at most a doubleword
       {.hex = "66 6f", .op = Op::OUTS, .opsize = 2, .seg = DS},
-      {.hex = "2e 6e", .op = Op::OUTS, .seg = CS},
+      {.hex = "2e 6e", .op = Op::OUTS, .bits = 16, .seg = CS},
       {.hex = "e4 60", .op = Op::IN, .opsize = 1, .dst = "rax", .src = "i", .imm = 0x60},
       {.hex = "e5 60", .op = Op::IN, .opsize = 4},
       {.hex = "66 e5 60", .op = Op::IN, .opsize = 2},

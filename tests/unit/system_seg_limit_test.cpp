@@ -131,7 +131,12 @@ TEST_F(SysSegLimit, SixtyFourBitNonCanonical) {
   expect_fault(exec({0x48, 0x8b, 0x03}), kGP, 0);  // mov rax, [rbx]
   cpu().gpr[RBP] = bad;
   expect_fault(exec({0x48, 0x8b, 0x45, 0x00}), kSS, 0);  // mov rax, [rbp]
-  expect_fault(exec({0x36, 0x48, 0x8b, 0x03}), kSS, 0);  // mov rax, ss:[rbx]
+  // ES/CS/SS/DS overrides are ignored in 64-bit mode: only the base register makes a stack
+  // reference (SDM vol. 1, 3.3.7.1; the host agrees). An FS/GS override is never one.
+  expect_fault(exec({0x36, 0x48, 0x8b, 0x03}), kGP, 0);        // mov rax, ss:[rbx]
+  expect_fault(exec({0x3e, 0x48, 0x8b, 0x45, 0x00}), kSS, 0);  // mov rax, ds:[rbp]
+  expect_fault(exec({0x26, 0x48, 0x8b, 0x45, 0x00}), kSS, 0);  // mov rax, es:[rbp]
+  expect_fault(exec({0x64, 0x48, 0x8b, 0x45, 0x00}), kGP, 0);  // mov rax, fs:[rbp]
   cpu().gpr[RSP] = bad + 8;
   const Snapshot s = snapshot();
   expect_fault(exec({0x50}), kSS, 0);  // push rax
