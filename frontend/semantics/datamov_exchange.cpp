@@ -109,13 +109,15 @@ void cmpxchg8b(CpuState& cpu, const Insn& i) {
 }
 
 // CMPXCHG16B m128: the 128-bit analogue with RDX:RAX and RCX:RBX. The operand must be 16-byte
-// aligned (#GP(0) otherwise), so it never crosses a page: both halves are checked for write
-// before either is touched.
+// aligned (#GP(0) otherwise, checked first: the host gives #GP for a misaligned non-canonical
+// [rBP]), so it never crosses a page: both halves are checked for write before either is
+// touched. A non-canonical stack reference ([rSP]/[rBP] base) is #SS(0), as for any operand
+// (SDM vol. 2, CMPXCHG8B/CMPXCHG16B, 64-bit mode exceptions): the _seg accessors know SS.
 void cmpxchg16b(CpuState& cpu, const Insn& i) {
-  const uint64_t linear = linear_address(cpu, i);
+  const uint64_t linear = linear_address(cpu, i, 16, true);
   if (linear & 15) raise_fault(cpu, kGP, 0);
-  const MemRef lo_ref = prepare_rmw<uint64_t>(cpu, linear);
-  const MemRef hi_ref = prepare_rmw<uint64_t>(cpu, linear + 8);
+  const MemRef lo_ref = prepare_rmw_seg<uint64_t>(cpu, linear, i.seg);
+  const MemRef hi_ref = prepare_rmw_seg<uint64_t>(cpu, linear + 8, i.seg);
   const uint64_t lo = load<uint64_t>(cpu, lo_ref);
   const uint64_t hi = load<uint64_t>(cpu, hi_ref);
   const bool equal = lo == cpu.gpr[RAX] && hi == cpu.gpr[RDX];

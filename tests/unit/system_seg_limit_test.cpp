@@ -137,6 +137,10 @@ TEST_F(SysSegLimit, SixtyFourBitNonCanonical) {
   expect_fault(exec({0x3e, 0x48, 0x8b, 0x45, 0x00}), kSS, 0);  // mov rax, ds:[rbp]
   expect_fault(exec({0x26, 0x48, 0x8b, 0x45, 0x00}), kSS, 0);  // mov rax, es:[rbp]
   expect_fault(exec({0x64, 0x48, 0x8b, 0x45, 0x00}), kGP, 0);  // mov rax, fs:[rbp]
+  // Instructions with their own access paths follow the same rule.
+  expect_fault(exec({0x48, 0x0f, 0xc7, 0x4d, 0x00}), kSS, 0);  // cmpxchg16b [rbp]
+  expect_fault(exec({0x48, 0x0f, 0xc7, 0x4d, 0x01}), kGP, 0);  // misaligned first: #GP
+  expect_fault(exec({0x48, 0x0f, 0xc7, 0x0b}), kGP, 0);        // cmpxchg16b [rbx]
   cpu().gpr[RSP] = bad + 8;
   const Snapshot s = snapshot();
   expect_fault(exec({0x50}), kSS, 0);  // push rax
