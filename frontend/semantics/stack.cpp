@@ -30,7 +30,9 @@ struct Push {
 
 // POP r/m. A register destination is written after RSP is incremented, so POP RSP loads the
 // popped value. A memory destination is addressed with the incremented RSP (SDM vol. 2, POP);
-// RSP is updated only after that write succeeded.
+// RSP is updated only after that write succeeded. The destination is an ordinary operand:
+// segment-checked as a write of the operand size in legacy modes, and #SS(0) rather than
+// #GP(0) when a non-canonical address is RSP/RBP-based in 64-bit mode (write_mem_seg).
 template <typename T, OpKind D>
 struct Pop {
   static void run(CpuState& cpu, const Insn& i) {
@@ -42,9 +44,11 @@ struct Pop {
     } else {
       const uint64_t old_rsp = cpu.gpr[RSP];
       write_sp(cpu, new_sp);
-      const uint64_t linear = linear_address(cpu, i);
+      // The address is computed with the new RSP; the old one is back before the segment
+      // check and the write, so a fault leaves RSP as it was.
+      const uint64_t ea = effective_address(cpu, i);
       cpu.gpr[RSP] = old_rsp;
-      write_mem<T>(cpu, linear, v);
+      write_mem_seg<T>(cpu, seg_linear(cpu, i.seg, ea, sizeof(T), true), v, i.seg);
       write_sp(cpu, new_sp);
     }
     next_rip(cpu, i);

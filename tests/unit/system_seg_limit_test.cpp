@@ -141,6 +141,13 @@ TEST_F(SysSegLimit, SixtyFourBitNonCanonical) {
   expect_fault(exec({0x48, 0x0f, 0xc7, 0x4d, 0x00}), kSS, 0);  // cmpxchg16b [rbp]
   expect_fault(exec({0x48, 0x0f, 0xc7, 0x4d, 0x01}), kGP, 0);  // misaligned first: #GP
   expect_fault(exec({0x48, 0x0f, 0xc7, 0x0b}), kGP, 0);        // cmpxchg16b [rbx]
+  cpu().gpr[RSP] = 0x8000;
+  poke<uint64_t>(0x8000, 0x55);
+  poke<uint64_t>(0x7ff8, 0x1234);
+  expect_fault(exec({0x8f, 0x45, 0x00}), kSS, 0);        // pop qword [rbp]
+  expect_fault(exec({0x66, 0x8f, 0x45, 0x00}), kSS, 0);  // pop word [rbp]
+  expect_fault(exec({0x8f, 0x03}), kGP, 0);              // pop qword [rbx]
+  EXPECT_EQ(cpu().gpr[RSP], 0x8000u);
   cpu().gpr[RSP] = bad + 8;
   const Snapshot s = snapshot();
   expect_fault(exec({0x50}), kSS, 0);  // push rax
