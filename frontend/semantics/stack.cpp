@@ -112,23 +112,29 @@ Handler bind_push_seg(const Insn& i) {
   }
 }
 
-// A run of consecutive pushes below the current stack pointer, checked for write before any is
-// stored: slot k (k = 1..n) is at SP - k * sizeof(T), wrapped to the stack width.
+// A run of consecutive pushes below the current stack pointer, each slot checked for write
+// before any is stored: slot k (k = 0..n-1) is at SP - (k + 1) * sizeof(T), wrapped to the stack
+// width. Slots are checked as SS writes of the slot size: the SS limit in legacy modes, #SS(0)
+// for a non-canonical address in 64-bit mode.
 template <typename T, unsigned kMaxSlots>
 class PushFrame {
  public:
   explicit PushFrame(CpuState& cpu) : cpu_(cpu), sp_(read_sp(cpu)) {}
-  // Reserves the next slot, faulting now if it is not writable.
-  void add(T value) {
+  // Reserves the next slot, faulting now if it is not writable. Returns its index.
+  unsigned reserve() {
     sp_ = sp_offset(cpu_, sp_, -static_cast<int64_t>(sizeof(T)));
-    refs_[n_] = prepare_rmw<T>(cpu_, stack_linear(cpu_, sp_));
-    values_[n_++] = value;
+    refs_[n_] = prepare_rmw_seg<T>(cpu_, stack_linear(cpu_, sp_, sizeof(T), true), SS);
+    return n_++;
   }
+  // Reserves the next slot for `value`, stored by commit().
+  void add(T value) { values_[reserve()] = value; }
   uint64_t sp() const { return sp_; }
-  // Stores every reserved slot; cannot fault.
+  // Stores every slot reserved with add(); cannot fault.
   void commit() {
     for (unsigned k = 0; k < n_; ++k) store<T>(cpu_, refs_[k], values_[k]);
   }
+  // Stores `value` into reserved slot k; cannot fault.
+  void store_slot(unsigned k, T value) { store<T>(cpu_, refs_[k], value); }
 
  private:
   CpuState& cpu_;
@@ -152,14 +158,14 @@ struct Pusha {
 };
 
 // POPA/POPAD: DI SI BP (the SP slot is skipped, not read) BX DX CX AX; every slot is read
-// before any register changes.
+// (and checked against the SS limit as a read of the slot size) before any register changes.
 template <typename T>
 struct Popa {
   static void run(CpuState& cpu, const Insn& i) {
     T values[8];
     uint64_t sp = read_sp(cpu);
     for (int r = RDI; r >= RAX; --r) {
-      if (r != RSP) values[r] = read_mem<T>(cpu, stack_linear(cpu, sp));
+      if (r != RSP) values[r] = read_mem_seg<T>(cpu, stack_linear(cpu, sp, sizeof(T), false), SS);
       sp = sp_offset(cpu, sp, sizeof(T));
     }
     for (uint8_t r = RAX; r <= RDI; ++r)
@@ -176,46 +182,61 @@ inline uint64_t read_bp(const CpuState& cpu) {
 
 // ENTER imm16, imm8 (SDM vol. 2 ENTER; AMD APM vol. 3 ENTER):
 //   push rBP; FrameTemp <- rSP;
-//   level = imm8 mod 32; if level > 0: push the level - 1 frame pointers found at
-//   [SS: rBP - k * opsize] (k = 1..level-1), then push FrameTemp;
+//   level = imm8 mod 32; for k = 1..level-1: push the operand-size word at [SS: rBP - k * opsize];
+//   if level > 0: push FrameTemp;
 //   rSP <- rSP - imm16; rBP <- FrameTemp.
 // Slots are operand-size wide; rBP/rSP arithmetic is in the stack width. Only the operand-size
 // part of RBP receives FrameTemp (host: a 16-bit ENTER in 64-bit mode writes BP and keeps
 // RBP[63:16]). Like the host, ENTER checks that the final stack pointer is writable (a write
 // probe at [SS: final rSP] that faults when the allocated frame reaches an unmapped page).
+//
+// The reads and pushes are interleaved in that order, and the order matters: when the frame
+// overlaps the bytes just pushed (rBP close to rSP), a frame-pointer read sees what the pushes
+// before it wrote. Faults stay precise by doing the work in two passes: the first performs
+// every check in the SDM's order (each push slot for write, each frame-pointer slot by reading
+// it) without storing anything, so the first fault is the one the SDM order reaches first and
+// nothing has changed; the second does the push/read/push sequence for real, and cannot fault
+// because every access in it has just passed its check.
 template <typename T>
 struct Enter {
+  static constexpr unsigned kMaxLevel = 31;
+
   static void run(CpuState& cpu, const Insn& i) {
     const unsigned level = i.imm2 & 31;
     const uint64_t alloc = static_cast<uint16_t>(i.imm);
-    // In the SDM's order: each push is checked for write, and each enclosing frame pointer read,
-    // before the next step; nothing is stored until every check has passed.
-    PushFrame<T, 33> frame(cpu);
-    frame.add(read_gpr<T>(cpu, RBP));
+    // Pass 1: checks only.
+    PushFrame<T, kMaxLevel + 2> frame(cpu);
+    frame.reserve();  // slot 0: rBP
     const uint64_t frame_temp = frame.sp();
-    if (level > 0) {
-      const uint64_t bp = read_bp(cpu);
-      for (unsigned k = 1; k < level; ++k) {
-        const uint64_t slot = sp_offset(cpu, bp, -static_cast<int64_t>(k * sizeof(T)));
-        frame.add(read_mem<T>(cpu, stack_linear(cpu, slot)));
-      }
-      frame.add(static_cast<T>(frame_temp));
+    uint64_t read_at[kMaxLevel];  // linear addresses of the frame pointers to copy
+    const uint64_t bp = read_bp(cpu);
+    for (unsigned k = 1; k < level; ++k) {
+      const uint64_t slot = sp_offset(cpu, bp, -static_cast<int64_t>(k * sizeof(T)));
+      read_at[k - 1] = stack_linear(cpu, slot, sizeof(T), false);
+      read_mem_seg<T>(cpu, read_at[k - 1], SS);  // faults as the read would
+      frame.reserve();                           // slot k
     }
+    if (level > 0) frame.reserve();  // slot level: FrameTemp
     const uint64_t final_sp = sp_offset(cpu, frame.sp(), -static_cast<int64_t>(alloc));
-    prepare_rmw<T>(cpu, stack_linear(cpu, final_sp));
-    frame.commit();
+    prepare_rmw_seg<T>(cpu, stack_linear(cpu, final_sp, sizeof(T), true), SS);
+    // Pass 2: the SDM's sequence; nothing faults from here on.
+    frame.store_slot(0, read_gpr<T>(cpu, RBP));
+    for (unsigned k = 1; k < level; ++k)
+      frame.store_slot(k, read_mem_seg<T>(cpu, read_at[k - 1], SS));
+    if (level > 0) frame.store_slot(level, static_cast<T>(frame_temp));
     write_sp(cpu, final_sp);
     write_gpr<T>(cpu, RBP, static_cast<T>(frame_temp));
     next_rip(cpu, i);
   }
 };
 
-// LEAVE: rSP <- rBP (stack width), then pop rBP (operand size).
+// LEAVE: rSP <- rBP (stack width), then pop rBP (operand size). The pop reads [SS: rBP]: the
+// SS limit applies in legacy modes, and a non-canonical RBP is #SS(0) in 64-bit mode.
 template <typename T>
 struct Leave {
   static void run(CpuState& cpu, const Insn& i) {
     const uint64_t bp = read_bp(cpu);
-    const T v = read_mem<T>(cpu, stack_linear(cpu, bp));
+    const T v = read_mem_seg<T>(cpu, stack_linear(cpu, bp, sizeof(T), false), SS);
     write_sp(cpu, sp_offset(cpu, bp, sizeof(T)));
     write_gpr<T>(cpu, RBP, v);
     next_rip(cpu, i);

@@ -536,6 +536,98 @@ TEST(StackEnter, ThirtyTwoBitStackAndLeave) {
   EXPECT_EQ(c.gpr[RBP], 0x1100u);
 }
 
+// The SDM's ENTER reads each enclosing frame pointer after the pushes before it: when the frame
+// overlaps the bytes just pushed (RBP = RSP, as after "enter 0, 0"), the reads see them. Host
+// (difftest reproducer c8 00 00 02 with rsp = rbp = 0x506000): [rsp - 16] = the old RBP.
+TEST(StackEnter, FramePointerReadsSeeEarlierPushes64) {
+  TestCpu t;
+  auto& c = t.cpu();
+  fill_buf(t);
+  const uint64_t top = kBuf + 8 * 400;
+  c.gpr[RSP] = top;
+  c.gpr[RBP] = top;
+  Insn i = enter_insn(8, 0, 2);
+  ASSERT_FALSE(t.run(i).faulted);
+  EXPECT_EQ(t.read<uint64_t>(top - 8), top);       // push rbp
+  EXPECT_EQ(t.read<uint64_t>(top - 16), top);      // push [rbp - 8]: the value just pushed
+  EXPECT_EQ(t.read<uint64_t>(top - 24), top - 8);  // FrameTemp
+  EXPECT_EQ(c.gpr[RSP], top - 24);
+  EXPECT_EQ(c.gpr[RBP], top - 8);
+  // Level 5: every read [rbp - 8k] lands on the slot pushed just before it.
+  c.gpr[RSP] = top;
+  c.gpr[RBP] = top;
+  Insn deep = enter_insn(8, 0x10, 5);
+  ASSERT_FALSE(t.run(deep).faulted);
+  for (unsigned k = 1; k <= 5; ++k) EXPECT_EQ(t.read<uint64_t>(top - 8 * k), top) << k;
+  EXPECT_EQ(t.read<uint64_t>(top - 48), top - 8);
+  EXPECT_EQ(c.gpr[RSP], top - 48 - 0x10);
+  // RBP half a slot above RSP: each read takes half of an earlier push and half of old memory.
+  fill_buf(t);
+  c.gpr[RSP] = top;
+  c.gpr[RBP] = top + 4;
+  Insn half = enter_insn(8, 0, 2);
+  ASSERT_FALSE(t.run(half).faulted);
+  // [rbp - 8] = [top - 4]: low dword = the high half of the pushed RBP, high dword = the low
+  // half of buf[400].
+  const uint64_t expect = ((top + 4) >> 32) | (uint64_t{static_cast<uint32_t>(0x1000 + 400)} << 32);
+  EXPECT_EQ(t.read<uint64_t>(top - 16), expect);
+}
+
+// The same with 16-bit slots in 64-bit mode (host: 66 c8 00 00 02 with rsp = rbp = 0x506000
+// leaves [0x505ffc] = 0x6000).
+TEST(StackEnter, FramePointerReadsSeeEarlierPushes16) {
+  TestCpu t;
+  auto& c = t.cpu();
+  fill_buf(t);
+  const uint64_t top = kBuf + 0x1000;
+  c.gpr[RSP] = top;
+  c.gpr[RBP] = top;
+  Insn i = enter_insn(2, 0, 2);
+  ASSERT_FALSE(t.run(i).faulted);
+  EXPECT_EQ(t.read<uint16_t>(top - 2), static_cast<uint16_t>(top));
+  EXPECT_EQ(t.read<uint16_t>(top - 4), static_cast<uint16_t>(top));
+  EXPECT_EQ(t.read<uint16_t>(top - 6), static_cast<uint16_t>(top - 2));
+  EXPECT_EQ(c.gpr[RSP], top - 6);
+}
+
+// And with a 32-bit legacy stack.
+TEST(StackEnter, FramePointerReadsSeeEarlierPushesLegacy) {
+  TestCpu t;
+  auto& c = t.cpu();
+  enter_legacy(c, true, true);
+  c.seg[SS].base = 0x60000;
+  c.gpr[RSP] = 0x1000;
+  c.gpr[RBP] = 0x1000;
+  Insn i = enter_insn(4, 0, 3);
+  ASSERT_FALSE(t.run(i).faulted);
+  EXPECT_EQ(t.read<uint32_t>(0x60ffc), 0x1000u);
+  EXPECT_EQ(t.read<uint32_t>(0x60ff8), 0x1000u);
+  EXPECT_EQ(t.read<uint32_t>(0x60ff4), 0x1000u);
+  EXPECT_EQ(t.read<uint32_t>(0x60ff0), 0xffcu);
+}
+
+// A frame-pointer read that faults: nothing is written and no register changes, although the
+// SDM order has pushed RBP before the read.
+TEST(StackEnter, FramePointerReadFaultWritesNothing) {
+  TestCpu t;
+  PagedCpu p(t);
+  auto& c = t.cpu();
+  p.unmap(0x90000);
+  c.gpr[RSP] = 0x80040;
+  c.gpr[RBP] = 0x91000;  // [rbp - 8] is on the unmapped page
+  t.write<uint64_t>(0x80038, 0x4242);
+  c.rip = kRip;
+  Insn i = enter_insn(8, 0, 2);
+  const Outcome o = t.run(i);
+  EXPECT_TRUE(o.faulted);
+  EXPECT_EQ(o.vector, kPF);
+  EXPECT_EQ(o.error_code, 0u);  // a read
+  EXPECT_EQ(t.read<uint64_t>(0x80038), 0x4242u);
+  EXPECT_EQ(c.gpr[RSP], 0x80040u);
+  EXPECT_EQ(c.gpr[RBP], 0x91000u);
+  EXPECT_EQ(c.rip, kRip);
+}
+
 TEST(StackLeave, RestoresFrame) {
   TestCpu t;
   auto& c = t.cpu();

@@ -148,10 +148,17 @@ TEST_F(SysSegLimit, SixtyFourBitNonCanonical) {
   expect_fault(exec({0x66, 0x8f, 0x45, 0x00}), kSS, 0);  // pop word [rbp]
   expect_fault(exec({0x8f, 0x03}), kGP, 0);              // pop qword [rbx]
   EXPECT_EQ(cpu().gpr[RSP], 0x8000u);
+  expect_fault(exec({0xc9}), kSS, 0);  // leave: reads [rbp]
+  expect_fault(exec({0x66, 0xc9}), kSS, 0);
+  cpu().gpr[RBP] = bad + 8;
+  expect_fault(exec({0xc8, 0x00, 0x00, 0x02}), kSS, 0);  // enter 0, 2: reads [rbp - 8]
+  EXPECT_EQ(cpu().gpr[RSP], 0x8000u);
+  EXPECT_EQ(mem<uint64_t>(0x7ff8), 0x1234u);  // the push of RBP did not land
   cpu().gpr[RSP] = bad + 8;
   const Snapshot s = snapshot();
-  expect_fault(exec({0x50}), kSS, 0);  // push rax
-  expect_fault(exec({0x58}), kSS, 0);  // pop rax
+  expect_fault(exec({0x50}), kSS, 0);                    // push rax
+  expect_fault(exec({0x58}), kSS, 0);                    // pop rax
+  expect_fault(exec({0xc8, 0x00, 0x00, 0x00}), kSS, 0);  // enter 0, 0: push rbp
   expect_unchanged(s);
 }
 
