@@ -596,6 +596,10 @@ DecodeStatus Decoder::decode_entry(Insn* out, const OpcodeEntry& entry) {
   if (op == Op::JCC || op == Op::SETCC || op == Op::CMOVCC) out->cond = opc_ & 15;
   if (flags & EXT) out->ext = static_cast<uint8_t>(reg);
   if (flags & EXTM) out->ext = modrm_;
+  // Escapes: the SIMD semantics dispatch on (map, opcode, mandatory-prefix column), x87 on the
+  // opcode and the whole ModRM byte.
+  if (op == Op::ESCAPE_SSE) out->ext = static_cast<uint8_t>(col_);
+  if (op == Op::ESCAPE_X87) out->ext = static_cast<uint8_t>(modrm_);
   out->vreg = vvvv_;
   out->attrs = ((flags & END) ? attr::kEndsBlock : 0) | ((flags & RIP) ? attr::kWritesRip : 0);
   out->prefixes = prefix_bits();

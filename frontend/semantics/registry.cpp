@@ -35,6 +35,8 @@ const BinderTable& binders() {
     register_string(t);
     register_system(t);
     register_io(t);
+    register_x87(t);
+    register_simd(t);
     register_far_control(t);
     register_segment_load(t);
     register_fast_syscall(t);

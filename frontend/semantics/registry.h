@@ -41,6 +41,8 @@ void register_flagctl(BinderTable& t);
 void register_string(BinderTable& t);
 void register_system(BinderTable& t);
 void register_io(BinderTable& t);
+void register_x87(BinderTable& t);    // ESCAPE_X87 (frontend/semantics/x87*.cpp)
+void register_simd(BinderTable& t);   // ESCAPE_SSE (frontend/semantics/simd_dispatch.h)
 // Segmentation, far transfers, interrupts, fast system calls (system issue, "syscore").
 void register_far_control(BinderTable& t);
 void register_segment_load(BinderTable& t);

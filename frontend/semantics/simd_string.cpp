@@ -1,0 +1,7 @@
+#include "frontend/semantics/simd_dispatch.h"
+
+namespace umbra {
+
+void register_simd_string(SimdTable&) {}
+
+}  // namespace umbra
