@@ -222,10 +222,12 @@ Handler select_wide_size(const Insn& i) {
   }
 }
 
-// XLAT: AL <- [seg:rBX + zero-extended AL], the sum wrapped to the address size.
+// XLAT: AL <- [seg:rBX + zero-extended AL], the sum wrapped to the address size: a one-byte
+// read through seg (limit and type checked in legacy modes).
 void xlat(CpuState& cpu, const Insn& i) {
   const uint64_t ea = truncate_address(cpu.gpr[RBX] + (cpu.gpr[RAX] & 0xff), i.addr_size);
-  write_gpr<uint8_t>(cpu, RAX, read_mem<uint8_t>(cpu, seg_linear(cpu, i.seg, ea)));
+  write_gpr<uint8_t>(cpu, RAX,
+                     read_mem_seg<uint8_t>(cpu, seg_linear(cpu, i.seg, ea, 1, false), i.seg));
   next_rip(cpu, i);
 }
 

@@ -149,8 +149,8 @@ inline uint64_t movs_forward_block(CpuState& cpu, const Insn& i, uint64_t max) {
   if (!cpu.mode64 && (((cpu.seg_check >> i.seg) | (cpu.seg_check >> ES)) & 1)) return 0;
   const A si = read_gpr<A>(cpu, RSI);
   const A di = read_gpr<A>(cpu, RDI);
-  const uint64_t src = seg_linear(cpu, i.seg, si);
-  const uint64_t dst = seg_linear(cpu, ES, di);
+  const uint64_t src = seg_linear(cpu, i.seg, si, sizeof(T), false);
+  const uint64_t dst = seg_linear(cpu, ES, di, sizeof(T), true);
   uint64_t n = min_u64(max, min_u64(elements_in_page<T>(src), elements_in_page<T>(dst)));
   n = min_u64(n, min_u64(elements_before_wrap<T, A>(si), elements_before_wrap<T, A>(di)));
   if (n == 0) return 0;
@@ -186,7 +186,7 @@ template <typename T, typename A>
 inline uint64_t stos_forward_block(CpuState& cpu, const Insn&, uint64_t max) {
   if (!cpu.mode64 && ((cpu.seg_check >> ES) & 1)) return 0;  // checked element by element
   const A di = read_gpr<A>(cpu, RDI);
-  const uint64_t dst = seg_linear(cpu, ES, di);
+  const uint64_t dst = seg_linear(cpu, ES, di, sizeof(T), true);
   const uint64_t n =
       min_u64(max, min_u64(elements_in_page<T>(dst), elements_before_wrap<T, A>(di)));
   if (n == 0) return 0;
