@@ -179,18 +179,24 @@ static void test_segment_faults(void) {
   expect_trap_sdm("INT 0x90 through a not-present gate", 11, IDT_ERR(0x90), IDT_ERR_QEMU(0x90), probe_ip);
   set_idt_stub(0x90, TYPE_INT_GATE, 0, 0);
 
-  // A stack reference (base RSP/RBP, or an SS override) to a non-canonical address is #SS(0),
-  // not #GP(0) (SDM Vol. 3A, 6.15 "Interrupt 12"). QEMU TCG raises #GP(0) for every
-  // non-canonical address.
+  // A stack reference (base RSP/RBP) to a non-canonical address is #SS(0), not #GP(0) (SDM
+  // Vol. 3A, 6.15 "Interrupt 12"). QEMU TCG raises #GP(0) for every non-canonical address. The
+  // ES/CS/SS/DS overrides are ignored in 64-bit mode and change nothing; an FS/GS override makes
+  // an RSP/RBP-based reference a non-stack one (SDM Vol. 1, 3.3.7.1).
   trap_reset();
   TRY_ASM1(FAULT_AT("movq (%%rsp, %%rax), %%rbx"), NONCANONICAL_HIGH);
   check_eq_sdm(trap.vector, 12, 13, "load from RSP-based non-canonical address: #SS");
   check_eq(trap.error_code, 0, "non-canonical stack reference: error code 0");
   check_eq(trap.ip, probe_ip, "non-canonical stack reference: saved RIP");
   trap_reset();
+  TRY_ASM1(FAULT_AT("movq %%ds:(%%rsp, %%rax), %%rbx"), NONCANONICAL_HIGH);
+  check_eq_sdm(trap.vector, 12, 13, "RSP-based load with an (ignored) DS override: #SS");
+  trap_reset();
   TRY_ASM1(FAULT_AT("movq %%ss:(%%rax), %%rbx"), NONCANONICAL_LOW);
-  check_eq_sdm(trap.vector, 12, 13,
-               "load through an SS override from a non-canonical address: #SS");
+  check_eq(trap.vector, 13, "RAX-based load with an (ignored) SS override: #GP");
+  trap_reset();
+  TRY_ASM1(FAULT_AT("movq %%fs:(%%rsp, %%rax), %%rbx"), NONCANONICAL_HIGH);
+  check_eq(trap.vector, 13, "RSP-based load with an FS override: #GP");
   trap_reset();
   USER_ASM1("movq %%rax, %%rsp\n\t" FAULT_AT("pushq %%rbx"), NONCANONICAL_LOW + 8);
   check_eq_sdm(trap.vector, 12, 13, "PUSH with a non-canonical RSP at CPL 3: #SS");
