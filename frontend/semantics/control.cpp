@@ -3,10 +3,10 @@
 //
 // The operand size (Insn::opsize) is the width of the instruction pointer the transfer produces:
 // a target is computed as RIP + length + displacement and truncated to it (IP or EIP); with a
-// 64-bit operand size a non-canonical target raises #GP(0) before anything changes, so RIP
-// still points at the branch (SDM vol. 2, JMP/Jcc/CALL/RET, 64-bit mode exceptions). Every
-// handler here sets RIP itself; a CALL pushes first and then jumps, so a faulting push leaves RIP
-// and RSP untouched.
+// 64-bit operand size a non-canonical target, and outside 64-bit mode a target beyond the CS
+// limit, raises #GP(0) before anything changes, so RIP still points at the branch (SDM vol. 2,
+// JMP/Jcc/CALL/RET exceptions). Every handler here sets RIP itself; a CALL checks the target,
+// pushes and then jumps, so a faulting push leaves RIP and RSP untouched.
 #include <cstdint>
 
 #include "frontend/flags.h"
@@ -21,14 +21,21 @@ namespace {
 
 using K = OpKind;
 
-// A near branch target of operand size sizeof(T): IP/EIP wrap, RIP must be canonical.
+// A near branch target of operand size sizeof(T): IP/EIP wrap, RIP must be canonical. Outside
+// 64-bit mode the target must lie within the CS limit, else #GP(0) (SDM vol. 2, JMP, Jcc, CALL,
+// RET, LOOPcc, JrCXZ: "If the target operand is beyond the code segment limit"); code segments
+// are never expand-down, so that is offset <= limit. The 64-bit operand size exists only in
+// 64-bit mode, which has no limit, so that path does no new work; a 16/32-bit operand size in
+// 64-bit mode (66 on JMP/CALL r/m or RET) skips the check with one test of mode64.
 template <typename T>
 inline uint64_t near_target(CpuState& cpu, uint64_t target) {
   if constexpr (sizeof(T) == 8) {
     if (__builtin_expect(!is_canonical48(target), 0)) raise_fault(cpu, kGP, 0);
     return target;
   } else {
-    return static_cast<T>(target);
+    const uint64_t ip = static_cast<T>(target);
+    if (__builtin_expect(!cpu.mode64 && ip > cpu.seg[CS].limit, 0)) raise_fault(cpu, kGP, 0);
+    return ip;
   }
 }
 

@@ -124,6 +124,8 @@ inline void enter_legacy(CpuState& cpu, bool code32, bool stack32) {
   cpu.code32 = code32;
   cpu.stack32 = stack32;
   cpu.cr0 |= 1;  // PE
+  // Flat: near branches check their target against the CS limit outside 64-bit mode.
+  cpu.seg[CS].limit = 0xffffffff;
 }
 
 inline uint64_t status_flags(const CpuState& cpu) {
