@@ -24,6 +24,7 @@ bool build_case(uint64_t seed, const std::vector<uint16_t>& allowed, const Build
   Gen g(rng, len, start);
   g.disabled = opt.disabled;
   g.fault_pct = opt.fault_pct;
+  g.host = opt.host;
   for (unsigned pos = 0; pos < len; ++pos) {
     g.enter_boundary();
     bool placed = false;

@@ -15,6 +15,7 @@ struct BuildOptions {
   uint32_t disabled = 0;                   // Variation bits switched off (known failures)
   unsigned fault_pct = 3;                  // share of memory operands that fault on purpose
   std::vector<uint32_t> disabled_in_form;  // per form id: further Variation bits switched off
+  HostTraits host;                         // what the host can be an oracle for
 };
 
 // Deterministic in (case_seed, allowed, options). Returns false if no instruction could be

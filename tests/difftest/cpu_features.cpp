@@ -18,19 +18,34 @@ uint32_t host_features() {
     if (b & (1u << 3)) f |= feat::kBmi1;
     if (b & (1u << 8)) f |= feat::kBmi2;
     if (b & (1u << 19)) f |= feat::kAdx;
+    if (b & (1u << 10)) f |= feat::kInvpcid;
   }
   if (__get_cpuid(0x80000001, &a, &b, &c, &d)) {
     if (c & (1u << 0)) f |= feat::kLahf64;
     if (c & (1u << 5)) f |= feat::kLzcnt;  // ABM / LZCNT
+    if (d & (1u << 27)) f |= feat::kRdtscp;
   }
   return f;
 }
 
 std::string feature_names(uint32_t mask) {
-  static const char* const kNames[] = {"BMI1",   "BMI2",          "ADX",        "LZCNT",
-                                       "POPCNT", "LAHF-SAHF(64)", "CMPXCHG16B", "MOVBE"};
+  static const char* const kNames[feat::kNumFeatures] = {"BMI1",
+                                                         "BMI2",
+                                                         "ADX",
+                                                         "LZCNT",
+                                                         "POPCNT",
+                                                         "LAHF-SAHF(64)",
+                                                         "CMPXCHG16B",
+                                                         "MOVBE",
+                                                         "INVPCID",
+                                                         "RDTSCP",
+                                                         "user FSGSBASE",
+                                                         "#GP for SMSW/SGDT/SIDT (UMIP)",
+                                                         "#GP for SLDT/STR (UMIP)",
+                                                         "#GP for RDPMC",
+                                                         "ICEBP as a #DB trap"};
   std::string s;
-  for (unsigned i = 0; i < 8; ++i)
+  for (unsigned i = 0; i < feat::kNumFeatures; ++i)
     if (mask & (1u << i)) s += (s.empty() ? "" : ", ") + std::string(kNames[i]);
   return s;
 }

@@ -20,6 +20,15 @@ constexpr uint32_t kPopcnt = 1u << 4;
 constexpr uint32_t kLahf64 = 1u << 5;
 constexpr uint32_t kCx16 = 1u << 6;
 constexpr uint32_t kMovbe = 1u << 7;
+constexpr uint32_t kInvpcid = 1u << 8;
+constexpr uint32_t kRdtscp = 1u << 9;
+// Not CPU features but what the host kernel lets a process do (host_profile.h):
+constexpr uint32_t kFsgsbase = 1u << 10;        // CR4.FSGSBASE: the harness saves FS/GS
+constexpr uint32_t kUmipTableGp = 1u << 11;     // SMSW/SGDT/SIDT raise #GP(0), not emulated
+constexpr uint32_t kUmipSelectorGp = 1u << 12;  // SLDT/STR raise #GP(0), not emulated
+constexpr uint32_t kRdpmcGp = 1u << 13;         // RDPMC raises #GP(0) (CR4.PCE clear)
+constexpr uint32_t kIcebpTrap = 1u << 14;       // ICEBP is reported as a #DB trap
+constexpr unsigned kNumFeatures = 15;
 }  // namespace feat
 
 // Every form, in a stable order (the index is the form id used in reports).
@@ -37,6 +46,11 @@ void add_stack_forms(std::vector<Form>& out);
 void add_string_forms(std::vector<Form>& out);
 void add_misc_forms(std::vector<Form>& out);
 void add_loop_forms(std::vector<Form>& out);
+// System instructions user code may execute (forms_sys_*.cpp); their names start with "sys: ".
+void add_sys_segment_forms(std::vector<Form>& out);
+void add_sys_descriptor_forms(std::vector<Form>& out);
+void add_sys_interrupt_forms(std::vector<Form>& out);
+void add_sys_privileged_forms(std::vector<Form>& out);
 
 // ---- helpers shared by the form files ----
 

@@ -30,6 +30,10 @@ uint64_t bit(unsigned r) {
 
 }  // namespace
 
+uint64_t user_base(Rng& rng) {
+  return 0x100000000000ull + rng.below(0x400000000000ull);
+}
+
 uint64_t cond_flags(unsigned cc) {
   switch (cc >> 1) {
     case 0:
@@ -589,7 +593,7 @@ void Gen::maybe_lock(Ib& ib) {
 
 bool Gen::emit(Ib& ib) {
   if (ib.fx.flags_read & st_.flow.poison) return false;
-  if (ib.fx.regs_undefined && !is_last()) return false;
+  if ((ib.fx.regs_undefined || ib.has_undef_bits) && !is_last()) return false;
   InsnSpec s = ib.s;
   // Null segment overrides (CS/DS/ES/SS) are ignored in 64-bit mode (SDM vol. 1, 3.3.7.1).
   const bool seg_ok =
@@ -634,6 +638,7 @@ bool Gen::emit(Ib& ib) {
   }
   if (ib.has_target) arrive(ib.target);
   st_.masked_regs |= ib.fx.regs_undefined;
+  for (unsigned r = 0; r < 16; ++r) st_.masked_bits[r] |= ib.undef_bits[r];
   st_.fault_mask_lo[st_.pos] = ib.fault_mask_lo;
   st_.fault_mask_hi[st_.pos] = ib.fault_mask_hi;
   st_.code_len = end;
@@ -718,6 +723,30 @@ void Gen::finish(CaseInput* in, CaseMeta* meta) {
   for (unsigned i = 0; i <= n; ++i) meta->poison_at[i] = st_.poison_at[i];
   meta->poison_end = st_.end.poison;
   meta->masked_regs_end = st_.masked_regs;
+  for (unsigned r = 0; r < 16; ++r) meta->masked_bits_end[r] = st_.masked_bits[r];
+
+  // FS and GS bases to start with (written natively with WRFSBASE/WRGSBASE, so canonical). Drawn
+  // last so that the rest of the case does not depend on them. Zero half of the time: then
+  // FS/GS-relative operands reach the data pages, as after loading a Linux user selector.
+  for (uint64_t* b : {&in->regs.fs_base, &in->regs.gs_base}) {
+    switch (rng.below(8)) {
+      case 0:
+      case 1:
+      case 2:
+      case 3:
+        *b = 0;
+        break;
+      case 4:
+      case 5:
+        *b =
+            static_cast<uint64_t>(rng.range(0, 16)) * 0x1000 + (rng.coin() ? 0 : rng.below(0x1000));
+        break;
+      case 6:
+      case 7:
+        *b = user_base(rng);
+        break;
+    }
+  }
 }
 
 }  // namespace difftest

@@ -42,6 +42,9 @@ enum Variation : uint32_t {
   kVarNullSegOnNoncanonical = 1u << 0,
   // A non-canonical memory operand based on RBP (an SS reference): #SS(0) instead of #GP(0).
   kVarNoncanonicalStackAccess = 1u << 1,
+  // REP INS/OUTS with a zero count at CPL 3 and IOPL 0: the I/O permission check comes first
+  // (the host raises #GP(0) although no element is transferred).
+  kVarRepIoZeroCount = 1u << 2,
 };
 struct VariationName {
   Variation v;
@@ -50,7 +53,26 @@ struct VariationName {
 inline constexpr VariationName kVariationNames[] = {
     {kVarNullSegOnNoncanonical, "null-segment-prefix-on-noncanonical-access"},
     {kVarNoncanonicalStackAccess, "noncanonical-stack-access"},
+    {kVarRepIoZeroCount, "rep-string-io-zero-count"},
 };
+
+// What the generator must know about the host to stay within what the host can be an oracle
+// for (host_profile.h); the defaults suit a Linux x86-64 host.
+struct HostTraits {
+  // INT n vectors that may be generated. Never 0x80: on Linux it is a DPL-3 gate that makes an
+  // IA-32 system call.
+  uint64_t int_vectors[4] = {~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0} & ~uint64_t{1}, ~uint64_t{0}};
+  // A null selector loaded into FS/GS clears the base (else such loads are not generated: AMD
+  // before Zen 3 keeps the base, Intel clears it).
+  bool null_fs_gs_clears_base = true;
+  bool int_vector_ok(unsigned v) const { return (int_vectors[v >> 6] >> (v & 63)) & 1; }
+};
+
+// A random FS/GS base in the user half that no host mapping is near: above 16 TiB, below
+// 80 TiB, away from where Linux puts a PIE binary (0x55..), its heap and the mmap area (0x7f..)
+// and from Umbra's system pages (kSysLinear, umbra_system.h). A random address in the kernel
+// half would fault with P = 1 or 0 depending on the host kernel's mappings.
+uint64_t user_base(Rng& rng);
 
 // Where a branch goes.
 enum class TargetKind : uint8_t {
@@ -115,6 +137,15 @@ struct Ib {
   // Memory the instruction may leave partially written when it faults (ENTER on the host writes
   // its pushes before the fault on the new stack top): [lo, hi), masked if it faults.
   uint64_t fault_mask_lo = 0, fault_mask_hi = 0;
+  // Bits of a register result the SDM leaves undefined or that differ by design between the
+  // host and Umbra (RDTSC, CPUID, bits 19:16 of LAR): not compared when the run gets past the
+  // instruction, which must then be the last one.
+  uint64_t undef_bits[16] = {};
+  bool has_undef_bits = false;
+  void mask_bits(uint8_t gpr, uint64_t bits) {
+    undef_bits[gpr] |= bits;
+    has_undef_bits = true;
+  }
   // Two memory reads in an order the SDM leaves open (CMPS): element size and address size,
   // so the comparison can accept either read's fault address when both fault.
   uint8_t unordered_reads = 0;
@@ -151,6 +182,7 @@ struct CaseMeta {
   uint64_t poison_at[kMaxInsns + 1] = {};  // undefined flags when the run stops at boundary k
   uint64_t poison_end = 0;                 // ... when it stops anywhere else (end, sled, outside)
   uint16_t masked_regs_end = 0;            // undefined register results, when past the sequence
+  uint64_t masked_bits_end[16] = {};       // ... and undefined bits of register results
   uint64_t boundary_addr[kMaxInsns + 1] = {};
   uint64_t fault_mask_lo[kMaxInsns] = {};  // memory masked when instruction k faults
   uint64_t fault_mask_hi[kMaxInsns] = {};
@@ -236,6 +268,7 @@ class Gen {
   // out of space). Applies the instruction's effects to the flow.
   bool emit(Ib& ib);
   uint16_t form_index = 0;  // recorded with each emitted instruction (set by the case builder)
+  HostTraits host;          // set by the case builder
   uint32_t disabled = 0;    // Variation bits switched off
   unsigned fault_pct = 3;   // share of memory operands placed on purpose where they fault
 
@@ -288,6 +321,7 @@ class Gen {
     InsnRecord insns[kMaxInsns] = {};
     uint64_t poison_at[kMaxInsns + 1] = {};
     uint16_t masked_regs = 0;
+    uint64_t masked_bits[16] = {};
     uint64_t fault_mask_lo[kMaxInsns] = {}, fault_mask_hi[kMaxInsns] = {};
   };
 

@@ -32,8 +32,9 @@ bool load_known_failures(const std::string& path, const std::vector<Form>& forms
     std::fprintf(stderr, "umbra_difftest: cannot read %s\n", path.c_str());
     return false;
   }
-  out->form_skipped.assign(forms.size(), false);
-  out->disabled_in_form.assign(forms.size(), 0);
+  // Several lists may be loaded one after the other: only size the tables the first time.
+  if (out->form_skipped.size() != forms.size()) out->form_skipped.assign(forms.size(), false);
+  if (out->disabled_in_form.size() != forms.size()) out->disabled_in_form.assign(forms.size(), 0);
   std::string line;
   for (unsigned lineno = 1; std::getline(f, line); ++lineno) {
     if (const size_t h = line.find('#'); h != std::string::npos) line.resize(h);

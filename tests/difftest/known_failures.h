@@ -17,7 +17,8 @@ struct KnownFailures {
   std::vector<std::string> descriptions;   // one line per entry, for the run's log
 };
 
-// Reads `path` and resolves its names against `forms`. On error prints why and returns false.
+// Reads `path` and resolves its names against `forms`, adding to what `out` already holds (so
+// several lists can be combined). On error prints why and returns false.
 bool load_known_failures(const std::string& path, const std::vector<Form>& forms,
                          KnownFailures* out);
 

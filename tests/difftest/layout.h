@@ -21,11 +21,24 @@ constexpr uint64_t kDataEnd = kDataBase + kDataSize;
 // raises #GP(0) on the host and in Umbra alike).
 constexpr uint8_t kHltByte = 0xf4;
 
-// Register file in ModRM order (RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8..R15).
+// Segment registers in the order of the Sreg field of ModRM (SDM vol. 2, 3.1.1.3).
+enum SegIndex : uint8_t { kES, kCS, kSS, kDS, kFS, kGS, kNumSegs };
+
+// Register file in ModRM order (RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8..R15). The
+// trampoline (trampoline.S) addresses gpr, rip, rflags, fs_base and gs_base by offset.
 struct RegFile {
   uint64_t gpr[16];
   uint64_t rip;
   uint64_t rflags;
+  // FS/GS bases (the FS_BASE/GS_BASE MSRs). In a CaseInput they are the bases both sides start
+  // with (natively written with WRFSBASE/WRGSBASE, which needs the kernel to have enabled
+  // CR4.FSGSBASE); in a CaseOutput the bases at the end of the run.
+  uint64_t fs_base;
+  uint64_t gs_base;
+  // Selectors at the end of the run (SegIndex order); ignored in a CaseInput: every run starts
+  // with the harness process's own selectors.
+  uint16_t seg[kNumSegs];
+  uint16_t pad[2];
 };
 
 struct CaseInput {
@@ -33,6 +46,10 @@ struct CaseInput {
   uint8_t code[kCodeSize];  // the whole code page (sequence + HLT sled)
   uint8_t data[kDataSize];  // initial contents of the data pages
 };
+
+// CaseOutput::flags: regs.fs_base and regs.gs_base hold the final bases (the native side can
+// read them only when the kernel enabled CR4.FSGSBASE).
+constexpr uint32_t kOutBasesValid = 1u << 0;
 
 enum class RunStatus : uint32_t {
   kOk = 0,        // the run ended with an exception record (the normal case)
@@ -49,7 +66,8 @@ struct CaseOutput {
   uint32_t error_code;   // hardware error code (meaningful for #GP, #PF, #AC, ...)
   uint64_t fault_addr;   // CR2 for #PF
   uint32_t exit_reason;  // Umbra: RunResult::reason (diagnostics only)
-  uint32_t pad;
+  uint32_t flags;        // kOut* bits
+  uint32_t pad2;
   uint8_t data[kDataSize];
 };
 

@@ -16,10 +16,12 @@
 #include "encoder_check.h"
 #include "forms.h"
 #include "frontend/disasm.h"
+#include "host_profile.h"
 #include "known_failures.h"
 #include "native_runner.h"
 #include "options.h"
 #include "umbra_runner.h"
+#include "umbra_system.h"
 
 namespace difftest {
 namespace {
@@ -36,6 +38,9 @@ std::string outcome_name(const CaseMeta& meta, const CaseOutput& nat) {
   const bool in_sled =
       nat.regs.rip >= meta.boundary_addr[meta.n] && nat.regs.rip < kCodeBase + kCodeSize;
   if (nat.vector == 13 && in_sled) return "HLT (sequence completed)";
+  // #DB (ICEBP), #BP and #OF (INT3, INT n) are traps: RIP is past the instruction.
+  if (nat.vector == 1 || nat.vector == 3 || nat.vector == 4)
+    return std::string(vector_name(nat.vector)) + " trap";
   return std::string(vector_name(nat.vector)) + (in_sled ? " in the sled" : " inside the sequence");
 }
 
@@ -65,6 +70,10 @@ bool make_case(const Options& opt, uint64_t index, const std::vector<uint16_t>& 
   for (const auto& [r, v] : opt.sets) {
     if (r == 16)
       in->regs.rflags = v | fl::FIXED1;
+    else if (r == 17)
+      in->regs.fs_base = v;
+    else if (r == 18)
+      in->regs.gs_base = v;
     else
       in->regs.gpr[r] = v;
   }
@@ -80,12 +89,34 @@ int run(const Options& opt) {
   KnownFailures known;
   known.form_skipped.assign(forms.size(), false);
   known.disabled_in_form.assign(forms.size(), 0);
-  if (!opt.known_failures.empty() && !load_known_failures(opt.known_failures, forms, &known))
-    return 2;
+  for (const std::string& path : opt.known_failures)
+    if (!load_known_failures(path, forms, &known)) return 2;
   for (const std::string& d : known.descriptions)
     std::printf("skipped (known failure): %s\n", d.c_str());
 
-  const uint32_t have = host_features();
+  // The native runner and the host profile: what the host lets user code see of its system
+  // state, which decides both the forms it can be an oracle for and Umbra's system state.
+  std::unique_ptr<NativeRunner> native_runner;
+  HostProfile profile;
+  uint32_t have = host_features();
+  if (opt.check_encoder) {
+    have = ~uint32_t{0};  // nothing runs: check every form's encoding
+  } else {
+    native_runner = std::make_unique<NativeRunner>(opt.batch, opt.ldt);
+    if (!native_runner->setup_error().empty()) {
+      std::fprintf(stderr, "umbra_difftest: %s\n", native_runner->setup_error().c_str());
+      return 2;
+    }
+    profile = probe_host(*native_runner);
+    if (!profile.ok) {
+      std::fprintf(stderr, "umbra_difftest: probing the host failed: %s\n", profile.error.c_str());
+      return 2;
+    }
+    have |= profile.feature_bits();
+  }
+  const SystemImage system = system_image_from(profile);
+  if (opt.verbose && !opt.check_encoder)
+    std::printf("%s%s", profile.describe().c_str(), system.describe().c_str());
   std::regex re;
   try {
     re = std::regex(opt.forms_regex.empty() ? std::string(".") : opt.forms_regex);
@@ -124,6 +155,15 @@ int run(const Options& opt) {
   bopt.fault_pct = opt.fault_pct;
   bopt.single_pct = opt.single_pct;
   bopt.disabled_in_form = known.disabled_in_form;
+  if (profile.ok) {
+    // INT n only for vectors whose outcome the host reports as an exception (never 0x80).
+    for (uint64_t& w : bopt.host.int_vectors) w = 0;
+    for (unsigned v = 0; v < 256; ++v)
+      if (profile.int_outcome[v] == IntOutcome::kGateDpl0 ||
+          profile.int_outcome[v] == IntOutcome::kDelivered)
+        bopt.host.int_vectors[v >> 6] |= uint64_t{1} << (v & 63);
+    bopt.host.null_fs_gs_clears_base = profile.null_load_clears_base;
+  }
   const bool single = opt.only_case >= 0 || !opt.code.empty();
   const uint64_t first = opt.only_case >= 0 ? static_cast<uint64_t>(opt.only_case) : 0;
   const uint64_t total = single ? 1 : opt.count;
@@ -159,13 +199,9 @@ int run(const Options& opt) {
                     describe_case(i, in, meta, nullptr, nullptr, nullptr).c_str());
     }
   } else {
-    NativeRunner native(opt.batch);
-    if (!native.setup_error().empty()) {
-      std::fprintf(stderr, "umbra_difftest: %s\n", native.setup_error().c_str());
-      return 2;
-    }
+    NativeRunner& native = *native_runner;
     std::unique_ptr<UmbraRunner> umbra;
-    if (!opt.native_only) umbra = std::make_unique<UmbraRunner>();
+    if (!opt.native_only) umbra = std::make_unique<UmbraRunner>(system);
     std::vector<CaseMeta> metas(opt.batch);
     std::vector<uint64_t> indices(opt.batch);
     auto emu = std::make_unique<CaseOutput>();
@@ -180,9 +216,11 @@ int run(const Options& opt) {
         indices[n++] = base;
       }
       native.run(n);
+      for (unsigned i = 0; i < n; ++i) profile.normalize(native.input(i), &native.output(i));
       if (opt.native_only) {
         for (unsigned i = 0; i < n; ++i) first_native[i] = native.output(i);
         native.run(n);
+        for (unsigned i = 0; i < n; ++i) profile.normalize(native.input(i), &native.output(i));
       }
       for (unsigned i = 0; i < n; ++i) {
         const CaseInput& in = native.input(i);

@@ -1,12 +1,18 @@
 // The native child: maps the fixed pages, installs the fault handler, locks itself down with
 // seccomp strict mode (read, write, exit and sigreturn only) and then runs batches of cases.
+// Strict mode also disables the time-stamp counter for the task (Linux sets CR4.TSD while it
+// runs), so RDTSC and RDTSCP raise #GP(0) here; the host profile (host_profile.h) sees that and
+// Umbra runs with CR4.TSD set too.
 //
 // A case ends when the CPU raises an exception: the HLT of the sled (#GP at CPL 3) or any
 // fault of the sequence. The kernel turns it into a signal (#DE SIGFPE, #UD SIGILL, #GP/#PF
 // SIGSEGV, #AC/#SS SIGBUS, #DB/#BP SIGTRAP) whose ucontext holds every register, RIP, RFLAGS,
 // the trap number, the hardware error code and CR2.
+#include <asm/ldt.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -21,8 +27,13 @@
 extern "C" {
 void difftest_enter(const difftest::RegFile* regs);
 void difftest_resume();
+void difftest_capture_segments(difftest::RegFile* out);
 extern uint64_t difftest_saved_rsp;
 extern volatile uint8_t difftest_in_test;
+extern uint8_t difftest_fsgsbase;
+extern uint16_t difftest_harness_sel[6];
+extern uint64_t difftest_harness_fs_base;
+extern uint64_t difftest_harness_gs_base;
 }
 
 namespace difftest {
@@ -50,6 +61,13 @@ void on_exception(int, siginfo_t*, void* ctx) {
   }
   difftest_in_test = 0;
   RegFile& r = g_out->regs;
+  // First the segment state (a test may have loaded FS/GS or written their bases; the
+  // harness's FS base is its thread pointer), then everything else.
+  difftest_capture_segments(&r);
+  const uint64_t csgsfs = static_cast<uint64_t>(g[REG_CSGSFS]);
+  r.seg[kCS] = static_cast<uint16_t>(csgsfs);
+  r.seg[kSS] = static_cast<uint16_t>(csgsfs >> 48);  // saved by the kernel (UC_SIGCONTEXT_SS)
+  g_out->flags = difftest_fsgsbase ? kOutBasesValid : 0;
   r.gpr[0] = static_cast<uint64_t>(g[REG_RAX]);
   r.gpr[1] = static_cast<uint64_t>(g[REG_RCX]);
   r.gpr[2] = static_cast<uint64_t>(g[REG_RDX]);
@@ -73,6 +91,10 @@ void on_exception(int, siginfo_t*, void* ctx) {
   g_out->fault_addr = static_cast<uint64_t>(g[REG_CR2]);
   g_out->status = RunStatus::kOk;
   // Continue in the harness: difftest_resume restores its registers from the saved stack.
+  // A test may have loaded SS with another valid selector (an LDT data segment with --ldt):
+  // the harness continues with its own, which sigreturn restores from the ucontext.
+  g[REG_CSGSFS] = static_cast<greg_t>((csgsfs & ~(uint64_t{0xffff} << 48)) |
+                                      (uint64_t{difftest_harness_sel[kSS]} << 48));
   g[REG_RIP] = reinterpret_cast<greg_t>(&difftest_resume);
   g[REG_RSP] = static_cast<greg_t>(difftest_saved_rsp);
   g[REG_EFL] = 0x202;  // IF, DF=0 as the ABI requires, no TF/AC
@@ -84,10 +106,87 @@ void on_exception(int, siginfo_t*, void* ctx) {
   raw_exit(102);
 }
 
+// Pins the child to one CPU, the lowest it may run on, so that what depends on the CPU is the
+// same in every run and after a restart: LSL of Linux's per-CPU segment (GDT entry 15, whose
+// limit encodes the CPU and node number, read by getcpu()) and RDTSCP's TSC_AUX.
+void pin_to_one_cpu() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (!CPU_ISSET(c, &set)) continue;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(c, &one);
+    sched_setaffinity(0, sizeof one, &one);
+    return;
+  }
+}
+
+// With --ldt the child gets a local descriptor table (modify_ldt, before seccomp) holding the
+// kinds of user descriptor Linux's GDT has none of, so that segment loads, LAR, LSL, VERR and
+// VERW meet them through TI = 1 selectors (index i: selector i*8 + 4 + RPL):
+//   0 flat 32-bit read/write data         1 read-only expand-down data, base 0x1000, limit 0xfff
+//   2 execute-only 32-bit code (4 KiB)    3 readable 32-bit code, base 0x2000
+//   4 not-present 16-bit data (#NP)       5 not-present conforming readable code
+//   6 64-bit code                         7 16-bit read/write data, base 0x3000, limit 0xffff
+// Linux may refuse some (then the entry stays empty); the host profile finds what is there with
+// LAR/LSL like every other descriptor, and Umbra's LDT mirrors that.
+void install_ldt() {
+  struct Entry {
+    unsigned base, limit, seg_32bit, contents, read_exec_only, limit_in_pages, not_present, lm;
+  };
+  static constexpr Entry kEntries[] = {
+      {0, 0xfffff, 1, 0, 0, 1, 0, 0},         {0x1000, 0xfff, 1, 1, 1, 0, 0, 0},
+      {0, 0xfffff, 1, 2, 1, 1, 0, 0},         {0x2000, 0xfffff, 1, 2, 0, 1, 0, 0},
+      {0x12345678, 0x1234, 0, 0, 0, 0, 1, 0}, {0, 0xfffff, 1, 3, 0, 1, 1, 0},
+      {0, 0xfffff, 0, 2, 0, 1, 0, 1},         {0x3000, 0xffff, 0, 0, 0, 0, 0, 0},
+  };
+  for (unsigned i = 0; i < sizeof kEntries / sizeof kEntries[0]; ++i) {
+    const Entry& e = kEntries[i];
+    user_desc d{};
+    d.entry_number = i;
+    d.base_addr = e.base;
+    d.limit = e.limit;
+    d.seg_32bit = e.seg_32bit;
+    d.contents = e.contents;
+    d.read_exec_only = e.read_exec_only;
+    d.limit_in_pages = e.limit_in_pages;
+    d.seg_not_present = e.not_present;
+    d.lm = e.lm;
+    syscall(SYS_modify_ldt, 1, &d, sizeof d);
+  }
+}
+
+// The harness's own segment state, which difftest_capture_segments() restores after each case.
+// WRFSBASE/WRGSBASE are usable at CPL 3 when the kernel set CR4.FSGSBASE, which it reports with
+// HWCAP2_FSGSBASE (bit 1 of AT_HWCAP2).
+void save_harness_segments() {
+  difftest_fsgsbase = (getauxval(AT_HWCAP2) & 2) != 0;
+  uint16_t s;
+  asm volatile("mov %%es, %0" : "=r"(s));
+  difftest_harness_sel[kES] = s;
+  asm volatile("mov %%ss, %0" : "=r"(s));
+  difftest_harness_sel[kSS] = s;
+  asm volatile("mov %%ds, %0" : "=r"(s));
+  difftest_harness_sel[kDS] = s;
+  asm volatile("mov %%fs, %0" : "=r"(s));
+  difftest_harness_sel[kFS] = s;
+  asm volatile("mov %%gs, %0" : "=r"(s));
+  difftest_harness_sel[kGS] = s;
+  if (difftest_fsgsbase) {
+    asm volatile("rdfsbase %0" : "=r"(difftest_harness_fs_base));
+    asm volatile("rdgsbase %0" : "=r"(difftest_harness_gs_base));
+  }
+}
+
 }  // namespace
 
 void native_child_main(NativeShared* shared, int cmd_fd, int ack_fd) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  pin_to_one_cpu();
+  if (shared->options & kChildLdt) install_ldt();
+  save_harness_segments();
 
   // Code page: one memfd mapped twice, read+execute at the fixed address and read+write at
   // a harness address, so the test code cannot write it but the harness can.

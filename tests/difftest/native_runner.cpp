@@ -57,7 +57,7 @@ CaseOutput* shared_outputs(NativeShared* s) {
                                        inputs_bytes(s->capacity));
 }
 
-NativeRunner::NativeRunner(unsigned capacity) : capacity_(capacity) {
+NativeRunner::NativeRunner(unsigned capacity, bool ldt) : capacity_(capacity) {
   // A child that dies while we write a command must not kill the harness with SIGPIPE.
   signal(SIGPIPE, SIG_IGN);
   shared_bytes_ = kHeaderBytes + inputs_bytes(capacity) + round_page(sizeof(CaseOutput) * capacity);
@@ -68,6 +68,7 @@ NativeRunner::NativeRunner(unsigned capacity) : capacity_(capacity) {
   }
   shared_ = static_cast<NativeShared*>(p);
   shared_->capacity = capacity;
+  shared_->options = ldt ? kChildLdt : 0;
 }
 
 NativeRunner::~NativeRunner() {

@@ -16,7 +16,8 @@ struct NativeShared;  // the shared-memory block (native_shared.h)
 
 class NativeRunner {
  public:
-  explicit NativeRunner(unsigned capacity);
+  // `ldt`: the child gets an LDT with a fixed set of user descriptors (native_child.cpp).
+  explicit NativeRunner(unsigned capacity, bool ldt = false);
   ~NativeRunner();
   NativeRunner(const NativeRunner&) = delete;
   NativeRunner& operator=(const NativeRunner&) = delete;

@@ -7,9 +7,9 @@
 
 namespace difftest {
 
-const char* const kSetRegNames[17] = {"rax", "rcx", "rdx", "rbx", "rsp",   "rbp",
-                                      "rsi", "rdi", "r8",  "r9",  "r10",   "r11",
-                                      "r12", "r13", "r14", "r15", "rflags"};
+const char* const kSetRegNames[kNumSetRegs] = {
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi",    "rdi",     "r8",     "r9",
+    "r10", "r11", "r12", "r13", "r14", "r15", "rflags", "fs_base", "gs_base"};
 
 namespace {
 
@@ -30,7 +30,7 @@ bool parse_set(const char* s, std::vector<std::pair<int, uint64_t>>* out) {
   const char* eq = std::strchr(s, '=');
   if (!eq) return false;
   const std::string name(s, eq);
-  for (int r = 0; r < 17; ++r) {
+  for (int r = 0; r < kNumSetRegs; ++r) {
     if (name == kSetRegNames[r]) {
       char* end;
       const uint64_t v = std::strtoull(eq + 1, &end, 0);
@@ -56,13 +56,17 @@ void print_usage() {
                "  --max-reports N      describe at most N mismatches (default 25)\n"
                "  --fault-pct P        place P%% of memory operands where they fault (default 3)\n"
                "  --single-pct P       P%% of the cases are single instructions (default 55)\n"
-               "  --known-failures F   skip the forms listed in F (see known_failures.txt)\n"
+               "  --known-failures F   skip the forms listed in F (see known_failures.txt);\n"
+               "                       may be given more than once\n"
                "  --list-forms         print the form names and exit\n"
                "  --check-encoder      only check the generator's encodings against Capstone\n"
                "  --native-only        run every case natively twice and compare (harness check)\n"
+               "  --ldt                give the native process an LDT of user descriptors (Umbra\n"
+               "                       mirrors it); without, TI=1 selectors find no LDT\n"
                "  --no-form-table      leave the per-form table out of the summary\n"
                "  --code HEX           reproducer: run these bytes (state from --seed/--case)\n"
-               "  --set REG=VALUE      reproducer: initial value of rax..r15 or rflags\n",
+               "  --set REG=VALUE      reproducer: initial value of rax..r15, rflags, fs_base or\n"
+               "                       gs_base\n",
                kMaxInsns, kMaxInsns);
 }
 
@@ -111,10 +115,12 @@ bool parse_options(int argc, char** argv, Options* o) {
     } else if (a == "--max-reports") {
       if (!number("--max-reports", &n)) return false;
       o->max_reports = static_cast<unsigned>(n);
+    } else if (a == "--ldt") {
+      o->ldt = true;
     } else if (a == "--known-failures") {
       const char* v = next("--known-failures");
       if (!v) return false;
-      o->known_failures = v;
+      o->known_failures.push_back(v);
     } else if (a == "--verbose" || a == "-v") {
       o->verbose = true;
     } else if (a == "--list-forms") {

@@ -9,7 +9,14 @@
 // CPL 3). The signal handler records the state from the ucontext and rewrites it to continue at
 // difftest_resume on the saved harness stack, which returns to difftest_enter's caller.
 //
-// RegFile layout: gpr[0..15] at 0..120, rip at 128, rflags at 136.
+// When the kernel has enabled CR4.FSGSBASE (difftest_fsgsbase, set by the child), the case's
+// FS and GS bases are written with WRFSBASE/WRGSBASE before the jump, and
+// difftest_capture_segments() (called first thing by the signal handler) records the final
+// selectors and bases and puts the harness's own back: a test may have loaded FS or GS, and the
+// harness's FS base is its thread pointer.
+//
+// RegFile layout: gpr[0..15] at 0..120, rip at 128, rflags at 136, fs_base at 144, gs_base at
+// 152, seg[ES, CS, SS, DS, FS, GS] at 160..170.
 
         .text
         .globl  difftest_enter
@@ -24,7 +31,13 @@ difftest_enter:
         mov     %rsp, difftest_saved_rsp(%rip)
         mov     128(%rdi), %rax
         mov     %rax, difftest_entry(%rip)
-        movb    $1, difftest_in_test(%rip)
+        cmpb    $0, difftest_fsgsbase(%rip)
+        je      1f
+        mov     144(%rdi), %rax
+        wrfsbase %rax
+        mov     152(%rdi), %rax
+        wrgsbase %rax
+1:      movb    $1, difftest_in_test(%rip)
         pushq   136(%rdi)
         popfq
         mov     0(%rdi), %rax
@@ -59,7 +72,58 @@ difftest_resume:
         ret
         .size   difftest_resume, . - difftest_resume
 
+        // void difftest_capture_segments(RegFile* out): the current DS, ES, FS, GS selectors
+        // (and FS/GS bases when available) into *out, then the harness's own back.
+        .globl  difftest_capture_segments
+        .type   difftest_capture_segments, @function
+difftest_capture_segments:
+        mov     %es, %eax
+        mov     %ax, 160(%rdi)
+        mov     %ds, %eax
+        mov     %ax, 166(%rdi)
+        mov     %fs, %eax
+        mov     %ax, 168(%rdi)
+        mov     %gs, %eax
+        mov     %ax, 170(%rdi)
+        cmpb    $0, difftest_fsgsbase(%rip)
+        je      1f
+        rdfsbase %rax
+        mov     %rax, 144(%rdi)
+        rdgsbase %rax
+        mov     %rax, 152(%rdi)
+1:      movzwl  difftest_harness_sel+0(%rip), %eax
+        mov     %eax, %es
+        movzwl  difftest_harness_sel+6(%rip), %eax
+        mov     %eax, %ds
+        // FS and GS only when their bases can be written back: a selector load sets the base
+        // from the descriptor or clears it (without FSGSBASE no form loads FS or GS).
+        cmpb    $0, difftest_fsgsbase(%rip)
+        je      2f
+        movzwl  difftest_harness_sel+8(%rip), %eax
+        mov     %eax, %fs
+        movzwl  difftest_harness_sel+10(%rip), %eax
+        mov     %eax, %gs
+        mov     difftest_harness_fs_base(%rip), %rax
+        wrfsbase %rax
+        mov     difftest_harness_gs_base(%rip), %rax
+        wrgsbase %rax
+2:      ret
+        .size   difftest_capture_segments, . - difftest_capture_segments
+
         .bss
+        .align  8
+        .globl  difftest_harness_fs_base
+difftest_harness_fs_base:
+        .quad   0
+        .globl  difftest_harness_gs_base
+difftest_harness_gs_base:
+        .quad   0
+        .globl  difftest_harness_sel
+difftest_harness_sel:
+        .zero   12
+        .globl  difftest_fsgsbase
+difftest_fsgsbase:
+        .byte   0
         .align  8
         .globl  difftest_saved_rsp
 difftest_saved_rsp:

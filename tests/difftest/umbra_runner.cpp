@@ -26,7 +26,8 @@ constexpr uint32_t kPfFetch = 1u << 4;
 }  // namespace
 
 // Identity mapping of the code page (read + execute) and the data pages (read + write, no
-// execute); everything else is not present. The error codes are what the host kernel reports
+// execute), the system pages (GDT, IDT, TSS, handlers, kernel stack) at kSysLinear for every
+// access; everything else is not present. The error codes are what the host kernel reports
 // for a user process: U always set, W for writes, I/D for fetches (the host runs with NX on),
 // P when the page is mapped but the access is not allowed.
 class DifftestTranslator final : public umbra::AddressTranslator {
@@ -47,18 +48,30 @@ class DifftestTranslator final : public umbra::AddressTranslator {
         umbra::raise_fault(cpu, umbra::kPF, kPfPresent | kPfUser | kind, linear);
       return umbra::Translation{linear, true, false};
     }
+    if (linear - kSysLinear < kSysSize)
+      return umbra::Translation{linear - kSysLinear + kSysPhys, true, true};
     umbra::raise_fault(cpu, umbra::kPF, kPfUser | kind, linear);
   }
 };
 
-UmbraRunner::UmbraRunner() : translator_(std::make_unique<DifftestTranslator>()) {
-  // The native child inherits this process's segment registers; PUSH FS/GS make the selectors
-  // visible, so the emulated CPU starts with the same ones (0 for a 64-bit Linux process).
-  uint16_t fs, gs;
-  asm volatile("mov %%fs, %0" : "=r"(fs));
-  asm volatile("mov %%gs, %0" : "=r"(gs));
-  host_fs_ = fs;
-  host_gs_ = gs;
+UmbraRunner::UmbraRunner(const SystemImage& system)
+    : translator_(std::make_unique<DifftestTranslator>()), system_(system) {
+  // The native child inherits this process's segment registers (and the harness puts DS, ES,
+  // FS and GS back after each case); PUSH FS/GS and MOV r/m, Sreg make the selectors visible,
+  // so the emulated CPU starts with the same ones (CS 0x33, SS 0x2b, the others 0 on Linux).
+  uint16_t s;
+  asm volatile("mov %%es, %0" : "=r"(s));
+  host_sel_[kES] = s;
+  asm volatile("mov %%cs, %0" : "=r"(s));
+  host_sel_[kCS] = s;
+  asm volatile("mov %%ss, %0" : "=r"(s));
+  host_sel_[kSS] = s;
+  asm volatile("mov %%ds, %0" : "=r"(s));
+  host_sel_[kDS] = s;
+  asm volatile("mov %%fs, %0" : "=r"(s));
+  host_sel_[kFS] = s;
+  asm volatile("mov %%gs, %0" : "=r"(s));
+  host_sel_[kGS] = s;
 }
 UmbraRunner::~UmbraRunner() = default;
 
@@ -66,12 +79,12 @@ void UmbraRunner::run(const CaseInput& in, CaseOutput* out, bool fresh) {
   if (fresh || !machine_) {
     machine_.reset();
     machine_ = std::make_unique<umbra::Flat64Machine>(kRamBytes, translator_.get());
+    install_system_tables(*machine_, system_);
   }
   umbra::Flat64Machine& m = *machine_;
   m.reset64(in.regs.rip, in.regs.gpr[4], /*cpl=*/3);
   umbra::CpuState& cpu = m.cpu();
-  cpu.seg[umbra::FS].selector = host_fs_;
-  cpu.seg[umbra::GS].selector = host_gs_;
+  enter_case_state(m, system_, host_sel_, in.regs.fs_base, in.regs.gs_base);
   std::memcpy(cpu.gpr, in.regs.gpr, sizeof cpu.gpr);
   cpu.rip = in.regs.rip;
   cpu.rflags = in.regs.rflags | umbra::rf::FIXED1;
@@ -85,8 +98,25 @@ void UmbraRunner::run(const CaseInput& in, CaseOutput* out, bool fresh) {
   std::memcpy(out->regs.gpr, cpu.gpr, sizeof cpu.gpr);
   out->regs.rip = cpu.rip;
   out->regs.rflags = umbra::read_rflags(cpu);
+  for (unsigned s = 0; s < kNumSegs; ++s) out->regs.seg[s] = cpu.seg[s].selector;
+  out->regs.fs_base = cpu.seg[umbra::FS].base;
+  out->regs.gs_base = cpu.seg[umbra::GS].base;
+  out->flags = kOutBasesValid;
   out->exit_reason = r.reason;
-  if (r.reason & umbra::kExitFault) {
+  DeliveredEvent ev;
+  if ((r.reason & umbra::kExitHalt) && delivered_event(m, &ev)) {
+    // INT3, INT n through a DPL-3 gate, ICEBP: delivered through the mirror IDT to a handler
+    // at CPL 0. The host kernel reports the same frame to the process in its signal.
+    out->status = RunStatus::kOk;
+    out->vector = ev.vector;
+    out->error_code = ev.error_code;
+    out->fault_addr = 0;
+    out->regs.rip = ev.rip;
+    out->regs.gpr[4] = ev.rsp;
+    out->regs.rflags = ev.rflags;
+    out->regs.seg[kCS] = ev.cs;
+    out->regs.seg[kSS] = ev.ss;
+  } else if (r.reason & umbra::kExitFault) {
     out->status = RunStatus::kOk;
     out->vector = r.vector;
     out->error_code = r.error_code;

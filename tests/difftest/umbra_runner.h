@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "layout.h"
+#include "umbra_system.h"
 
 namespace umbra {
 class Flat64Machine;
@@ -17,7 +18,8 @@ class DifftestTranslator;
 
 class UmbraRunner {
  public:
-  UmbraRunner();
+  // `system`: the GDT, IDT, TSS and control registers that mirror the host (umbra_system.h).
+  explicit UmbraRunner(const SystemImage& system);
   ~UmbraRunner();
   UmbraRunner(const UmbraRunner&) = delete;
   UmbraRunner& operator=(const UmbraRunner&) = delete;
@@ -29,7 +31,8 @@ class UmbraRunner {
  private:
   std::unique_ptr<DifftestTranslator> translator_;
   std::unique_ptr<umbra::Flat64Machine> machine_;
-  uint16_t host_fs_ = 0, host_gs_ = 0;
+  SystemImage system_;
+  uint16_t host_sel_[kNumSegs] = {};  // the harness process's selectors (SegIndex order)
 };
 
 }  // namespace difftest
