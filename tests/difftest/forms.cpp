@@ -41,6 +41,10 @@ const std::vector<Form>& all_forms() {
     add_string_forms(f);
     add_misc_forms(f);
     add_loop_forms(f);
+    add_sys_segment_forms(f);
+    add_sys_descriptor_forms(f);
+    add_sys_interrupt_forms(f);
+    add_sys_privileged_forms(f);
     return f;
   }();
   return forms;
