@@ -125,6 +125,7 @@ Handler bind_xmm_op_imm(const Insn& i) {
 void register_simd_fp_arith(SimdTable& t);
 void register_simd_fp_compare(SimdTable& t);
 void register_simd_fp_convert(SimdTable& t);
+void register_simd_fp_convert_mmx(SimdTable& t);
 void register_simd_fp_sse41(SimdTable& t);
 
 }  // namespace umbra::simdfp
