@@ -1,0 +1,53 @@
+// Memory operands of the x87 instructions: 2..108-byte blocks, read or written whole. A write
+// first checks that both ends of the block are writable (faulting as the write would) so that a
+// fault leaves memory untouched (docs/semantics.md, precise exceptions).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "frontend/operands.h"
+#include "frontend/system/segmentation_checks.h"
+#include "softmmu/access.h"
+
+namespace umbra::x87 {
+
+inline void read_block_at(CpuState& cpu, unsigned seg, uint64_t linear, uint8_t* out,
+                          unsigned size) {
+  unsigned off = 0;
+  for (; off + 8 <= size; off += 8) {
+    const uint64_t v = read_mem_seg<uint64_t>(cpu, linear + off, seg);
+    std::memcpy(out + off, &v, 8);
+  }
+  for (; off + 2 <= size; off += 2) {
+    const uint16_t v = read_mem_seg<uint16_t>(cpu, linear + off, seg);
+    std::memcpy(out + off, &v, 2);
+  }
+}
+
+inline void write_block_at(CpuState& cpu, unsigned seg, uint64_t linear, const uint8_t* in,
+                           unsigned size) {
+  prepare_rmw_seg<uint8_t>(cpu, linear, seg);
+  prepare_rmw_seg<uint8_t>(cpu, linear + size - 1, seg);
+  unsigned off = 0;
+  for (; off + 8 <= size; off += 8) {
+    uint64_t v;
+    std::memcpy(&v, in + off, 8);
+    write_mem_seg<uint64_t>(cpu, linear + off, v, seg);
+  }
+  for (; off + 2 <= size; off += 2) {
+    uint16_t v;
+    std::memcpy(&v, in + off, 2);
+    write_mem_seg<uint16_t>(cpu, linear + off, v, seg);
+  }
+}
+
+inline void read_block(CpuState& cpu, const Insn& i, uint8_t* out, unsigned size) {
+  read_block_at(cpu, i.seg, linear_address(cpu, i, size, false), out, size);
+}
+
+inline void write_block(CpuState& cpu, const Insn& i, const uint8_t* in, unsigned size) {
+  write_block_at(cpu, i.seg, linear_address(cpu, i, size, true), in, size);
+}
+
+}  // namespace umbra::x87
