@@ -3,14 +3,15 @@
 //
 // Decoder convention: Insn::ext = ModRM.reg; the memory forms have dst = Mem, the F3 register
 // forms (FS/GS base) dst = the register, the fences no operand; the 66 prefix (CLFLUSHOPT,
-// CLWB) is pfx::kOpsize. FXSAVE, FXRSTOR, LDMXCSR, STMXCSR, XSAVE, XRSTOR and XSAVEOPT belong
-// to the FPU work: this binder returns nullptr for them (unimplemented, #UD, logged).
+// CLWB) is pfx::kOpsize. FXSAVE, FXRSTOR, LDMXCSR, STMXCSR, XSAVE, XRSTOR and XSAVEOPT are
+// bound by bind_fp_state_grp15 (fp_state_fxsave.cpp).
 //
 // Umbra emulates one CPU with no caches and executes memory accesses in program order, so the
 // fences and cache-line flushes have no effect beyond their faults.
 #include <cstdint>
 
 #include "frontend/operands.h"
+#include "frontend/semantics/fp_state.h"
 #include "frontend/semantics/system_internal.h"
 #include "frontend/system/cpu_model.h"
 #include "frontend/system/mode.h"
@@ -81,7 +82,7 @@ Handler bind_grp15(const Insn& i) {
       if (i.ext == 7)
         return p66 ? &cache_line_flush<Feature::CLFLUSHOPT> : &cache_line_flush<Feature::CLFSH>;
       if (i.ext == 6 && p66) return &cache_line_flush<Feature::CLWB>;
-      return nullptr;  // FXSAVE .. XSAVEOPT: the FPU work
+      return bind_fp_state_grp15(i);  // FXSAVE .. XSAVEOPT (fp_state_fxsave.cpp)
     case OpKind::Reg:
       if (!(i.prefixes & pfx::kRep)) return nullptr;
       return i.opsize == 8 ? select_base<uint64_t>(i.ext) : select_base<uint32_t>(i.ext);

@@ -4,12 +4,13 @@
 //
 // Decoder convention: GRP7's Insn::ext is the whole ModRM byte (frontend/opcode_groups.inc);
 // the register forms 0F 01 C0-FF select the instruction by ModRM.reg and ModRM.rm. RDTSCP
-// (0F 01 F9) decodes to its own operation (system_msr.cpp). XGETBV/XSETBV (0F 01 D0/D1) belong
-// to the FPU work and stay unbound here.
+// (0F 01 F9) decodes to its own operation (system_msr.cpp). XGETBV/XSETBV (0F 01 D0/D1) are
+// bound by bind_xcr (fp_state_xsave.cpp).
 #include <cstdint>
 
 #include "frontend/flags.h"
 #include "frontend/operands.h"
+#include "frontend/semantics/fp_state.h"
 #include "frontend/semantics/system_control.h"
 #include "frontend/semantics/system_internal.h"
 #include "frontend/system/cpu_model.h"
@@ -225,7 +226,7 @@ Handler bind_grp7(const Insn& i) {
       if (rm == 3) return &set_ac<true>;         // STAC
       return nullptr;
     case 2:
-      return nullptr;  // XGETBV, XSETBV: the FPU work
+      return bind_xcr(static_cast<uint8_t>(i.ext));  // XGETBV, XSETBV (fp_state_xsave.cpp)
     case 4:
       return bind_smsw(i);
     case 6:

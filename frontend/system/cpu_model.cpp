@@ -336,6 +336,20 @@ void cpuid(const CpuModel& m, uint32_t leaf, uint32_t subleaf, uint32_t out[4]) 
       else
         set(out, 0, 0, 0, 0);
       return;
+    case 0xD:
+      // XSAVE state enumeration (SDM vol. 1, 13.2): x87 and SSE only, so the area is always the
+      // 512-byte legacy region plus the 64-byte header whatever XCR0 enables. Sub-leaf 0: EAX =
+      // supported XCR0 bits, EBX = size for the enabled ones, ECX = size for all. Sub-leaf 1:
+      // EAX bit 0 = XSAVEOPT (XSAVEC, XGETBV ECX=1 and XSAVES are not implemented).
+      if (!m.has(Feature::XSAVE))
+        set(out, 0, 0, 0, 0);
+      else if (subleaf == 0)
+        set(out, 0x3, 576, 576, 0);
+      else if (subleaf == 1)
+        set(out, 0x1, 0, 0, 0);
+      else
+        set(out, 0, 0, 0, 0);
+      return;
     case 0x15:
       // TSC = crystal * EBX / EAX (SDM vol. 2, CPUID leaf 15H).
       set(out, 1, static_cast<uint32_t>(m.tsc_hz / m.crystal_hz), m.crystal_hz, 0);

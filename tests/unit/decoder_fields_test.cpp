@@ -679,8 +679,8 @@ TEST(DecoderFields, Bmi) {
 
 TEST(DecoderFields, SystemOps) {
   check_all({
-      // XGETBV arrives with the FPU/SIMD work; until then it decodes as unimplemented (#UD).
-      {.hex = "0f 01 d0", .op = Op::GRP7, .ext = 0xd0, .attrs = kEnds | attr::kUnimplemented},
+      // XGETBV (fp_state_xsave.cpp).
+      {.hex = "0f 01 d0", .op = Op::GRP7, .ext = 0xd0, .attrs = kEnds},
       {.hex = "0f 01 10", .op = Op::GRP7, .dst = "m", .ext = 0x10, .attrs = kEnds},  // LGDT
       {.hex = "0f 01 38", .op = Op::GRP7, .dst = "m", .ext = 0x38},                  // INVLPG
       {.hex = "0f 01 e0", .op = Op::GRP7, .opsize = 4, .dst = "rax", .ext = 0xe0},   // SMSW
