@@ -89,7 +89,7 @@ void load_env(CpuState& cpu, const Insn& i, const uint8_t* in) {
   const bool real = real_layout(cpu);
   uint16_t ftw;
   if (i.opsize == 2) {
-    x.fcw = get16(in + 0);
+    x.fcw = loaded_fcw(get16(in + 0));
     x.fsw = get16(in + 2);
     ftw = get16(in + 4);
     x.fip = get16(in + 6);
@@ -105,7 +105,7 @@ void load_env(CpuState& cpu, const Insn& i, const uint8_t* in) {
       x.fds = get16(in + 12);
     }
   } else {
-    x.fcw = get16(in + 0);
+    x.fcw = loaded_fcw(get16(in + 0));
     x.fsw = get16(in + 4);
     ftw = get16(in + 8);
     if (real) {
@@ -189,7 +189,8 @@ bool run_control(CpuState& cpu, const Insn& i) {
         return true;
       case 5: {  // FLDCW
         check_pending_mf(cpu);
-        cpu.x87.fcw = read_mem_seg<uint16_t>(cpu, linear_address(cpu, i, 2, false), i.seg);
+        cpu.x87.fcw =
+            loaded_fcw(read_mem_seg<uint16_t>(cpu, linear_address(cpu, i, 2, false), i.seg));
         update_summary(cpu);
         return true;
       }

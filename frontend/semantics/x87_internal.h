@@ -20,6 +20,12 @@ constexpr uint16_t IE = 1 << 0, DE = 1 << 1, ZE = 1 << 2, OE = 1 << 3, UE = 1 <<
                    B = 1 << 15, kTopMask = 7 << 11, kExceptions = 0x3F;
 }  // namespace fsw
 
+// The control word as loaded by FLDCW/FLDENV/FRSTOR: bits 13..15 and 7 read as zero and bit 6
+// as one (measured on the host; SDM vol. 1, figure 8-6 marks them reserved).
+inline uint16_t loaded_fcw(uint16_t v) {
+  return static_cast<uint16_t>((v & 0x1F3F) | 0x0040);
+}
+
 inline unsigned top(const CpuState& c) {
   return (c.x87.fsw >> 11) & 7;
 }
