@@ -512,7 +512,11 @@ void register_moves(SimdTable& t) {
 
 }  // namespace
 
+// SSE4.1 data movement (simd_move_sse41.cpp).
+void register_simd_move_sse41(SimdTable& t);
+
 void register_simd_move(SimdTable& t) {
+  register_simd_move_sse41(t);
   register_moves(t);
   register_unpacks(t);
   register_shuffles(t);
