@@ -1,4 +1,4 @@
-// RDMSR, WRMSR, RDTSC, RDTSCP, RDPMC, CPUID (SDM vol. 2). The MSRs themselves are in
+// RDMSR, WRMSR, RDTSC, RDTSCP, RDPID, RDPMC, CPUID (SDM vol. 2). The MSRs themselves are in
 // frontend/system/msr.cpp, the model in frontend/system/cpu_model.cpp, the clock in
 // frontend/system/tsc.cpp.
 #include <cstdint>
@@ -56,6 +56,23 @@ void rdtscp(CpuState& cpu, const Insn& i) {
   next_rip(cpu, i);
 }
 
+// RDPID r32/r64 (F3 0F C7 /7, register form): IA32_TSC_AUX into the register; #UD when the
+// model lacks RDPID (SDM vol. 2, RDPID). Unlike RDTSCP it is not affected by CR4.TSD and runs at
+// any CPL. The destination is 64 bits in 64-bit mode whatever the prefixes (the host clears
+// RAX[63:32] and [31:16] with 66 too), else 32 bits; TSC_AUX[63:32] are reserved zero, so the
+// value is zero-extended either way.
+template <typename T>
+void rdpid(CpuState& cpu, const Insn& i) {
+  if (!cpu_has(cpu, Feature::RDPID)) raise_fault(cpu, kUD);
+  write_gpr<T>(cpu, i.dst.reg, static_cast<T>(cpu.msr_tsc_aux));
+  next_rip(cpu, i);
+}
+
+Handler bind_rdpid(const Insn& i) {
+  if (i.dst.kind != OpKind::Reg) return nullptr;
+  return i.opsize == 8 ? &rdpid<uint64_t> : &rdpid<uint32_t>;
+}
+
 // RDPMC: the model has no performance-monitoring counters (CPUID leaf 0AH is zero), so every
 // ECX is an invalid counter: #GP(0) whatever the CPL and CR4.PCE (SDM vol. 2, RDPMC).
 void rdpmc(CpuState& cpu, const Insn&) {
@@ -84,6 +101,7 @@ void register_system_msr(BinderTable& t) {
   bind(t, Op::WRMSR, &fixed<wrmsr>);
   bind(t, Op::RDTSC, &fixed<rdtsc>);
   bind(t, Op::RDTSCP, &fixed<rdtscp>);
+  bind(t, Op::RDPID, &bind_rdpid);
   bind(t, Op::RDPMC, &fixed<rdpmc>);
   bind(t, Op::CPUID, &fixed<cpuid_insn>);
 }

@@ -43,7 +43,7 @@ using F = Feature;
 //                               addresses are checked for 48-bit canonical form everywhere;
 //                               protection keys are not implemented.
 //   MONITOR                   : MONITOR/MWAIT are #UD.
-//   RDPID RDRAND RDSEED       : the decoder has no RDPID encoding; RDRAND/RDSEED unbound.
+//   RDRAND RDSEED             : no handlers bound (#UD).
 //   HYPERVISOR                : no paravirtual interface behind leaf 40000000H.
 //   XSAVE OSXSAVE             : the FPU work (leaf 0DH arrives with it).
 // clang-format off
@@ -55,7 +55,7 @@ constexpr FeatureSet kUmbraFeatures = feature_set({
     F::CX16, F::PCID, F::MOVBE, F::POPCNT,
     // CPUID.(EAX=07H,ECX=0):EBX, ECX
     F::FSGSBASE, F::BMI1, F::SMEP, F::BMI2, F::ERMS, F::INVPCID, F::ADX, F::SMAP,
-    F::CLFLUSHOPT, F::CLWB, F::UMIP,
+    F::CLFLUSHOPT, F::CLWB, F::UMIP, F::RDPID,
     // CPUID.80000001H:EDX, ECX; CPUID.80000007H:EDX
     F::SYSCALL, F::NX, F::PDPE1GB, F::RDTSCP, F::LM, F::LAHF_LM, F::LZCNT, F::PREFETCHW,
     F::INVARIANT_TSC,

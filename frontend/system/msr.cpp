@@ -140,8 +140,8 @@ bool read_msr(CpuState& cpu, uint32_t index, uint64_t* value) {
           break;
       }
       break;
-    case msr::TSC_AUX:
-      if (!m.has(Feature::RDTSCP)) goto unknown;
+    case msr::TSC_AUX:  // exists with RDTSCP or RDPID (SDM vol. 4, table 2-2)
+      if (!m.has(Feature::RDTSCP) && !m.has(Feature::RDPID)) goto unknown;
       v = cpu.msr_tsc_aux;
       break;
     default: {
@@ -276,7 +276,7 @@ bool write_msr(CpuState& cpu, uint32_t index, uint64_t v) {
       cpu.msr_sfmask = v;
       return true;
     case msr::TSC_AUX:
-      if (!m.has(Feature::RDTSCP)) break;
+      if (!m.has(Feature::RDTSCP) && !m.has(Feature::RDPID)) break;
       if (v >> 32) return false;  // IA32_TSC_AUX bits 63:32 are reserved
       cpu.msr_tsc_aux = v;
       return true;

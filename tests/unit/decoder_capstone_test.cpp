@@ -129,6 +129,9 @@ const char* capstone_erratum(const uint8_t* b, const Insn& in, Op op, const Pref
   // E12: 90 with REX.B after 66 and another prefix is shown as NOP (mnemonic only).
   if (op == Op::XCHG && legacy && map == 0 && opc == 0x90 && p.last_66 >= 0)
     return "E12 xchg-r8-as-nop";
+  // E13: RDPID (F3 0F C7 /7, register form) shown as RDSEED: the F3 is not taken as a
+  // mandatory prefix for this opcode (same length).
+  if (op == Op::RDPID) return "E13 rdpid-as-rdseed";
   // V1 (vendor difference): near relative JMP/CALL/Jcc with 66 in 64-bit mode. Intel (Umbra)
   // ignores the 66 and reads rel32; Capstone, like AMD, reads rel16.
   if (bits == 64 && p.last_66 >= 0 && (op == Op::JCC || op == Op::JMP || op == Op::CALL) &&
@@ -540,6 +543,14 @@ TEST(DecoderCapstoneErrata, E12XchgR8ShownAsNop) {
   Pair p = both(64, {0x66, 0x40, 0x4F, 0x90});  // effective REX 4F: XCHG r8, rax
   EXPECT_EQ(p.ours.op, Op::XCHG);
   EXPECT_EQ(p.capstone.mnemonic, "nop");
+}
+
+TEST(DecoderCapstoneErrata, E13RdpidShownAsRdseed) {
+  Pair p = both(64, {0xF3, 0x0F, 0xC7, 0xF8});  // RDPID rax (the host executes it as RDPID)
+  EXPECT_EQ(p.ours.op, Op::RDPID);
+  EXPECT_EQ(p.ours.len, 4);
+  EXPECT_EQ(p.capstone.length, 4u);
+  EXPECT_EQ(p.capstone.mnemonic, "rdseed");
 }
 
 TEST(DecoderCapstoneErrata, V1OperandSizeOnNearBranch) {

@@ -738,6 +738,13 @@ TEST(DecoderFields, SystemOps) {
       {.hex = "0f c7 f0", .op = Op::RDRAND, .opsize = 4, .dst = "rax"},
       {.hex = "66 0f c7 f1", .op = Op::RDRAND, .opsize = 2, .dst = "rcx"},
       {.hex = "48 0f c7 f8", .op = Op::RDSEED, .opsize = 8, .dst = "rax"},
+      // RDPID (F3 0F C7 /7, register form): r64 in 64-bit mode whatever 66/REX.W say, else r32.
+      {.hex = "f3 0f c7 f8", .op = Op::RDPID, .opsize = 8, .dst = "rax", .src = "-", .attrs = 0},
+      {.hex = "f3 41 0f c7 f9", .op = Op::RDPID, .opsize = 8, .dst = "r9"},
+      {.hex = "66 f3 0f c7 fa", .op = Op::RDPID, .opsize = 8, .dst = "rdx"},
+      {.hex = "f3 48 0f c7 fb", .op = Op::RDPID, .opsize = 8, .dst = "rbx"},
+      {.hex = "f3 0f c7 fe", .op = Op::RDPID, .bits = 32, .opsize = 4, .dst = "rsi"},
+      {.hex = "66 f3 0f c7 ff", .op = Op::RDPID, .bits = 16, .opsize = 4, .dst = "rdi"},
       {.hex = "66 0f 38 82 08", .op = Op::INVPCID, .opsize = 8, .dst = "rcx", .src = "m"},
       {.hex = "66 0f 38 82 08", .op = Op::INVPCID, .bits = 32, .opsize = 4},
   });

@@ -201,7 +201,7 @@ TEST(DecoderInvalid, UnsupportedExtensions) {
       {"0f aa", R::Unsupported},               // RSM
       {"0f 78 c1", R::Unsupported},            // VMREAD
       {"66 0f 38 80 08", R::Unsupported},      // INVEPT
-      {"f3 0f c7 f8", R::Unsupported},         // RDPID
+      {"f3 0f c7 38", R::Undefined},           // F3 0F C7 /7 memory form (RDPID: register only)
       {"c5 f8 47 c1", R::Unsupported},         // KXORW (AVX-512 mask register)
       {"c4 e3 79 68 c1 20", R::Unsupported},   // VFMADDPS (FMA4)
       {"62 f1 7c 48 58 c1", R::Evex},          // VADDPS zmm

@@ -103,6 +103,46 @@ TEST(SysInsnDecoded, Group7) {
   EXPECT_EQ(fault_of(exec(t, {0x0f, 0x01, 0xc9})), kUD);  // mwait
 }
 
+// RDPID (F3 0F C7 /7): IA32_TSC_AUX into a 64-bit register in 64-bit mode (the host clears the
+// whole register, also with 66), a 32-bit one elsewhere; any CPL, CR4.TSD does not apply; #UD on
+// a model without RDPID.
+TEST(SysInsnDecoded, Rdpid) {
+  TestCpu t;
+  auto& c = t.cpu();
+  enter_long_mode(c, 3);
+  c.cr4 |= cr4::TSD;
+  c.msr_tsc_aux = 0x8badf00d;
+  c.gpr[RAX] = ~uint64_t{0};
+  ASSERT_FALSE(exec(t, {0xf3, 0x0f, 0xc7, 0xf8}).faulted);  // rdpid rax
+  EXPECT_EQ(c.gpr[RAX], 0x8badf00du);
+  c.gpr[R9] = ~uint64_t{0};
+  ASSERT_FALSE(exec(t, {0xf3, 0x41, 0x0f, 0xc7, 0xf9}).faulted);  // rdpid r9
+  EXPECT_EQ(c.gpr[R9], 0x8badf00du);
+  c.gpr[RDX] = ~uint64_t{0};
+  ASSERT_FALSE(exec(t, {0x66, 0xf3, 0x0f, 0xc7, 0xfa}).faulted);  // 66: still 64 bits (host)
+  EXPECT_EQ(c.gpr[RDX], 0x8badf00du);
+  // The value written by WRMSR, as RDTSCP sees it.
+  enter_long_mode(c, 0);
+  c.gpr[RCX] = msr::TSC_AUX;
+  c.gpr[RAX] = 7;
+  c.gpr[RDX] = 0;
+  ASSERT_FALSE(exec(t, {0x0f, 0x30}).faulted);              // wrmsr
+  ASSERT_FALSE(exec(t, {0xf3, 0x0f, 0xc7, 0xfb}).faulted);  // rdpid rbx
+  EXPECT_EQ(c.gpr[RBX], 7u);
+  // 32-bit protected mode: r32.
+  enter_protected32(c, 3);
+  c.gpr[RSI] = ~uint64_t{0};
+  ASSERT_FALSE(exec(t, {0xf3, 0x0f, 0xc7, 0xfe}, false).faulted);  // rdpid esi
+  EXPECT_EQ(c.gpr[RSI], 7u);
+  // A model without RDPID: #UD, nothing written.
+  const CpuModel base = *find_cpu_model("base");
+  c.cpu_model = &base;
+  enter_long_mode(c, 0);
+  c.gpr[RAX] = 0x1234;
+  EXPECT_EQ(fault_of(exec(t, {0xf3, 0x0f, 0xc7, 0xf8})), kUD);
+  EXPECT_EQ(c.gpr[RAX], 0x1234u);
+}
+
 TEST(SysInsnDecoded, InvpcidAndCacheControl) {
   TestCpu t;
   auto& c = t.cpu();
