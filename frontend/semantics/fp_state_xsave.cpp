@@ -56,7 +56,9 @@ void xsave(CpuState& cpu, const Insn& i) {
   const uint64_t inuse = xinuse(cpu);
   alignas(64) uint8_t img[kXsaveAreaSize] = {};
   // XSAVE reads XSTATE_BV and writes it back with the RFBM bits replaced (SDM vol. 1, 13.7).
-  uint64_t xstate_bv = read_mem_seg<uint64_t>(cpu, linear + kXstateBv, i.seg);
+  const uint64_t header = linear + kXstateBv;  // 32-bit linear addresses wrap
+  uint64_t xstate_bv =
+      read_mem_seg<uint64_t>(cpu, cpu.mode64 ? header : static_cast<uint32_t>(header), i.seg);
   xstate_bv = (xstate_bv & ~rfbm) | (inuse & rfbm);
   std::memcpy(img + kXstateBv, &xstate_bv, 8);
   const bool save_x87 = (rfbm & kX87) && (!Optimized || (inuse & kX87));

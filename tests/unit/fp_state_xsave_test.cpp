@@ -231,6 +231,29 @@ TEST_F(FpStateXsave, XgetbvXsetbvRules) {
   EXPECT_EQ(c.gpr[RAX], 3u);
 }
 
+TEST_F(FpStateXsave, ProtectedModeUsesEightXmmRegisters) {
+  auto& c = t.cpu();
+  set_state();
+  enter_protected32(c);
+  c.cpu_model = &fp_test_model();
+  c.cr4 |= cr4::OSFXSR | cr4::OSXSAVE;
+  c.gpr[RBX] = kArea;
+  c.gpr[RAX] = 3;
+  c.gpr[RDX] = 0;
+  std::memset(mem(kArea), 0xEE, 1024);
+  ASSERT_FALSE(run({0x0f, 0xae, 0x23}, false).faulted);  // xsave [ebx]
+  const uint8_t* m = mem(kArea);
+  EXPECT_EQ(at<uint32_t>(m, 8), 0x401000u);  // 32-bit format
+  EXPECT_EQ(std::memcmp(m + 160 + 16 * 7, c.xmm[7].b, 16), 0);
+  for (unsigned b = 288; b < 512; ++b) ASSERT_EQ(m[b], 0xEE) << b;
+  EXPECT_EQ(at<uint64_t>(m, 512), 0xEEEEEEEEEEEEEEEFu);
+  // XRSTOR with XSTATE_BV[1] = 0 (and a clean header) clears XMM0-7 only.
+  std::memset(mem(kArea + 512), 0, 64);
+  ASSERT_FALSE(run({0x0f, 0xae, 0x2b}, false).faulted);
+  EXPECT_EQ(c.xmm[7].b[0], 0);
+  EXPECT_EQ(c.xmm[8].b[0], 0xA8);
+}
+
 TEST(FpStateCpuid, Leaf0D) {
   uint32_t r[4];
   cpuid(fp_test_model(), 0xD, 0, r);
