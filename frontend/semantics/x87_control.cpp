@@ -131,7 +131,7 @@ void fninit(CpuState& cpu) {
   auto& x = cpu.x87;
   x.fcw = 0x037F;
   x.fsw = 0;
-  x.ftw = 0;  // abridged: all empty
+  x.ftw = 0xFFFF;  // all empty
   x.fop = 0;
   x.fip = x.fdp = 0;
   x.fcs = x.fds = 0;

@@ -1,9 +1,10 @@
 // x87 register stack, tag word and status word helpers shared by the x87 semantics files
-// (SDM vol. 1, chapter 8). CpuState::x87 keeps the registers in physical order and the tag word
-// in its abridged form (FXSAVE layout, SDM vol. 1, 10.5.1: one bit per physical register,
-// 1 = not empty); the full two-bit tag word is derived from the register contents only where an
-// instruction stores or loads it (FSTENV/FSAVE/FLDENV/FRSTOR and the host image), in
-// full_tag_word() / set_full_tag_word() below.
+// (SDM vol. 1, chapter 8). CpuState::x87 keeps the registers in physical order and the full
+// two-bit tag word (as FXSAVE's users in fp_state*.cpp also read it: 11 = empty). Only empty /
+// not empty is authoritative: the x87 semantics write 00 for a non-empty register and the
+// valid/zero/special encoding is derived from the contents wherever a tag word is stored
+// (FSTENV/FSAVE and the host image), in full_tag_word() below; the abridged form belongs to
+// FXSAVE (fp_state_image.cpp).
 #pragma once
 
 #include <cstdint>
@@ -36,10 +37,11 @@ inline unsigned phys(const CpuState& c, unsigned i) {
   return (top(c) + i) & 7;
 }
 inline bool phys_valid(const CpuState& c, unsigned p) {
-  return (c.x87.ftw >> p) & 1;
+  return ((c.x87.ftw >> (2 * p)) & 3) != 3;
 }
 inline void set_phys_valid(CpuState& c, unsigned p, bool valid) {
-  c.x87.ftw = static_cast<uint16_t>(valid ? (c.x87.ftw | (1u << p)) : (c.x87.ftw & ~(1u << p)));
+  const uint16_t cleared = static_cast<uint16_t>(c.x87.ftw & ~(3u << (2 * p)));
+  c.x87.ftw = static_cast<uint16_t>(valid ? cleared : (cleared | (3u << (2 * p))));
 }
 
 // The two-bit tag of one physical register from its contents (SDM vol. 1, 8.1.7): 00 valid,
@@ -65,10 +67,10 @@ inline uint16_t full_tag_word(const CpuState& c) {
 // Loading a full tag word keeps only empty / not empty: the processor derives the rest from the
 // register contents (SDM vol. 1, 8.1.7).
 inline void set_full_tag_word(CpuState& c, uint16_t w) {
-  uint16_t abridged = 0;
+  uint16_t empty_only = 0;
   for (unsigned p = 0; p < 8; ++p)
-    if (((w >> (2 * p)) & 3) != 3) abridged = static_cast<uint16_t>(abridged | (1u << p));
-  c.x87.ftw = abridged;
+    if (((w >> (2 * p)) & 3) == 3) empty_only = static_cast<uint16_t>(empty_only | (3u << (2 * p)));
+  c.x87.ftw = empty_only;
 }
 
 // ES and B follow the exception flags and the masks (SDM vol. 1, 8.1.3.1): set while any

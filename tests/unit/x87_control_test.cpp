@@ -185,7 +185,7 @@ TEST(X87Control, PendingExceptionRaisesMathFault) {
   auto& c = t.cpu();
   c.cr0 = cr0::NE;
   c.x87.fcw = 0x037E;  // invalid operation unmasked
-  c.x87.ftw = 0;
+  c.x87.ftw = 0xFFFF;  // all empty
   // fld1; fsub st0,st0 is fine; 0/0 raises an unmasked IE.
   ASSERT_FALSE(run_guest(t, {0xD9, 0xEE}).faulted);  // fldz
   ASSERT_FALSE(run_guest(t, {0xD8, 0xF0}).faulted);  // fdiv st0, st0 -> IE pending
