@@ -321,7 +321,7 @@ void register_shift_group(SimdTable& t, uint8_t opcode) {
 
 // EMMS (0F 77): every x87 tag empty (SDM vol. 2, EMMS). Same #UD/#NM rules as MMX.
 void run_emms(CpuState& cpu, const Insn& i) {
-  check_mmx_available(cpu);
+  check_available<8>(cpu);
   mmx_empty(cpu);
   next_rip(cpu, i);
 }

@@ -147,6 +147,7 @@ void run_movq_store_xmm(CpuState& cpu, const Insn& i) {
 // SSE availability rules (SDM vol. 2, MOVQ2DQ: #UD on CR0.EM or !CR4.OSFXSR, #NM on CR0.TS).
 void run_movq2dq(CpuState& cpu, const Insn& i) {
   check_sse_available(cpu);
+  check_mmx_pending_mf(cpu);
   Vec<16> d{};
   d.set<uint64_t>(0, read_mm(cpu, i.src.reg));
   write_reg<16>(cpu, i.dst.reg, d);
@@ -155,6 +156,7 @@ void run_movq2dq(CpuState& cpu, const Insn& i) {
 }
 void run_movdq2q(CpuState& cpu, const Insn& i) {
   check_sse_available(cpu);
+  check_mmx_pending_mf(cpu);
   write_mm(cpu, i.dst.reg, read_reg<16>(cpu, i.src.reg).get<uint64_t>(0));
   mmx_enter(cpu);
   next_rip(cpu, i);

@@ -39,12 +39,21 @@ struct Vec {
 enum class Align : uint8_t { kAny, kVector };
 
 // ---- availability (SDM vol. 3, 2.5; vol. 1, 9.6.x, 11.6.2) ----
+// Instructions that touch MMX state report a pending unmasked x87 exception first: FSW.ES with
+// CR0.NE -> #MF (SDM vol. 2, the "#MF" row of each MMX instruction's exception table; with
+// CR0.NE clear the legacy FERR# path is not modelled), as the x87 semantics do.
+inline void check_mmx_pending_mf(CpuState& cpu) {
+  if ((cpu.x87.fsw & 0x80) && (cpu.cr0 & cr0::NE)) raise_fault(cpu, kMF);
+}
+
 template <unsigned N>
 inline void check_available(CpuState& cpu) {
-  if constexpr (N == 8)
+  if constexpr (N == 8) {
     check_mmx_available(cpu);
-  else
+    check_mmx_pending_mf(cpu);
+  } else {
     check_sse_available(cpu);
+  }
 }
 
 // MMX state transition (SDM vol. 1, 9.5.1): every MMX instruction except EMMS sets TOP = 0 and

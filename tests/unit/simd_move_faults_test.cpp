@@ -92,6 +92,29 @@ TEST(SimdMoveFaults, AvailabilityChecks) {
   }
 }
 
+TEST(SimdMoveFaults, PendingX87ExceptionRaisesMfBeforeMmx) {
+  const std::vector<std::vector<uint8_t>> mmx_state = {
+      {0x0F, 0xFC, 0xC1}, {0x0F, 0x77}, {0xF3, 0x0F, 0xD6, 0xC1}, {0x0F, 0x7E, 0xC1}};
+  for (const auto& bytes : mmx_state) {
+    Fixture f;
+    CpuState& c = f.t.cpu();
+    c.cr0 |= cr0::NE;
+    c.x87.fsw = 0x3881;  // ES, IE, TOP = 7
+    c.x87.ftw = 0xffff;
+    Outcome o = exec_guest(f.t, bytes);
+    EXPECT_TRUE(o.faulted);
+    EXPECT_EQ(o.vector, kMF);
+    EXPECT_EQ(c.x87.fsw, 0x3881);  // nothing changed
+    EXPECT_EQ(c.x87.ftw, 0xffff);
+    c.cr0 &= ~cr0::NE;  // FERR# path: not an exception here
+    EXPECT_FALSE(exec_guest(f.t, bytes).faulted);
+  }
+  Fixture f;  // SSE instructions ignore pending x87 exceptions
+  f.t.cpu().cr0 |= cr0::NE;
+  f.t.cpu().x87.fsw = 0x0081;
+  EXPECT_FALSE(exec_guest(f.t, {0x66, 0x0F, 0xFC, 0xC1}).faulted);
+}
+
 TEST(SimdMoveFaults, MmxAliasesTheX87Registers) {
   Fixture f;
   CpuState& c = f.t.cpu();
