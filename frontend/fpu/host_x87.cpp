@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <array>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -23,7 +24,7 @@ constexpr size_t kStubCount = 8 * 256;
 
 struct StubArena {
   uint8_t* code = nullptr;
-  std::array<bool, kStubCount> built{};
+  std::array<std::atomic<bool>, kStubCount> built{};
   std::mutex lock;
 };
 
@@ -34,6 +35,10 @@ StubArena& arena() {
 
 Stub stub_for(uint8_t opcode, uint8_t modrm) {
   StubArena& a = arena();
+  const size_t index = static_cast<size_t>(opcode & 7) * 256 + modrm;
+  // Built stubs are never modified again: the common case needs no lock.
+  if (a.built[index].load(std::memory_order_acquire))
+    return reinterpret_cast<Stub>(a.code + index * kStubSize);
   std::lock_guard<std::mutex> g(a.lock);
   if (!a.code) {
     void* p = mmap(nullptr, kStubSize * kStubCount, PROT_READ | PROT_WRITE | PROT_EXEC,
@@ -41,9 +46,8 @@ Stub stub_for(uint8_t opcode, uint8_t modrm) {
     if (p == MAP_FAILED) std::abort();
     a.code = static_cast<uint8_t*>(p);
   }
-  const size_t idx = static_cast<size_t>(opcode & 7) * 256 + modrm;
-  uint8_t* s = a.code + idx * kStubSize;
-  if (!a.built[idx]) {
+  uint8_t* s = a.code + index * kStubSize;
+  if (!a.built[index].load(std::memory_order_relaxed)) {
     const uint8_t rm = (modrm >> 6) == 3 ? modrm : static_cast<uint8_t>((modrm & 0x38) | 0x06);
     const uint8_t bytes[] = {
         0xD9,   0x7C, 0x24, 0xF0,  // fnstcw [rsp-16] (red zone, below the pushes)
@@ -59,7 +63,7 @@ Stub stub_for(uint8_t opcode, uint8_t modrm) {
     };
     static_assert(sizeof(bytes) <= kStubSize);
     std::memcpy(s, bytes, sizeof(bytes));
-    a.built[idx] = true;
+    a.built[index].store(true, std::memory_order_release);
   }
   return reinterpret_cast<Stub>(s);
 }
