@@ -7,7 +7,7 @@
 // An MMX register is the low 64 bits of x87 physical register n (SDM vol. 1, 9.5); writing one
 // sets bits 64-79 to ones. Forms with an MMX register operand make the x87 -> MMX transition
 // (TOP = 0, all tags valid, SDM vol. 1, 9.5.1) and raise #MF first when an unmasked x87
-// exception is pending (FSW.ES); memory-source forms do neither.
+// exception is pending (FSW.ES with CR0.NE); memory-source forms do neither.
 #include "frontend/semantics/simd_fp_internal.h"
 
 namespace umbra::simdfp {
@@ -25,8 +25,9 @@ void write_mm(CpuState& cpu, unsigned r, uint64_t v) {
   cpu.x87.st[r & 7][8] = 0xff;
   cpu.x87.st[r & 7][9] = 0xff;
 }
+// With CR0.NE clear the legacy FERR# path is not modelled, as in the x87 and MMX semantics.
 void check_x87_pending(CpuState& cpu) {
-  if (cpu.x87.fsw & kFswEs) raise_fault(cpu, kMF);
+  if ((cpu.x87.fsw & kFswEs) && (cpu.cr0 & cr0::NE)) raise_fault(cpu, kMF);
 }
 void mmx_transition(CpuState& cpu) {
   cpu.x87.fsw = static_cast<uint16_t>(cpu.x87.fsw & ~0x3800u);

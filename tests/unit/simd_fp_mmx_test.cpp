@@ -139,6 +139,8 @@ TEST(SimdFpMmx, PendingX87ExceptionAndAlignment) {
   TestCpu t;
   auto& c = t.cpu();
   enter_sse_mode(c);
+  c.cr0 |= cr0::NE;
+  c.cr0 |= cr0::NE;
   c.x87.fsw = 0x0081;                                        // ES + IE pending
   EXPECT_EQ(exec_bytes(t, {0x0f, 0x2d, 0xca}).vector, kMF);  // cvtps2pi mm1, xmm2
   EXPECT_EQ(exec_bytes(t, {0x0f, 0x2a, 0xca}).vector, kMF);  // cvtpi2ps xmm1, mm2
