@@ -125,6 +125,10 @@ struct StringIo {
       E<T, A>::element(cpu, i, delta);
     } else {
       A count = read_gpr<A>(cpu, RCX);
+      // The I/O permission (IOPL, the TSS bitmap) is checked even when the count is zero and no
+      // element runs: the SDM's REP loop would skip it, but the host faults with #GP(0) (as does
+      // QEMU), so the check belongs to the instruction, not to each element.
+      if (count == 0) check_io_permission(cpu, static_cast<uint16_t>(cpu.gpr[RDX]), sizeof(T));
       uint64_t budget = kRepChunk;
       while (count != 0) {
         E<T, A>::element(cpu, i, delta);

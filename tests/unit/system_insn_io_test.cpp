@@ -277,14 +277,28 @@ TEST(SysInsnStringIo, RepOutsDownwardWithSegmentOverride) {
   EXPECT_EQ(k.c.gpr[RSI], 0x8000u - 4);
 }
 
-TEST(SysInsnStringIo, RepWithZeroCountDoesNothing) {
-  std::unique_ptr<IoCpu> k = user_io();
-  k->tss(kMapOffset + 0x2000);  // every port denied: a zero count must not even check
-  k->c.gpr[RCX] = 0;
-  Insn i = string_io(Op::OUTS, 1, true, 4);
-  ASSERT_FALSE(k->t.run(i).faulted);
-  EXPECT_TRUE(k->log.empty());
-  EXPECT_EQ(k->c.rip, kSysRip + 2);
+// A zero count runs no element, but the I/O permission is still checked: the host raises
+// #GP(0) for REP INS/OUTS with RCX = 0 at CPL 3, IOPL 0 and the port denied (difftest
+// reproducer: umbra_difftest --code 'f3 6c' --set rcx=0).
+TEST(SysInsnStringIo, RepWithZeroCountChecksPermissionOnly) {
+  for (Op op : {Op::INS, Op::OUTS}) {
+    std::unique_ptr<IoCpu> k = user_io();
+    k->tss(kMapOffset + 0x2000);  // every port denied
+    k->c.gpr[RCX] = 0;
+    k->c.gpr[RDX] = 0x378;
+    k->c.gpr[RSI] = 0x9000;
+    k->c.gpr[RDI] = 0x9000;
+    Insn i = string_io(op, 2, true, 4);
+    EXPECT_EQ(fault_of(k->t.run(i)), kGP);
+    EXPECT_EQ(k->c.rip, kSysRip);
+    k->allow(0x378);
+    k->allow(0x379);
+    ASSERT_FALSE(k->t.run(i).faulted);
+    EXPECT_TRUE(k->log.empty());
+    EXPECT_EQ(k->c.gpr[RSI], 0x9000u);
+    EXPECT_EQ(k->c.gpr[RDI], 0x9000u);
+    EXPECT_EQ(k->c.rip, kSysRip + 2);
+  }
 }
 
 TEST(SysInsnStringIo, SixteenBitAddressSizeWraps) {
