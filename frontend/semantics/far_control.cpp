@@ -472,9 +472,13 @@ void iret_protected(CpuState& cpu, const Insn& i) {
   if (bad_long_mode_code(cpu, cs)) raise_fault(cpu, kGP, err);
   if (!cs.present()) raise_fault(cpu, kNP, err);
 
-  // 64-bit mode always pops SS:RSP; elsewhere only on a return to an outer level.
+  // 64-bit mode always pops SS:RSP; elsewhere only on a return to an outer level. From 64-bit
+  // mode the return RIP is checked (canonical, or within the limit of 16/32-bit code) before
+  // the stack segment, as IA-32e-MODE-RETURN lists it (vol. 2, IRET); a return to an outer
+  // level outside it checks SS first.
   const bool pop_stack = cpu.mode64 || rpl > cpu.cpl;
   const bool target64 = lma && cs.long_code();
+  if (cpu.mode64) check_target(cpu, cs, rip);
   SegmentLoad ss;
   uint64_t new_sp = 0;
   if (pop_stack) {
@@ -483,7 +487,7 @@ void iret_protected(CpuState& cpu, const Insn& i) {
         static_cast<uint16_t>(stack_read(cpu, st, 4 * static_cast<int64_t>(size), size, kSS, 0));
     ss = check_outer_stack_segment(cpu, ss_sel, rpl, cpu.mode64 && target64);
   }
-  check_target(cpu, cs, rip);
+  if (!cpu.mode64) check_target(cpu, cs, rip);
   mark_descriptor_accessed(cpu, cs_where, cs);
   if (ss.has_desc) mark_descriptor_accessed(cpu, ss.desc_linear, ss.desc);
 
@@ -492,11 +496,15 @@ void iret_protected(CpuState& cpu, const Insn& i) {
   const uint64_t writable = iret_writable(cpu, size);
   if (pop_stack) {
     cpu.seg[SS] = ss.cache;
-    const StackCursor outer = make_stack(ss.cache, new_sp, lma, false);
-    if (cpu.mode64)
+    if (target64) {
       cpu.gpr[RSP] = truncate_to(new_sp, size);  // RSP <- the popped slot, zero-extended
-    else
+    } else {
+      // Back to 16/32-bit code the new SS's B flag sets the stack-pointer width (vol. 3, 3.4.5,
+      // "D/B"): ESP zero-extended into RSP, or SP alone with RSP[63:16] kept, whichever mode
+      // the IRET started in.
+      const StackCursor outer = make_stack(ss.cache, new_sp, false, false);
       write_stack_pointer(cpu, outer.sp, outer.width);
+    }
   } else {
     write_stack_pointer(cpu, stack_offset(st, 3 * static_cast<int64_t>(size)), st.width);
   }
