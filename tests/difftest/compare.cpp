@@ -148,9 +148,15 @@ Verdict compare_case(const CaseInput& in, const CaseMeta& meta, const CaseOutput
   masks_for(meta, nat.regs.rip, &poison, &masked_regs, &masked_bits);
   if (emu.regs.rip != nat.regs.rip)
     d += fmt("rip: expected %#" PRIx64 ", got %#" PRIx64 "\n", nat.regs.rip, emu.regs.rip);
+  // After a switch to compatibility mode the upper halves of the GPRs are undefined (SDM vol. 1,
+  // 3.4.1.1: not preserved across a switch from 64-bit mode to a 32-bit mode).
+  const uint64_t upper = (nat.flags & kOutNot64) ? 0xffffffff00000000ull : 0;
+  if ((nat.flags ^ emu.flags) & kOutNot64)
+    d += fmt("mode: expected %s, got %s\n", upper ? "not 64-bit" : "64-bit",
+             upper ? "64-bit" : "not 64-bit");
   for (unsigned r = 0; r < 16; ++r) {
     if (masked_regs & (1u << r)) continue;
-    if ((emu.regs.gpr[r] ^ nat.regs.gpr[r]) & ~masked_bits[r])
+    if ((emu.regs.gpr[r] ^ nat.regs.gpr[r]) & ~(masked_bits[r] | upper))
       d += fmt("%s: expected %#" PRIx64 ", got %#" PRIx64 "%s\n", kRegNames[r], nat.regs.gpr[r],
                emu.regs.gpr[r], masked_bits[r] ? " (masked bits not compared)" : "");
   }
@@ -229,6 +235,17 @@ std::string describe_case(uint64_t index, const CaseInput& in, const CaseMeta& m
     s += fmt("%s%s=%#" PRIx64, r % 4 == 0 ? "\n    " : "  ", kRegNames[r], in.regs.gpr[r]);
   s += fmt("\n    rflags=%#" PRIx64 " (%s)  fs base=%#" PRIx64 "  gs base=%#" PRIx64 "\n",
            in.regs.rflags, flag_names(in.regs.rflags).c_str(), in.regs.fs_base, in.regs.gs_base);
+  // The top of the initial stack (planted return addresses, far pointers, IRET frames).
+  const uint64_t rsp = in.regs.gpr[4];
+  if (rsp >= kDataBase && rsp + 48 <= kDataEnd) {
+    s += "    stack:";
+    for (unsigned k = 0; k < 6; ++k) {
+      uint64_t q;
+      std::memcpy(&q, in.data + (rsp - kDataBase) + 8 * k, 8);
+      s += fmt(" %#" PRIx64, q);
+    }
+    s += "\n";
+  }
   auto outcome = [&](const char* who, const CaseOutput* o) {
     if (!o) return;
     s +=

@@ -45,6 +45,7 @@ const std::vector<Form>& all_forms() {
     add_sys_descriptor_forms(f);
     add_sys_interrupt_forms(f);
     add_sys_privileged_forms(f);
+    add_sys_far_forms(f);
     return f;
   }();
   return forms;

@@ -51,6 +51,7 @@ void add_sys_segment_forms(std::vector<Form>& out);
 void add_sys_descriptor_forms(std::vector<Form>& out);
 void add_sys_interrupt_forms(std::vector<Form>& out);
 void add_sys_privileged_forms(std::vector<Form>& out);
+void add_sys_far_forms(std::vector<Form>& out);
 
 // ---- helpers shared by the form files ----
 

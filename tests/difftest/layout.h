@@ -50,6 +50,9 @@ struct CaseInput {
 // CaseOutput::flags: regs.fs_base and regs.gs_base hold the final bases (the native side can
 // read them only when the kernel enabled CR4.FSGSBASE).
 constexpr uint32_t kOutBasesValid = 1u << 0;
+// The run ended outside 64-bit mode (a far transfer to compatibility mode): the upper 32 bits
+// of the general registers are undefined (SDM vol. 1, 3.4.1.1).
+constexpr uint32_t kOutNot64 = 1u << 1;
 
 enum class RunStatus : uint32_t {
   kOk = 0,        // the run ended with an exception record (the normal case)

@@ -68,6 +68,10 @@ void on_exception(int, siginfo_t*, void* ctx) {
   r.seg[kCS] = static_cast<uint16_t>(csgsfs);
   r.seg[kSS] = static_cast<uint16_t>(csgsfs >> 48);  // saved by the kernel (UC_SIGCONTEXT_SS)
   g_out->flags = difftest_fsgsbase ? kOutBasesValid : 0;
+  // CS.L of the interrupted code, from its descriptor (a DPL-3 code segment: LAR sees it).
+  uint64_t rights = 0;
+  asm volatile("lar %1, %0" : "+r"(rights) : "r"(uint64_t{r.seg[kCS]}) : "cc");
+  if (!(rights & (1u << 21))) g_out->flags |= kOutNot64;
   r.gpr[0] = static_cast<uint64_t>(g[REG_RAX]);
   r.gpr[1] = static_cast<uint64_t>(g[REG_RCX]);
   r.gpr[2] = static_cast<uint64_t>(g[REG_RDX]);
@@ -91,10 +95,12 @@ void on_exception(int, siginfo_t*, void* ctx) {
   g_out->fault_addr = static_cast<uint64_t>(g[REG_CR2]);
   g_out->status = RunStatus::kOk;
   // Continue in the harness: difftest_resume restores its registers from the saved stack.
-  // A test may have loaded SS with another valid selector (an LDT data segment with --ldt):
-  // the harness continues with its own, which sigreturn restores from the ucontext.
-  g[REG_CSGSFS] = static_cast<greg_t>((csgsfs & ~(uint64_t{0xffff} << 48)) |
-                                      (uint64_t{difftest_harness_sel[kSS]} << 48));
+  // A test may have loaded SS with another valid selector (an LDT data segment with --ldt) or
+  // left 64-bit mode through a far transfer: the harness continues with its own CS and SS,
+  // which sigreturn restores from the ucontext.
+  g[REG_CSGSFS] =
+      static_cast<greg_t>((csgsfs & ~(uint64_t{0xffff} << 48) & ~uint64_t{0xffff}) |
+                          (uint64_t{difftest_harness_sel[kSS]} << 48) | difftest_harness_sel[kCS]);
   g[REG_RIP] = reinterpret_cast<greg_t>(&difftest_resume);
   g[REG_RSP] = static_cast<greg_t>(difftest_saved_rsp);
   g[REG_EFL] = 0x202;  // IF, DF=0 as the ABI requires, no TF/AC
@@ -168,6 +174,8 @@ void save_harness_segments() {
   difftest_harness_sel[kES] = s;
   asm volatile("mov %%ss, %0" : "=r"(s));
   difftest_harness_sel[kSS] = s;
+  asm volatile("mov %%cs, %0" : "=r"(s));
+  difftest_harness_sel[kCS] = s;
   asm volatile("mov %%ds, %0" : "=r"(s));
   difftest_harness_sel[kDS] = s;
   asm volatile("mov %%fs, %0" : "=r"(s));

@@ -101,7 +101,7 @@ void UmbraRunner::run(const CaseInput& in, CaseOutput* out, bool fresh) {
   for (unsigned s = 0; s < kNumSegs; ++s) out->regs.seg[s] = cpu.seg[s].selector;
   out->regs.fs_base = cpu.seg[umbra::FS].base;
   out->regs.gs_base = cpu.seg[umbra::GS].base;
-  out->flags = kOutBasesValid;
+  out->flags = kOutBasesValid | (cpu.mode64 ? 0 : kOutNot64);
   out->exit_reason = r.reason;
   DeliveredEvent ev;
   if ((r.reason & umbra::kExitHalt) && delivered_event(m, &ev)) {
@@ -116,6 +116,7 @@ void UmbraRunner::run(const CaseInput& in, CaseOutput* out, bool fresh) {
     out->regs.rflags = ev.rflags;
     out->regs.seg[kCS] = ev.cs;
     out->regs.seg[kSS] = ev.ss;
+    out->flags = kOutBasesValid;  // the interrupted code was 64-bit: INT3/INT n/ICEBP are last
   } else if (r.reason & umbra::kExitFault) {
     out->status = RunStatus::kOk;
     out->vector = r.vector;
