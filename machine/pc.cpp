@@ -146,6 +146,7 @@ int PcMachine::run() {
       std::fprintf(stderr, "umbra: %s: resetting the machine\n",
                    triple ? "triple fault" : "guest requested a reset");
       reset_requested_ = false;
+      ++resets_;
       c.exit_request = 0;
       std::string error;
       if (!boot(&error)) {

@@ -50,6 +50,7 @@ class PcMachine {
   GuestMemory& memory() { return memory_; }
   PortBus& ports() { return ports_; }
   Tier0Engine& engine() { return *engine_; }
+  unsigned resets() const { return resets_; }
 
  private:
   void reset_cpu();
@@ -66,6 +67,7 @@ class PcMachine {
   uint8_t port92_ = 0x02;  // system control port A: bit 1 = A20 enabled
   bool reset_requested_ = false;
   int debug_exit_status_ = -1;
+  unsigned resets_ = 0;
 };
 
 }  // namespace umbra
