@@ -117,3 +117,92 @@ TEST_F(EngineTest, HaltAtUserPrivilegeIsGeneralProtection) {
 
 }  // namespace
 }  // namespace umbra
+
+namespace umbra {
+namespace {
+
+// A one-vector interrupt controller for the engine's interrupt path.
+class OneShotController final : public InterruptController {
+ public:
+  explicit OneShotController(uint8_t vector) : vector_(vector) {}
+  bool has_interrupt() override { return pending_; }
+  uint8_t acknowledge() override {
+    pending_ = false;
+    ++acks_;
+    return vector_;
+  }
+  bool pending_ = true;
+  int acks_ = 0;
+
+ private:
+  uint8_t vector_;
+};
+
+// 64-bit mode with a GDT (code at 0x08) and an IDT whose vector 0x20 gate enters `handler`.
+void install_idt(Flat64Machine& m, uint64_t handler) {
+  const uint64_t gdt[3] = {0, 0x00209A0000000000ull, 0x0000920000000000ull};
+  m.load(0x2000, gdt, sizeof(gdt));
+  uint64_t gate[2];
+  gate[0] = (handler & 0xffff) | (uint64_t{0x08} << 16) | (uint64_t{0x8E} << 40) |
+            (((handler >> 16) & 0xffff) << 48);
+  gate[1] = handler >> 32;
+  m.load(0x3000 + 0x20 * 16, gate, sizeof(gate));
+  m.cpu().gdtr = DescriptorTableReg{0x2000, sizeof(gdt) - 1};
+  m.cpu().idtr = DescriptorTableReg{0x3000, 0xfff};
+}
+
+TEST_F(EngineTest, ExternalInterruptWaitsForTheStiShadow) {
+  // sti; mov eax, 1; mov eax, 2; hlt  -- handler at 0x5000: mov ebx, eax; hlt
+  const std::vector<uint8_t> code = {0xfb, 0xb8, 1, 0, 0, 0, 0xb8, 2, 0, 0, 0, 0xf4};
+  const std::vector<uint8_t> handler = {0x89, 0xc3, 0xf4};
+  m_.load(kCode, code.data(), code.size());
+  m_.load(0x5000, handler.data(), handler.size());
+  m_.reset64(kCode, 0x80000);
+  install_idt(m_, 0x5000);
+  m_.cpu().rflags &= ~rf::IF;
+  OneShotController pic(0x20);
+  m_.engine().set_deliver_events(true);
+  m_.engine().set_interrupt_controller(&pic);
+  m_.cpu().irq_line = 1;
+  RunResult r = m_.run(1000);
+  EXPECT_EQ(r.reason, kExitHalt);
+  EXPECT_EQ(pic.acks_, 1);
+  // The instruction after STI ran in the shadow; the interrupt came right after it.
+  EXPECT_EQ(m_.cpu().gpr[RBX], 1u);
+  EXPECT_EQ(m_.cpu().rip, 0x5003u);
+  // The frame: RIP of the next instruction (the second mov), CS, RFLAGS with IF set.
+  uint64_t frame[3];
+  m_.memory().copy_from(0x80000 - 40, frame, sizeof(frame));
+  EXPECT_EQ(frame[0], kCode + 6);
+  EXPECT_EQ(frame[1], 0x08u);
+  EXPECT_TRUE(frame[2] & rf::IF);
+  EXPECT_FALSE(m_.cpu().rflags & rf::IF);  // interrupt gate clears IF
+}
+
+TEST_F(EngineTest, HaltWakesOnAnInterrupt) {
+  // sti; hlt; mov ecx, 7; hlt -- the handler returns with IRETQ.
+  const std::vector<uint8_t> code = {0xfb, 0xf4, 0xb9, 7, 0, 0, 0, 0xf4};
+  const std::vector<uint8_t> handler = {0x48, 0xcf};  // iretq
+  m_.load(kCode, code.data(), code.size());
+  m_.load(0x5000, handler.data(), handler.size());
+  m_.reset64(kCode, 0x80000);
+  install_idt(m_, 0x5000);
+  OneShotController pic(0x20);
+  pic.pending_ = false;
+  m_.engine().set_deliver_events(true);
+  m_.engine().set_interrupt_controller(&pic);
+  RunResult r = m_.run(1000);
+  ASSERT_EQ(r.reason, kExitHalt);
+  EXPECT_EQ(m_.cpu().rip, kCode + 2);
+  // A device raises its line: the halted CPU takes the interrupt and continues after the HLT.
+  pic.pending_ = true;
+  m_.cpu().irq_line = 1;
+  r = m_.run(1000);
+  EXPECT_EQ(r.reason, kExitHalt);
+  EXPECT_EQ(pic.acks_, 1);
+  EXPECT_EQ(m_.cpu().gpr[RCX], 7u);
+  EXPECT_EQ(m_.cpu().rip, kCode + 8);
+}
+
+}  // namespace
+}  // namespace umbra
