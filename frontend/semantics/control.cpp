@@ -139,21 +139,6 @@ struct Jrcxz {
 
 // ---- binders ----
 
-// Near branches have no byte operand size.
-template <template <typename> class F>
-Handler select_ip_size(const Insn& i) {
-  switch (i.opsize) {
-    case 2:
-      return &F<uint16_t>::run;
-    case 4:
-      return &F<uint32_t>::run;
-    case 8:
-      return &F<uint64_t>::run;
-    default:
-      return nullptr;
-  }
-}
-
 template <template <typename, OpKind> class F>
 Handler select_ip_size_kind(const Insn& i) {
   if (i.opsize == 1) return nullptr;
@@ -210,12 +195,12 @@ struct LoopOf {
 }  // namespace
 
 void register_control(BinderTable& t) {
-  bind(t, Op::JMP, &select_ip_size<Jmp>);
+  bind(t, Op::JMP, &select_size_wide<Jmp>);
   bind(t, Op::JCC, &bind_jcc);
   bind(t, Op::JMP_IND, &select_ip_size_kind<JmpIndirect>);
-  bind(t, Op::CALL, &select_ip_size<Call>);
+  bind(t, Op::CALL, &select_size_wide<Call>);
   bind(t, Op::CALL_IND, &select_ip_size_kind<CallIndirect>);
-  bind(t, Op::RET, &select_ip_size<Ret>);
+  bind(t, Op::RET, &select_size_wide<Ret>);
   bind(t, Op::LOOP, &select_count<LoopOf<LoopKind::Always>::F>);
   bind(t, Op::LOOPE, &select_count<LoopOf<LoopKind::WhileZero>::F>);
   bind(t, Op::LOOPNE, &select_count<LoopOf<LoopKind::WhileNotZero>::F>);

@@ -208,20 +208,6 @@ struct Cwd {
   }
 };
 
-template <template <typename> class F>
-Handler select_wide_size(const Insn& i) {
-  switch (i.opsize) {
-    case 2:
-      return &F<uint16_t>::run;
-    case 4:
-      return &F<uint32_t>::run;
-    case 8:
-      return &F<uint64_t>::run;
-    default:
-      return nullptr;
-  }
-}
-
 // XLAT: AL <- [seg:rBX + zero-extended AL], the sum wrapped to the address size: a one-byte
 // read through seg (limit and type checked in legacy modes).
 void xlat(CpuState& cpu, const Insn& i) {
@@ -274,8 +260,8 @@ void register_datamov(BinderTable& t) {
   bind(t, Op::LEA, &bind_lea);
   bind(t, Op::BSWAP, &bind_bswap);
   bind(t, Op::MOVBE, &bind_movbe);
-  bind(t, Op::CBW, &select_wide_size<Cbw>);
-  bind(t, Op::CWD, &select_wide_size<Cwd>);
+  bind(t, Op::CBW, &select_size_wide<Cbw>);
+  bind(t, Op::CWD, &select_size_wide<Cwd>);
   bind(t, Op::XLAT, &bind_xlat);
   bind(t, Op::LAHF, &bind_lahf);
   bind(t, Op::SAHF, &bind_sahf);

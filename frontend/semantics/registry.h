@@ -133,4 +133,16 @@ Handler select_size(const Insn& i) {
   }
 }
 
+// Size-only forms without a byte size (near branches, stack slots, CBW/CWD, ...): F<T> for
+// operand sizes 2, 4 and 8.
+template <template <typename> class F>
+Handler select_size_wide(const Insn& i) {
+  switch (i.opsize) {
+    case 2: return &F<uint16_t>::run;
+    case 4: return &F<uint32_t>::run;
+    case 8: return &F<uint64_t>::run;
+    default: return nullptr;
+  }
+}
+
 }  // namespace umbra

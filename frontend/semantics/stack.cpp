@@ -244,20 +244,6 @@ struct Leave {
 };
 
 template <template <typename> class F>
-Handler select_slot_size(const Insn& i) {
-  switch (i.opsize) {
-    case 2:
-      return &F<uint16_t>::run;
-    case 4:
-      return &F<uint32_t>::run;
-    case 8:
-      return &F<uint64_t>::run;
-    default:
-      return nullptr;
-  }
-}
-
-template <template <typename> class F>
 Handler select_legacy_slot_size(const Insn& i) {
   switch (i.opsize) {
     case 2:
@@ -277,8 +263,8 @@ void register_stack(BinderTable& t) {
   bind(t, Op::PUSH_SEG, &bind_push_seg);
   bind(t, Op::PUSHA, &select_legacy_slot_size<Pusha>);
   bind(t, Op::POPA, &select_legacy_slot_size<Popa>);
-  bind(t, Op::ENTER, &select_slot_size<Enter>);
-  bind(t, Op::LEAVE, &select_slot_size<Leave>);
+  bind(t, Op::ENTER, &select_size_wide<Enter>);
+  bind(t, Op::LEAVE, &select_size_wide<Leave>);
   register_stack_flags(t);
 }
 

@@ -72,25 +72,11 @@ struct Popf {
   }
 };
 
-template <template <typename> class F>
-Handler select_flags_size(const Insn& i) {
-  switch (i.opsize) {
-    case 2:
-      return &F<uint16_t>::run;
-    case 4:
-      return &F<uint32_t>::run;
-    case 8:
-      return &F<uint64_t>::run;
-    default:
-      return nullptr;
-  }
-}
-
 }  // namespace
 
 void register_stack_flags(BinderTable& t) {
-  bind(t, Op::PUSHF, &select_flags_size<Pushf>);
-  bind(t, Op::POPF, &select_flags_size<Popf>);
+  bind(t, Op::PUSHF, &select_size_wide<Pushf>);
+  bind(t, Op::POPF, &select_size_wide<Popf>);
 }
 
 }  // namespace umbra
