@@ -38,11 +38,20 @@ uint64_t first_unreadable(uint64_t a, unsigned size) {
 }
 
 // CMPS reads [rSI] and [rDI] in an order the SDM does not define (the AMD host reads [rDI]
-// first, Umbra [rSI]). When both reads fault, either address is a correct CR2.
+// first, Umbra [rSI]). When both reads fault, either address is a correct CR2. Likewise the
+// slots of an IRET/RETF frame: any unreadable address in the frame.
 bool cr2_acceptable(const CaseMeta& meta, const CaseOutput& nat, uint64_t cr2) {
   for (unsigned k = 0; k < meta.n; ++k) {
     const InsnRecord& r = meta.insns[k];
-    if (meta.boundary_addr[k] != nat.regs.rip || !r.unordered_reads) continue;
+    if (meta.boundary_addr[k] != nat.regs.rip) continue;
+    if (r.frame_reads) {
+      const uint64_t sp = nat.regs.gpr[4];
+      auto in_frame = [&](uint64_t a) {
+        return a >= sp && a < sp + r.frame_reads && first_unreadable(a, 1) == a;
+      };
+      return in_frame(cr2) && in_frame(nat.fault_addr);
+    }
+    if (!r.unordered_reads) continue;
     const uint64_t amask = r.unordered_addr32 ? 0xffffffffull : ~uint64_t{0};
     const uint64_t si = first_unreadable(nat.regs.gpr[6] & amask, r.unordered_reads);
     const uint64_t di = first_unreadable(nat.regs.gpr[7] & amask, r.unordered_reads);

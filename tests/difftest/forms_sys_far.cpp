@@ -114,6 +114,7 @@ bool gen_retf(Gen& g, unsigned size, bool imm) {
   Ib ib = g.begin(size == 8 ? 4 : size);
   ib.s.rex_w = size == 8;
   ib.s.set_opcode(imm ? 0xca : 0xcb);
+  ib.frame_reads = static_cast<uint8_t>(2 * size);
   // The release stays inside the data pages: the AMD host reads the stack at the released RSP
   // (a #PF there comes before the CS checks), which the SDM does not describe.
   uint64_t release = 0;
@@ -145,6 +146,7 @@ bool gen_iret(Gen& g, unsigned size) {
   Ib ib = g.begin(size == 8 ? 4 : size);
   ib.s.rex_w = size == 8;
   ib.s.set_opcode(0xcf);
+  ib.frame_reads = static_cast<uint8_t>(5 * size);
   const FarTarget t = pick_far_target(g, true, size);
   uint64_t flags = g.rng.next() & ~fl::TF;
   uint64_t new_rsp = kDataBase + g.rng.below(kDataSize);

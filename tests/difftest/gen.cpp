@@ -621,7 +621,8 @@ bool Gen::emit(Ib& ib) {
                                   ib.expect_ud,
                                   form_index,
                                   ib.unordered_reads,
-                                  ib.unordered_addr32};
+                                  ib.unordered_addr32,
+                                  ib.frame_reads};
   const unsigned end = static_cast<unsigned>(st_.code_len + len);
   apply(st_.flow, ib.fx);
   auto arrive = [&](const Target& t) {

@@ -150,6 +150,10 @@ struct Ib {
   // so the comparison can accept either read's fault address when both fault.
   uint8_t unordered_reads = 0;
   bool unordered_addr32 = false;
+  // A stack frame of this many bytes at RSP read in an order the SDM leaves open (IRET, RETF:
+  // the AMD host does not read the slots in pseudo-code order), so when the read faults any
+  // unreadable address of the frame is a correct CR2.
+  uint8_t frame_reads = 0;
   uint64_t mem_addr = 0;  // its address when known
   bool mem_addr_known = false;
   struct RelFix {
@@ -172,6 +176,7 @@ struct InsnRecord {
   uint16_t form;
   uint8_t unordered_reads;  // see Ib::unordered_reads
   bool unordered_addr32;
+  uint8_t frame_reads;      // see Ib::frame_reads
 };
 
 // Everything the comparison needs to know about a case besides its input.

@@ -61,7 +61,7 @@ bool make_case(const Options& opt, uint64_t index, const std::vector<uint16_t>& 
           umbra::disassemble_one(in->code + off, kCodeSize - off, kCodeBase + off, 64);
       const unsigned len = d.length ? d.length : 1;
       meta->insns[meta->n] = InsnRecord{
-          static_cast<uint16_t>(off), static_cast<uint8_t>(len), false, kNoForm, 0, false};
+          static_cast<uint16_t>(off), static_cast<uint8_t>(len), false, kNoForm, 0, false, 0};
       meta->boundary_addr[meta->n++] = kCodeBase + off;
       off += len;
     }

@@ -26,7 +26,9 @@ std::string write_kernel(const std::vector<uint8_t>& code) {
   put32(24, 0);         // bss_end_addr
   put32(28, 0x100020);  // entry: right after the header
   img.insert(img.end(), code.begin(), code.end());
-  std::string path = testing::TempDir() + "/umbra_pc_test_kernel.bin";
+  // One file per test: CTest runs the tests of this suite in parallel processes.
+  std::string path = testing::TempDir() + "/umbra_pc_" +
+                     testing::UnitTest::GetInstance()->current_test_info()->name() + ".bin";
   std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(img.data()),
                                               static_cast<std::streamsize>(img.size()));
   return path;
@@ -101,7 +103,7 @@ TEST(PcMachine, MissingOrMalformedKernelIsAnError) {
   PcMachine missing(config_for("/nonexistent/kernel"));
   EXPECT_FALSE(missing.boot(&err));
   EXPECT_EQ(err.find('\n'), std::string::npos);
-  std::string junk = testing::TempDir() + "/umbra_pc_junk.bin";
+  std::string junk = testing::TempDir() + "/umbra_pc_junk_kernel.bin";
   std::ofstream(junk) << "not a kernel";
   PcMachine bad(config_for(junk));
   EXPECT_FALSE(bad.boot(&err));
