@@ -115,6 +115,8 @@ class AddressTranslator;
 class PortBus;
 struct CpuRuntime;
 struct CpuModel;
+class GuestClock;
+class CpuPlatform;
 
 // One fast-TLB entry: guest linear page -> host address (host = linear + addend). A tag of
 // kTlbInvalid never matches. Separate tags per access type let one entry grant read but not
@@ -205,6 +207,10 @@ struct CpuState {
   // ---- CPU model and the MSRs without a named field (frontend/system/cpu_model.h, msr.h) ----
   const CpuModel* cpu_model;   // what CPUID reports and which features exist; null = default
   MsrFile msrs;
+
+  // ---- the board (null on machines without one) ----
+  GuestClock* clock;           // the guest time base (null: the host's monotonic clock)
+  CpuPlatform* platform;       // local APIC MSRs, APIC base, CR8 (frontend/system/cpu_platform.h)
 
   alignas(64) TlbEntry tlb[kTlbSize];
 };

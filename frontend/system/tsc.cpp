@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "frontend/system/cpu_model.h"
+#include "frontend/system/guest_clock.h"
 
 namespace umbra {
 
@@ -22,7 +23,7 @@ uint64_t host_monotonic_ns() {
 }
 
 uint64_t tsc_ticks(const CpuState& cpu) {
-  const unsigned __int128 ns = host_monotonic_ns();
+  const unsigned __int128 ns = cpu.clock ? cpu.clock->now_ns() : host_monotonic_ns();
   return static_cast<uint64_t>(ns * model_of(cpu).tsc_hz / 1'000'000'000u);
 }
 
