@@ -78,12 +78,17 @@ std::optional<uint64_t> parse_memory_size(const std::string& s) {
 
 const char* usage_text() {
   return "usage: umbra [options]\n"
-         "  -kernel FILE         boot a multiboot v1 kernel (ELF32)\n"
-         "  -initrd \"F [ARGS][,F [ARGS]...]\"  multiboot modules\n"
+         "  -kernel FILE         boot a Linux bzImage or a multiboot v1 kernel (ELF32)\n"
+         "  -initrd FILE         Linux: the initial ramdisk\n"
+         "  -initrd \"F [ARGS][,F [ARGS]...]\"  multiboot: modules\n"
          "  -append \"CMDLINE\"    kernel command line\n"
          "  -m SIZE              guest RAM (e.g. 512M, 2G; no suffix = MiB; default 128M)\n"
          "  -serial stdio|none   where COM1 goes (default stdio)\n"
-         "  -display none, -nographic   no window (the only display so far)\n"
+         "  -display none        no window (the only display so far)\n"
+         "  -nographic           no window; COM1 and the monitor share the terminal\n"
+         "                       (Ctrl-A x quits, Ctrl-A c switches console/monitor)\n"
+         "  -monitor stdio|none  the monitor on the terminal (with -nographic: Ctrl-A c)\n"
+         "  -icount N            deterministic time: 2^N ns of guest time per instruction\n"
          "  -no-reboot           exit instead of resetting (a triple fault exits with status 1)\n"
          "  -smp 1               one CPU (the only configuration so far)\n"
          "  -cpu NAME            CPU model (-cpu help lists them)\n"
@@ -163,7 +168,8 @@ std::optional<Options> parse_command_line(const std::vector<std::string>& args,
     } else if (a == "-no-reboot") {
       o.no_reboot = true;
     } else if (a == "-nographic") {
-      // No window exists yet; COM1 is on stdio by default.
+      // No window exists yet; COM1 is on stdio by default, multiplexed with the monitor.
+      o.nographic = true;
     } else if (a == "-display") {
       const std::string* v = need_value(i, a);
       if (!v) return std::nullopt;
@@ -179,6 +185,25 @@ std::optional<Options> parse_command_line(const std::vector<std::string>& args,
         return std::nullopt;
       }
       o.serial = *v;
+    } else if (a == "-icount") {
+      // -icount N or -icount shift=N: guest time advances 2^N ns per instruction.
+      const std::string* v = need_value(i, a);
+      if (!v) return std::nullopt;
+      std::string n = v->rfind("shift=", 0) == 0 ? v->substr(6) : *v;
+      auto shift = parse_u64(n);
+      if (!shift || *shift > 10) {
+        *error = "bad -icount '" + *v + "' (expected shift=N with N in 0..10)";
+        return std::nullopt;
+      }
+      o.icount_shift = static_cast<unsigned>(*shift);
+    } else if (a == "-monitor") {
+      const std::string* v = need_value(i, a);
+      if (!v) return std::nullopt;
+      if (*v != "stdio" && *v != "none") {
+        *error = "unsupported -monitor '" + *v + "' (available: stdio, none)";
+        return std::nullopt;
+      }
+      o.monitor = *v;
     } else if (a == "-smp") {
       const std::string* v = need_value(i, a);
       if (!v) return std::nullopt;

@@ -27,6 +27,9 @@ struct Options {
   std::optional<uint64_t> entry;   // --entry (default: load address)
   std::optional<DebugExitConfig> debug_exit;
   std::string accel = "tier0";
+  std::optional<unsigned> icount_shift;  // -icount shift=N: deterministic instruction clock
+  std::string monitor = "none";          // -monitor stdio|none
+  bool nographic = false;                // -nographic: serial and monitor share stdio
   uint64_t max_insns = ~uint64_t{0};
   bool disas = false;
   bool stats = false;

@@ -55,6 +55,7 @@ int run_pc(const umbra::Options& o) {
   cfg.serial_out = o.serial == "none" ? nullptr : stdout;
   cfg.max_insns = o.max_insns;
   cfg.trace_blocks = o.disas;
+  cfg.icount_shift = o.icount_shift;
   if (!o.cpu_model.empty()) {
     cfg.cpu_model = umbra::find_cpu_model(o.cpu_model);
     if (!cfg.cpu_model) return fail("unknown CPU model '" + o.cpu_model + "' (see -cpu help)");

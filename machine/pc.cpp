@@ -1,7 +1,9 @@
 #include "machine/pc.h"
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iterator>
 
@@ -18,12 +20,19 @@
 namespace umbra {
 
 PcMachine::PcMachine(PcConfig config)
-    : config_(std::move(config)), memory_(config_.ram_bytes), cpu_(std::make_unique<CpuState>()) {
+    : config_(std::move(config)),
+      clock_(config_.icount_shift ? GuestClock::Source::kInstructions : GuestClock::Source::kHost,
+             config_.icount_shift.value_or(0)),
+      memory_(config_.ram_bytes),
+      cpu_(std::make_unique<CpuState>()) {
   translator_ = std::make_unique<PagingTranslator>();
   std::memset(cpu_.get(), 0, sizeof(CpuState));
   cpu_->memory = &memory_;
   cpu_->translator = translator_.get();
   cpu_->ports = &ports_;
+  cpu_->clock = &clock_;
+  clock_.attach(cpu_.get());
+  clock_.reset();
   engine_ = std::make_unique<Tier0Engine>(*cpu_);
   engine_->set_deliver_events(true);
   engine_->set_trace_blocks(config_.trace_blocks);
@@ -68,10 +77,16 @@ void PcMachine::reset_cpu() {
   GuestMemory* mem = c.memory;
   AddressTranslator* tr = c.translator;
   PortBus* ports = c.ports;
+  GuestClock* clock = c.clock;
+  CpuPlatform* platform = c.platform;
+  const uint64_t insns = c.insn_count;  // the instruction clock keeps counting across resets
   std::memset(&c, 0, offsetof(CpuState, tlb));
   c.memory = mem;
   c.translator = tr;
   c.ports = ports;
+  c.clock = clock;
+  c.platform = platform;
+  c.insn_count = insns;
   // Model-defined power-on state: CPUID model, PAT, MISC_ENABLE, APIC base, DR6/DR7, TSC.
   reset_model_state(c, config_.cpu_model ? *config_.cpu_model : default_cpu_model());
   c.rflags = rf::FIXED1;
@@ -123,11 +138,44 @@ bool PcMachine::boot(std::string* error) {
   return true;
 }
 
+uint64_t PcMachine::service_devices() {
+  // Between slices the guest is not running, so device callbacks may raise interrupt lines
+  // freely; the engine sees cpu.irq_line at its next block boundary.
+  const uint64_t now = clock_.now_ns();
+  timers_.run_expired(now);
+  // Host time: slices short enough that timers fire within ~1 ms of their deadline at tier 0's
+  // speed. Instruction time: exactly up to the next deadline, so runs are reproducible.
+  constexpr uint64_t kHostSlice = 100'000;
+  if (!clock_.deterministic()) return kHostSlice;
+  const uint64_t next = timers_.next_deadline();
+  if (next == TimerQueue::kNever) return kHostSlice;
+  const unsigned shift = *config_.icount_shift;
+  const uint64_t ns = next > now ? next - now : 0;
+  return std::max<uint64_t>(1, (ns + (uint64_t{1} << shift) - 1) >> shift);
+}
+
+bool PcMachine::wait_while_halted() {
+  const uint64_t next = timers_.next_deadline();
+  if (next == TimerQueue::kNever) return false;
+  const uint64_t now = clock_.now_ns();
+  if (next <= now) return true;
+  if (clock_.deterministic()) {
+    clock_.skip_to(next);
+    return true;
+  }
+  const uint64_t wait_ns = next - now;
+  timespec ts{static_cast<time_t>(wait_ns / 1'000'000'000u),
+              static_cast<long>(wait_ns % 1'000'000'000u)};
+  nanosleep(&ts, nullptr);
+  return true;
+}
+
 int PcMachine::run() {
   CpuState& c = *cpu_;
   uint64_t budget = config_.max_insns;
   for (;;) {
-    RunResult r = engine_->run(budget);
+    const uint64_t slice = std::min(budget, service_devices());
+    RunResult r = engine_->run(slice);
     budget -= std::min(budget, r.insns);
     if (r.reason & kExitShutdown) {
       if (debug_exit_status_ >= 0) return debug_exit_status_;
@@ -156,14 +204,15 @@ int PcMachine::run() {
       continue;
     }
     if (r.reason & kExitHalt) {
-      // Nothing in the machine can raise an interrupt yet (timers arrive with the platform
-      // work), so a halted CPU would wait forever: report it and stop.
+      // An interrupt wakes a halted CPU only if IF = 1 (NMIs aside); with IF = 0, or with no
+      // timer armed and no input that could raise one, it would wait forever: report and stop.
+      if ((c.rflags & rf::IF) && wait_while_halted()) continue;
       std::fprintf(stderr, "umbra: guest halted at rip=%#llx with %s; nothing can wake it\n",
                    static_cast<unsigned long long>(c.rip),
                    (c.rflags & rf::IF) ? "interrupts enabled" : "interrupts disabled");
       return 0;
     }
-    if (r.reason & kExitInsnLimit) {
+    if ((r.reason & kExitInsnLimit) && budget == 0) {
       std::fprintf(stderr, "umbra: instruction limit reached at rip=%#llx\n",
                    static_cast<unsigned long long>(c.rip));
       return 1;

@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "devices/port_bus.h"
+#include "devices/timer_queue.h"
 #include "frontend/cpu_state.h"
+#include "frontend/system/guest_clock.h"
 #include "softmmu/access.h"
 #include "softmmu/guest_memory.h"
 
@@ -33,6 +35,8 @@ struct PcConfig {
   uint64_t max_insns = ~uint64_t{0};
   bool trace_blocks = false;
   const CpuModel* cpu_model = nullptr;  // -cpu; null: the default model
+  // -icount SHIFT: guest time = instructions << SHIFT ns (deterministic); unset: host time.
+  std::optional<unsigned> icount_shift;
 };
 
 class PcMachine {
@@ -51,12 +55,22 @@ class PcMachine {
   PortBus& ports() { return ports_; }
   Tier0Engine& engine() { return *engine_; }
   unsigned resets() const { return resets_; }
+  GuestClock& clock() { return clock_; }
+  TimerQueue& timers() { return timers_; }
 
  private:
   void reset_cpu();
   void request_reset();
+  // One pass of the main loop's housekeeping between slices of guest execution: expired device
+  // timers. Returns the number of guest instructions the next slice may run before the next
+  // timer is due (the instruction clock only; otherwise a fixed slice).
+  uint64_t service_devices();
+  // The CPU is halted: wait for the next timer or input. False if nothing can ever wake it.
+  bool wait_while_halted();
 
   PcConfig config_;
+  GuestClock clock_;
+  TimerQueue timers_;
   std::vector<uint8_t> kernel_image_;
   GuestMemory memory_;
   PortBus ports_;
