@@ -37,7 +37,7 @@ constexpr size_t kPrefAddress = 0x258;
 constexpr size_t kInitSize = 0x260;
 constexpr size_t kEnd = 0x268;  // first byte past init_size; protocol 2.12 headers reach it
 
-constexpr uint8_t kLoadedHigh = 1u << 0;   // loadflags: protected-mode code at 0x100000+
+constexpr uint8_t kLoadedHigh = 1u << 0;    // loadflags: protected-mode code at 0x100000+
 constexpr uint16_t kXlfKernel64 = 1u << 0;  // xloadflags: 64-bit entry at +0x200
 }  // namespace hdr
 
@@ -179,7 +179,8 @@ bool load_linux(GuestMemory& mem, CpuState& cpu, const LinuxBootParams& params, 
     return fail("kernel is not a Linux bzImage (no boot sector signature 0xAA55 at 0x1FE)");
   if (img.size() < hdr::kMagic + 4 || std::memcmp(img.data() + hdr::kMagic, "HdrS", 4) != 0)
     return fail("kernel is not a Linux bzImage (no \"HdrS\" setup header at 0x202)");
-  if (img.size() < hdr::kEnd) return fail("Linux kernel image is truncated inside its setup header");
+  if (img.size() < hdr::kEnd)
+    return fail("Linux kernel image is truncated inside its setup header");
   const uint16_t version = get<uint16_t>(img, hdr::kVersion);
   if (version < kMinVersion)
     return fail("Linux boot protocol " + std::to_string(version >> 8) + "." +
@@ -189,7 +190,8 @@ bool load_linux(GuestMemory& mem, CpuState& cpu, const LinuxBootParams& params, 
   if (header_end < hdr::kEnd)
     return fail("Linux setup header is shorter than protocol 2.12 requires");
   if (!(get<uint16_t>(img, hdr::kXloadflags) & hdr::kXlfKernel64))
-    return fail("Linux kernel has no 64-bit entry point (XLF_KERNEL_64 clear): not an x86-64 kernel");
+    return fail(
+        "Linux kernel has no 64-bit entry point (XLF_KERNEL_64 clear): not an x86-64 kernel");
   if (!(img[hdr::kLoadflags] & hdr::kLoadedHigh))
     return fail("Linux kernel is a zImage (LOADED_HIGH clear); only bzImage is supported");
 
@@ -274,7 +276,8 @@ bool load_linux(GuestMemory& mem, CpuState& cpu, const LinuxBootParams& params, 
   uint64_t ram_above_1m = 0;
   for (const E820Entry& e : params.e820)
     if (e.type == E820Type::kRam && e.addr >= kOneMiB) ram_above_1m += e.size;
-  put<uint32_t>(p, bp::kAltMemK, static_cast<uint32_t>(std::min<uint64_t>(ram_above_1m >> 10, ~0u)));
+  put<uint32_t>(p, bp::kAltMemK,
+                static_cast<uint32_t>(std::min<uint64_t>(ram_above_1m >> 10, ~0u)));
   p[bp::kE820Entries] = static_cast<uint8_t>(params.e820.size());
   for (size_t i = 0; i < params.e820.size(); ++i) {
     const E820Entry& e = params.e820[i];

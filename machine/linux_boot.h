@@ -41,13 +41,13 @@ struct LinuxBootInfo {
 // Fixed low-memory layout (below 0x9FC00, all in the first e820 RAM range; the kernel keeps the
 // first 1 MiB reserved, so none of it is reused while the kernel still reads it).
 namespace linux_layout {
-constexpr uint64_t kGdt = 0x1000;          // GDT: null, null, __BOOT_CS (0x10), __BOOT_DS (0x18)
-constexpr uint64_t kStackTop = 0x7000;     // RSP at entry (the kernel sets its own at once)
-constexpr uint64_t kBootParams = 0x7000;   // the zero page (4 KiB)
-constexpr uint64_t kPml4 = 0x9000;         // PML4, PDPT, then 4 page directories (2 MiB pages)
+constexpr uint64_t kGdt = 0x1000;         // GDT: null, null, __BOOT_CS (0x10), __BOOT_DS (0x18)
+constexpr uint64_t kStackTop = 0x7000;    // RSP at entry (the kernel sets its own at once)
+constexpr uint64_t kBootParams = 0x7000;  // the zero page (4 KiB)
+constexpr uint64_t kPml4 = 0x9000;        // PML4, PDPT, then 4 page directories (2 MiB pages)
 constexpr uint64_t kPdpt = 0xA000;
-constexpr uint64_t kPageDirs = 0xB000;     // 4 pages: identity map of 0-4 GiB
-constexpr uint64_t kCmdline = 0x20000;     // kernel command line (up to kCmdlineMax bytes + NUL)
+constexpr uint64_t kPageDirs = 0xB000;  // 4 pages: identity map of 0-4 GiB
+constexpr uint64_t kCmdline = 0x20000;  // kernel command line (up to kCmdlineMax bytes + NUL)
 constexpr uint64_t kCmdlineMax = 0xFFFF;
 }  // namespace linux_layout
 
