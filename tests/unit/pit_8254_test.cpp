@@ -8,6 +8,7 @@
 
 #include "devices/irq.h"
 #include "devices/pit.h"
+#include "devices/port80.h"
 #include "devices/port_bus.h"
 #include "devices/timer_queue.h"
 #include "frontend/cpu_state.h"
@@ -270,6 +271,25 @@ TEST_F(PitTest, RefreshBitToggles) {
   cpu->insn_count = 1000 + 15085;
   const uint8_t b = in(0x61) & 0x10;
   EXPECT_NE(a, b);
+}
+
+}  // namespace
+}  // namespace umbra
+
+namespace umbra {
+namespace {
+
+// Port 0x80 sits next to the PIT's port 0x61 among the board's system ports.
+TEST(PostCodePortTest, SwallowsWritesAndRemembersTheLast) {
+  PortBus bus;
+  PostCodePort post(bus);
+  bus.write(0x80, 1, 0x12);
+  bus.write(0x80, 1, 0x34);
+  EXPECT_EQ(post.last(), 0x34);
+  EXPECT_EQ(post.writes(), 2u);
+  EXPECT_EQ(bus.read(0x80, 1), 0x34u);
+  EXPECT_EQ(bus.owner(0x80), "post-code");
+  EXPECT_EQ(bus.unclaimed_writes(), 0u);
 }
 
 }  // namespace
