@@ -106,12 +106,7 @@ Rtc146818::Rtc146818(PortBus& bus, IrqLine irq8, TimerQueue& timers, const Guest
   ram_[kRegB] = kB24Hour;
   ram_[kRegD] = kDVrt;
   fill_memory_bytes(ram_below_4g, ram_above_4g);
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  const uint64_t t = now();
-  last_sync_ns_ = t;
-  offset_ns_ =
-      static_cast<int64_t>(ts.tv_sec) * kNsPerSecond + ts.tv_nsec - static_cast<int64_t>(t);
+  set_host_time();
   PortHandler h;
   h.read = [this](uint16_t port, unsigned) -> uint32_t {
     return port == 0x71 ? read_data() : 0xff;  // the index register is write-only
@@ -155,9 +150,22 @@ void Rtc146818::fill_memory_bytes(uint64_t below, uint64_t above) {
   ram_[0x2f] = static_cast<uint8_t>(sum);
 }
 
-void Rtc146818::reset() {
+void Rtc146818::set_host_time() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
   const uint64_t t = now();
-  sync_flags(t);
+  last_sync_ns_ = t;
+  offset_ns_ =
+      static_cast<int64_t>(ts.tv_sec) * kNsPerSecond + ts.tv_nsec - static_cast<int64_t>(t);
+  held_ = to_datetime(ts.tv_sec);
+  schedule(t);
+}
+
+void Rtc146818::reset() {
+  // The guest clock restarts with the machine, so the time of day is taken from the host again
+  // (a time the guest set is not kept across a reset).
+  set_host_time();
+  const uint64_t t = now();
   // RESET clears PIE, AIE, UIE, SQWE and the flags (data sheet, "RESET").
   ram_[kRegB] &= static_cast<uint8_t>(~(kBPie | kBAie | kBUie | 0x08));
   flags_ = 0;

@@ -30,8 +30,11 @@ class Rtc146818 {
   Rtc146818(PortBus& bus, IrqLine irq8, TimerQueue& timers, const GuestClock& clock,
             uint64_t ram_below_4g, uint64_t ram_above_4g = 0);
 
-  // The RESET pin (machine reset): interrupt enables and flags cleared; time and RAM kept.
+  // The RESET pin (machine reset): interrupt enables and flags cleared, RAM kept. Call it after
+  // the guest clock was reset: the time of day is re-read from the host.
   void reset();
+  // Sets the time of day from the host's real-time clock (UTC), keeping the second's fraction.
+  void set_host_time();
 
   // Sets the time of day (seconds since 1970-01-01 UTC), the next update one second from now.
   // The constructor uses the host's real-time clock.

@@ -242,6 +242,16 @@ TEST_F(RtcTest, MemorySizeBytes) {
   EXPECT_EQ(r(0x5b) | r(0x5c) << 8 | r(0x5d) << 16, 3u << 14);
 }
 
+TEST_F(RtcTest, ResetClearsInterruptsAndTakesTheHostTime) {
+  set_reg(0x0b, 0x52);  // PIE, UIE
+  set_reg(0x40, 0x77);
+  rtc.reset();
+  EXPECT_EQ(reg(0x0b), 0x02);
+  EXPECT_EQ(timers.next_deadline(), TimerQueue::kNever);
+  EXPECT_EQ(reg(0x40), 0x77);
+  EXPECT_GT(rtc.time(), kSat20261121_034605 - 86400 * 365 * 5);  // the host's clock, roughly now
+}
+
 TEST_F(RtcTest, NmiMaskAndRam) {
   bus.write(0x70, 1, 0x80 | 0x40);
   EXPECT_TRUE(rtc.nmi_masked());
