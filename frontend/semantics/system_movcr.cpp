@@ -13,6 +13,7 @@
 #include "frontend/operands.h"
 #include "frontend/semantics/system_control.h"
 #include "frontend/semantics/system_internal.h"
+#include "frontend/system/cpu_platform.h"
 #include "frontend/system/mode.h"
 
 namespace umbra {
@@ -58,6 +59,8 @@ struct MovToCr {
       write_cr4(cpu, v);
     } else {
       write_cr8(cpu, v);
+      // CR8 is the APIC's TPR[7:4] (SDM vol. 3, 10.8.6.1): the APIC may now deliver.
+      if (cpu.platform) cpu.platform->tpr_changed(cpu);
     }
     cpu.rip = next;
   }

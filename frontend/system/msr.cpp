@@ -9,6 +9,7 @@
 #include "frontend/cpu_state.h"
 #include "frontend/semantics/system_control.h"
 #include "frontend/system/cpu_model.h"
+#include "frontend/system/cpu_platform.h"
 #include "frontend/system/mode.h"
 #include "frontend/system/tsc.h"
 
@@ -162,6 +163,8 @@ bool read_msr(CpuState& cpu, uint32_t index, uint64_t* value) {
   *value = v;
   return true;
 unknown:
+  // The board implements the rest of the APIC's MSRs (IA32_TSC_DEADLINE, the x2APIC range).
+  if (cpu.platform && cpu.platform->read_msr(cpu, index, value)) return true;
   log_unknown("rdmsr", index);
   return false;
 }
@@ -182,6 +185,7 @@ bool write_msr(CpuState& cpu, uint32_t index, uint64_t v) {
       // x2APIC mode requires the xAPIC global enable (SDM vol. 3, 11.12.5 table 11-5).
       if ((v & kApicX2) && !(v & kApicEnable)) return false;
       cpu.msr_apic_base = (v & writable) | (cpu.msr_apic_base & kApicBsp);
+      if (cpu.platform) cpu.platform->apic_base_changed(cpu);  // the APIC moves or is disabled
       return true;
     }
     case msr::BIOS_SIGN_ID:
@@ -304,6 +308,7 @@ bool write_msr(CpuState& cpu, uint32_t index, uint64_t v) {
       break;
     }
   }
+  if (cpu.platform && cpu.platform->write_msr(cpu, index, v)) return true;
   log_unknown("wrmsr", index);
   return false;
 }
