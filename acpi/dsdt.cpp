@@ -52,10 +52,12 @@ std::string cpu_device_name(size_t uid) {
 }  // namespace
 
 aml::AmlCode build_dsdt_aml(const AcpiConfig& c) {
-  AmlList pci0 = {
-      name("_HID", eisa_id("PNP0A03")), name("_ADR", integer(0)),      name("_UID", integer(0)),
-      name("_BBN", integer(0)),         name("_CRS", pci_host_crs(c)),
-  };
+  // No _ADR beside the _HID: the two are mutually exclusive (ACPI 6.x section 6.1; iasl warns).
+  AmlList pci0;
+  pci0.push_back(name("_HID", eisa_id("PNP0A03")));
+  pci0.push_back(name("_UID", integer(0)));
+  pci0.push_back(name("_BBN", integer(0)));
+  pci0.push_back(name("_CRS", pci_host_crs(c)));
   if (c.describe_isa_devices)
     pci0.push_back(device("ISA", {name("_ADR", integer(c.isa_bridge_adr)), isa_devices()}));
 
