@@ -89,12 +89,6 @@ void I8259::set_input(unsigned pin, bool level) {
   levels_ = level ? (levels_ | bit) : (levels_ & ~bit);
 }
 
-void I8259::set_request_level(unsigned pin, bool level) {
-  const uint8_t bit = static_cast<uint8_t>(1u << pin);
-  irr_ = level ? (irr_ | bit) : (irr_ & ~bit);
-  levels_ = level ? (levels_ | bit) : (levels_ & ~bit);
-}
-
 void I8259::set_elcr(uint8_t elcr) {
   elcr_ = elcr;
   // Inputs now level-triggered reflect their current level at once.
@@ -232,8 +226,10 @@ void Pic8259Pair::set_irq(unsigned pin, bool level) {
 }
 
 void Pic8259Pair::update() {
-  // The slave's INT drives the master's IR2 as a level.
-  chips_[0].set_request_level(kCascadePin, chips_[1].pending() >= 0);
+  // The slave's INT drives the master's IR2 input (edge-triggered on the PC: its ELCR bit is
+  // reserved), so a slave request that goes away after the master latched it still reaches
+  // INTA and comes out as the slave's spurious IRQ15.
+  chips_[0].set_input(kCascadePin, chips_[1].pending() >= 0);
   const bool out = chips_[0].pending() >= 0;
   if (out != output_) {
     output_ = out;
@@ -254,6 +250,9 @@ uint8_t Pic8259Pair::acknowledge() {
     master.acknowledge(irq);
     const int s = slave.pending();
     vector = s < 0 ? slave.spurious_vector() : slave.acknowledge(s);
+    // The slave drops INT during the INTA sequence; if another request is still pending it
+    // raises INT again, a new edge for the master.
+    master.set_input(kCascadePin, false);
   } else {
     vector = master.acknowledge(irq);
   }

@@ -31,8 +31,6 @@ class I8259 {
   // A request input changed level. Level-triggered inputs follow the level; edge-triggered
   // ones latch a request on the rising edge (the edge sense latch, data sheet "ICW1 LTIM").
   void set_input(unsigned pin, bool level);
-  // Drives a request bit directly as a level (the master's cascade input from the slave's INT).
-  void set_request_level(unsigned pin, bool level);
   // Edge/level selection from the ELCR (bit set = level).
   void set_elcr(uint8_t elcr);
   uint8_t elcr() const { return elcr_; }

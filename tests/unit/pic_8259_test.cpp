@@ -156,10 +156,15 @@ TEST_F(PicTest, ElcrLevelTriggering) {
   out(0x20, 0x20);
   // Still asserted: delivered again after EOI.
   ASSERT_TRUE(pic.output());
+  // Linux's mask_and_ack_8259A: mask, EOI slave and cascade; the handler quiets the device;
+  // unmask. No further (or spurious) interrupt.
   EXPECT_EQ(pic.acknowledge(), 0x3a);
-  out(0xa0, 0x20);
-  out(0x20, 0x20);
+  out(0xa1, 0x04);
+  out(0xa0, 0x62);
+  out(0x20, 0x62);
+  EXPECT_FALSE(pic.output());
   pic.set_irq(10, false);
+  out(0xa1, 0x00);
   EXPECT_FALSE(pic.output());
 }
 
@@ -173,6 +178,38 @@ TEST_F(PicTest, SpuriousIrq7) {
   EXPECT_EQ(outputs, (std::vector<bool>{true, false}));
   EXPECT_EQ(pic.acknowledge(), 0x37);
   EXPECT_EQ(master_isr(), 0x00);  // no ISR bit for a spurious IRQ7
+}
+
+TEST_F(PicTest, SpuriousIrq15FromTheSlave) {
+  init();
+  out(0x4d1, 0x02);  // IRQ9 level
+  pic.set_irq(9, true);
+  ASSERT_TRUE(pic.output());
+  // The request goes away after the master latched its cascade input: INTA reaches the slave,
+  // which answers IR7 without setting ISR; the master's cascade is in service.
+  pic.set_irq(9, false);
+  EXPECT_TRUE(pic.output());
+  EXPECT_EQ(pic.acknowledge(), 0x3f);
+  EXPECT_EQ(slave_isr(), 0x00);
+  EXPECT_EQ(master_isr(), 0x04);
+  out(0x20, 0x62);  // Linux's answer to a spurious IRQ15: EOI the cascade on the master
+  EXPECT_EQ(master_isr(), 0x00);
+  EXPECT_FALSE(pic.output());
+}
+
+TEST_F(PicTest, SlaveAutoEoiDeliversQueuedRequests) {
+  init(/*auto_eoi=*/true);
+  out(0xa0, 0x11);  // the slave in automatic EOI mode too
+  out(0xa1, 0x38);
+  out(0xa1, 0x02);
+  out(0xa1, 0x03);
+  pic.set_irq(10, true);
+  pic.set_irq(11, true);
+  EXPECT_EQ(pic.acknowledge(), 0x3a);
+  // The slave still has IRQ11: its INT rises again after INTA, a new edge for the master.
+  ASSERT_TRUE(pic.output());
+  EXPECT_EQ(pic.acknowledge(), 0x3b);
+  EXPECT_FALSE(pic.output());
 }
 
 TEST_F(PicTest, AutoEoi) {
