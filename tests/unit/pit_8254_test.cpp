@@ -111,7 +111,7 @@ TEST_F(PitTest, LateMainLoopCollapsesMissedPeriods) {
 }
 
 TEST_F(PitTest, OneShotMode0) {
-  out(0x43, 0x30);  // Linux's one-shot clockevent: mode 0
+  out(0x43, 0x30);  // mode 0: interrupt on terminal count
   out(0x40, 100);
   EXPECT_FALSE(sink.levels[0]);
   out(0x40, 0);
@@ -262,6 +262,23 @@ TEST_F(PitTest, SoftwareStrobeMode4) {
   EXPECT_FALSE(sink.levels[0]);
   EXPECT_EQ(step_to_next_deadline(), Pit8254::ns_at(7));
   EXPECT_TRUE(sink.levels[0]);
+  EXPECT_EQ(timers.next_deadline(), TimerQueue::kNever);
+}
+
+TEST_F(PitTest, LinuxOneShotClockeventInMode4) {
+  // pit_set_oneshot writes 0x38 (mode 4); each pit_next_event writes a new count, loaded on the
+  // next clock; the interrupt is the rising edge after the one-clock strobe.
+  out(0x43, 0x38);
+  out(0x40, 100);
+  out(0x40, 0);
+  set_tick(40);
+  out(0x40, 50);
+  out(0x40, 0);
+  EXPECT_EQ(timers.next_deadline(), Pit8254::ns_at(91));
+  const unsigned before = sink.rises[0];
+  EXPECT_EQ(step_to_next_deadline(), Pit8254::ns_at(91));
+  EXPECT_EQ(step_to_next_deadline(), Pit8254::ns_at(92));
+  EXPECT_EQ(sink.rises[0] - before, 1u);
   EXPECT_EQ(timers.next_deadline(), TimerQueue::kNever);
 }
 
