@@ -1,5 +1,6 @@
 #include "acpi/tables.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace umbra::acpi {
@@ -162,6 +163,16 @@ const AcpiPiece* AcpiTables::find(std::string_view signature) const {
   for (const AcpiPiece& p : pieces)
     if (p.signature == signature) return &p;
   return nullptr;
+}
+
+std::vector<uint8_t> AcpiTables::image() const {
+  std::vector<uint8_t> out;
+  for (const AcpiPiece& p : pieces) {
+    const size_t at = p.paddr - image_base();
+    if (out.size() < at + p.bytes.size()) out.resize(at + p.bytes.size(), 0);
+    std::copy(p.bytes.begin(), p.bytes.end(), out.begin() + static_cast<ptrdiff_t>(at));
+  }
+  return out;
 }
 
 AcpiTables build_acpi_tables(const AcpiConfig& c) {

@@ -74,6 +74,10 @@ struct AcpiTables {
 
   // The piece with this signature, or nullptr.
   const AcpiPiece* find(std::string_view signature) const;
+  // All pieces as one contiguous image starting at pieces.front().paddr (gaps zero-filled), for
+  // a machine that copies one block into guest memory.
+  uint64_t image_base() const { return pieces.empty() ? 0 : pieces.front().paddr; }
+  std::vector<uint8_t> image() const;
 };
 
 // Throws std::runtime_error if the tables do not fit in the configured area.

@@ -235,6 +235,17 @@ TEST(AcpiTables, DsdtExtraTermsAndExtraTablesAreIncluded) {
   EXPECT_EQ(le64(x, 52), ssdt->paddr);
 }
 
+TEST(AcpiTables, ImageHoldsEveryPieceAtItsOffset) {
+  const AcpiTables t = build_acpi_tables(pc_config());
+  const std::vector<uint8_t> img = t.image();
+  EXPECT_EQ(t.image_base(), 0xE0000u);
+  const AcpiPiece& last = t.pieces.back();
+  ASSERT_EQ(img.size(), last.paddr + last.bytes.size() - t.image_base());
+  for (const AcpiPiece& p : t.pieces)
+    EXPECT_TRUE(std::equal(p.bytes.begin(), p.bytes.end(), img.begin() + (p.paddr - 0xE0000)))
+        << p.signature;
+}
+
 TEST(AcpiTables, TooSmallAreaIsAnError) {
   AcpiConfig c = pc_config();
   c.table_area_size = 0x200;
