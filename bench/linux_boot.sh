@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Linux boot benchmark (issue 6): boots the boot test's Debian kernel + busybox initramfs on Umbra
+# and on qemu-system-x86_64 -accel tcg, alternating (umbra, qemu, umbra, qemu, ...) so both see
+# the same host load, N runs each. Reports per run and the mean of: host time from start to the
+# "init reached" marker, and total time to poweroff; then Umbra/QEMU ratios. Each run is the full
+# acceptance test (tests/boot/run_boot_test.sh), so a failed boot is reported as such.
+#
+# Usage: bench/linux_boot.sh [-n RUNS] [--umbra PATH] [--qemu PATH] [--cache DIR]
+#   defaults: 3 runs, build/umbra, qemu-system-x86_64 on PATH, build/boot
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+runs=3 umbra=$root/build/umbra qemu=$(command -v qemu-system-x86_64 || true) cache=$root/build/boot
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    -n) runs=$2; shift 2 ;;
+    --umbra) umbra=$2; shift 2 ;;
+    --qemu) qemu=$2; shift 2 ;;
+    --cache) cache=$2; shift 2 ;;
+    *) echo "usage: $0 [-n RUNS] [--umbra PATH] [--qemu PATH] [--cache DIR]" >&2; exit 2 ;;
+  esac
+done
+kinds=()
+[[ -x $umbra ]] && kinds+=(umbra) || echo "linux_boot: no Umbra binary at $umbra; QEMU only" >&2
+[[ -n $qemu && -x $qemu ]] && kinds+=(qemu) || echo "linux_boot: no qemu-system-x86_64" >&2
+[[ ${#kinds[@]} -gt 0 ]] || exit 2
+"$root/tests/boot/prepare.sh" "$cache" || exit 1
+
+declare -A init_sum total_sum ok_runs
+for k in "${kinds[@]}"; do init_sum[$k]=0 total_sum[$k]=0 ok_runs[$k]=0; done
+
+for ((i = 1; i <= runs; ++i)); do
+  for k in "${kinds[@]}"; do
+    bin=$umbra; [[ $k == qemu ]] && bin=$qemu
+    out=$(BOOT_QUIET=1 "$root/tests/boot/run_boot_test.sh" "$k" "$bin" "$cache" 2>&1)
+    status=$?
+    t_init=$(sed -n 's/^boot-time-to-init: //p' <<<"$out")
+    t_total=$(sed -n 's/^boot-total-time: //p' <<<"$out")
+    if [[ $status -eq 0 ]]; then
+      verdict=pass
+      ok_runs[$k]=$((ok_runs[$k] + 1))
+      init_sum[$k]=$(echo "${init_sum[$k]} + $t_init" | bc -l)
+      total_sum[$k]=$(echo "${total_sum[$k]} + $t_total" | bc -l)
+    else
+      verdict="FAIL ($(grep -m1 '^FAIL' <<<"$out"))"
+    fi
+    printf 'run %d %-5s to-init %8s s  total %8s s  %s\n' "$i" "$k" "$t_init" "$t_total" "$verdict"
+  done
+done
+
+echo
+declare -A init_mean total_mean
+for k in "${kinds[@]}"; do
+  n=${ok_runs[$k]}
+  if [[ $n -eq 0 ]]; then echo "$k: no passing run"; continue; fi
+  init_mean[$k]=$(echo "scale=2; ${init_sum[$k]} / $n" | bc -l)
+  total_mean[$k]=$(echo "scale=2; ${total_sum[$k]} / $n" | bc -l)
+  printf '%-5s mean of %d: to-init %s s, total %s s\n' "$k" "$n" "${init_mean[$k]}" "${total_mean[$k]}"
+done
+if [[ -n ${init_mean[umbra]:-} && -n ${init_mean[qemu]:-} ]]; then
+  printf 'ratio umbra/qemu: to-init %.2f, total %.2f\n' \
+    "$(echo "${init_mean[umbra]} / ${init_mean[qemu]}" | bc -l)" \
+    "$(echo "${total_mean[umbra]} / ${total_mean[qemu]}" | bc -l)"
+fi

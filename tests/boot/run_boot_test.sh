@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The Linux boot acceptance test (issue 6): boots Debian 12's kernel with a busybox initramfs
+# (tests/boot/prepare.sh) on Umbra or on QEMU (the reference), with KASLR and PTI on, and checks
+# the console: /init reached, /proc, /sys and /dev mounted, /proc/cpuinfo with the expected flags,
+# the sha256 of generated data, 200 processes spawned and reaped, `poweroff -f` ending the
+# emulator with exit status 0, and no kernel warning of any kind in the log.
+#
+# Usage: tests/boot/run_boot_test.sh qemu|umbra EMULATOR CACHEDIR [extra emulator args...]
+#   EMULATOR   the qemu-system-x86_64 or umbra binary
+#   CACHEDIR   where prepare.sh keeps the kernel and initramfs (created and filled if needed)
+# Environment: BOOT_TIMEOUT (seconds, default 600), BOOT_APPEND (extra kernel command line),
+#   BOOT_LOG (keep the console log in this file), BOOT_QUIET=1 (do not echo the console).
+# Prints "boot-time-to-init: S" and "boot-total-time: S" (seconds, host wall clock).
+set -uo pipefail
+
+if [[ $# -lt 3 ]]; then
+  echo "usage: $0 qemu|umbra EMULATOR CACHEDIR [extra emulator args...]" >&2
+  exit 2
+fi
+kind=$1 emulator=$2 cache=$3
+shift 3
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+timeout_s=${BOOT_TIMEOUT:-600}
+
+"$here/prepare.sh" "$cache" || { echo "FAIL: prepare.sh failed" >&2; exit 1; }
+
+# Kernel command line: serial console, fail fast on a panic (-no-reboot turns the reboot into an
+# exit, and the missing markers fail the test). KASLR and PTI stay on: no nokaslr / nopti.
+append="console=ttyS0 panic=-1 ${BOOT_APPEND:-}"
+common=(-m 512M -nographic -no-reboot -kernel "$cache/vmlinuz" -initrd "$cache/initramfs.cpio.gz"
+        -append "$append")
+case $kind in
+  # QEMU TCG on a busy host: the IO-APIC timer check (a few jiffies measured against the TSC)
+  # fails when the host deschedules the vCPU thread, and the kernel panics with "IO-APIC + timer
+  # doesn't work!". The reference run skips that check; Umbra gets no such allowance.
+  qemu) common[-1]="$append no_timer_check"
+        cmd=("$emulator" -accel tcg "${common[@]}" "$@") ;;
+  umbra) cmd=("$emulator" "${common[@]}" "$@") ;;
+  *) echo "usage: $0 qemu|umbra EMULATOR CACHEDIR" >&2; exit 2 ;;
+esac
+
+log=${BOOT_LOG:-$(mktemp)}
+: >"$log"
+times=$(mktemp)
+trap '[[ -z ${BOOT_LOG:-} ]] && rm -f "$log"; rm -f "$times"' EXIT
+
+echo "run_boot_test: ${cmd[*]}"
+start=$EPOCHREALTIME
+# Each console line is logged (without the serial \r); the host time of the init marker is noted.
+timeout -k 10 "$timeout_s" "${cmd[@]}" </dev/null 2>&1 |
+  while IFS= read -r line; do
+    line=${line%$'\r'}
+    printf '%s\n' "$line" >>"$log"
+    [[ ${BOOT_QUIET:-0} == 1 ]] || printf '%s\n' "$line"
+    if [[ $line == *"UMBRA-BOOT: init reached"* ]]; then echo "$EPOCHREALTIME" >"$times"; fi
+  done
+status=${PIPESTATUS[0]}
+end=$EPOCHREALTIME
+
+failures=()
+fail() { failures+=("$1"); }
+
+if [[ $status -eq 124 || $status -eq 137 ]]; then fail "timed out after ${timeout_s}s"
+elif [[ $status -ne 0 ]]; then fail "emulator exit status $status (expected 0 after poweroff)"; fi
+
+need() {  # need "marker" "description"
+  grep -qF -- "$1" "$log" || fail "missing: $2"
+}
+need "UMBRA-BOOT: init reached" "the kernel reaching /init"
+need "UMBRA-BOOT: mounted /proc" "/proc mounted"
+need "UMBRA-BOOT: mounted /sys" "/sys mounted"
+need "UMBRA-BOOT: mounted /dev" "/dev (devtmpfs) mounted"
+need "UMBRA-BOOT: processes spawned 200 reaped 200 files 200" "200 processes spawned and reaped"
+need "UMBRA-BOOT: dmesg end" "the kernel log (dmesg)"
+need "UMBRA-BOOT: powering off" "poweroff"
+
+# The digest of the generated data, computed on the host by the same busybox.
+expected=$("$cache/busybox" sh "$here/gen_data.sh" | "$cache/busybox" sha256sum | cut -d' ' -f1)
+need "UMBRA-BOOT: sha256 $expected" "sha256 of the generated data ($expected)"
+
+# /proc/cpuinfo: the flags every x86-64 Linux guest needs, as advertised by CPUID.
+flags_line=$(sed -n '/UMBRA-BOOT: cpuinfo begin/,/UMBRA-BOOT: cpuinfo end/p' "$log" |
+  grep -m1 '^flags' || true)
+if [[ -z $flags_line ]]; then
+  fail "missing: flags line in /proc/cpuinfo"
+else
+  for f in ${BOOT_CPU_FLAGS:-fpu tsc msr pae cx8 apic cmov pat clflush mmx fxsr sse sse2 syscall nx lm}; do
+    [[ " ${flags_line#*:} " == *" $f "* ]] || fail "/proc/cpuinfo lacks flag '$f'"
+  done
+fi
+
+# Kernel complaints: any of these anywhere in the console output fails the test.
+bad_patterns=(
+  "Oops" "WARNING:" "unchecked MSR access" "TSC calibration failed" "Kernel panic" "BUG:"
+  "Call Trace:" "RIP: 00" "unstable" "clocksource watchdog" "timekeeping watchdog"
+  "general protection fault" "invalid opcode:" "segfault at" "soft lockup" "hard LOCKUP"
+  "rcu_sched self-detected stall" "rcu: INFO:" "hung_task" "BUG: kernel NULL pointer"
+)
+for p in "${bad_patterns[@]}"; do
+  if hit=$(grep -F -m1 -- "$p" "$log"); then fail "kernel log has '$p': $hit"; fi
+done
+
+total=$(echo "$end - $start" | bc -l)
+if [[ -s $times ]]; then
+  printf 'boot-time-to-init: %.2f\n' "$(echo "$(cat "$times") - $start" | bc -l)"
+else
+  echo "boot-time-to-init: n/a"
+fi
+printf 'boot-total-time: %.2f\n' "$total"
+
+if [[ ${#failures[@]} -gt 0 ]]; then
+  printf 'FAIL: %s\n' "${failures[@]}"
+  exit 1
+fi
+echo "PASS: Linux boot test on $kind"
