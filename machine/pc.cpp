@@ -7,13 +7,25 @@
 #include <fstream>
 #include <iterator>
 
+#include "acpi/pm.h"
 #include "devices/debug_ports.h"
-#include "devices/serial_min.h"
+#include "devices/fw_cfg.h"
+#include "devices/i8042.h"
+#include "devices/ioapic.h"
+#include "devices/isa_irq_router.h"
+#include "devices/lapic.h"
+#include "devices/pci_host.h"
+#include "devices/port80.h"
+#include "devices/pic.h"
+#include "devices/pit.h"
+#include "devices/rtc.h"
+#include "devices/uart16550.h"
 #include "frontend/flags.h"
 #include "frontend/system/cpu_model.h"
 #include "frontend/system/mode.h"
 #include "frontend/system/msr.h"
 #include "jit/tier0.h"
+#include "machine/linux_boot.h"
 #include "machine/multiboot.h"
 #include "softmmu/paging_translator.h"
 
@@ -37,7 +49,7 @@ PcMachine::PcMachine(PcConfig config)
   engine_->set_deliver_events(true);
   engine_->set_trace_blocks(config_.trace_blocks);
 
-  com1_ = std::make_unique<MinimalSerial>(ports_, 0x3f8, config_.serial_out);
+  build_devices();
   attach_debug_console(ports_, config_.debugcon_out);
   if (config_.debug_exit) {
     attach_debug_exit(ports_, config_.debug_exit->first, config_.debug_exit->second,
@@ -121,12 +133,14 @@ bool PcMachine::boot(std::string* error) {
       return false;
     }
   }
+  reset_cpu();
+  reset_devices();
+  if (is_bzimage(kernel_image_)) return boot_linux(error);
   if (!is_multiboot(kernel_image_)) {
     *error = "kernel '" + config_.kernel +
-             "' is not a multiboot image (Linux bzImage boot arrives with the platform work)";
+             "' is neither a Linux bzImage nor a multiboot v1 kernel";
     return false;
   }
-  reset_cpu();
   MultibootImage mb;
   if (!load_multiboot(memory_, kernel_image_, config_.cmdline, config_.modules, &mb, error))
     return false;
@@ -176,6 +190,14 @@ int PcMachine::run() {
   for (;;) {
     const uint64_t slice = std::min(budget, service_devices());
     RunResult r = engine_->run(slice);
+    if (serial_dirty_ && config_.serial_out) {
+      std::fflush(config_.serial_out);
+      serial_dirty_ = false;
+    }
+    if (powered_off_) {
+      std::fprintf(stderr, "umbra: the guest powered the machine off\n");
+      return 0;
+    }
     budget -= std::min(budget, r.insns);
     if (r.reason & kExitShutdown) {
       if (debug_exit_status_ >= 0) return debug_exit_status_;

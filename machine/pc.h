@@ -15,18 +15,33 @@
 #include "devices/timer_queue.h"
 #include "frontend/cpu_state.h"
 #include "frontend/system/guest_clock.h"
+#include "machine/e820.h"
 #include "softmmu/access.h"
 #include "softmmu/guest_memory.h"
 
 namespace umbra {
 
 class Tier0Engine;
-class MinimalSerial;
+class Pic8259Pair;
+class Pit8254;
+class Rtc146818;
+class Uart16550;
+class IsaIrqRouter;
+class Lapic;
+class Ioapic;
+class I8042;
+class PostCodePort;
+class PciHost;
+class FwCfg;
+namespace acpi {
+class AcpiPm;
+}
 
 struct PcConfig {
   uint64_t ram_bytes = 128ull << 20;
   std::string kernel;                // path
-  std::vector<std::string> modules;  // -initrd "file args" entries (multiboot modules)
+  std::vector<std::string> modules;  // -initrd "file args" entries (multiboot modules; for a
+                                     // Linux kernel the one entry is the initrd file)
   std::string cmdline;               // -append
   bool no_reboot = false;
   std::optional<std::pair<uint16_t, uint16_t>> debug_exit;  // iobase, iosize
@@ -50,6 +65,9 @@ class PcMachine {
   // (one line on stderr).
   int run();
 
+  // The machine powered off through ACPI (S5) or the guest asked to quit.
+  bool powered_off() const { return powered_off_; }
+
   CpuState& cpu() { return *cpu_; }
   GuestMemory& memory() { return memory_; }
   PortBus& ports() { return ports_; }
@@ -60,7 +78,13 @@ class PcMachine {
 
  private:
   void reset_cpu();
+  void reset_devices();
   void request_reset();
+  void build_devices();
+  // The guest physical memory map as the firmware-less loaders report it (e820 / multiboot).
+  std::vector<E820Entry> memory_map() const;
+  bool boot_linux(std::string* error);
+  bool load_acpi_tables(std::string* error);
   // One pass of the main loop's housekeeping between slices of guest execution: expired device
   // timers. Returns the number of guest instructions the next slice may run before the next
   // timer is due (the instruction clock only; otherwise a fixed slice).
@@ -77,7 +101,21 @@ class PcMachine {
   std::unique_ptr<AddressTranslator> translator_;
   std::unique_ptr<CpuState> cpu_;
   std::unique_ptr<Tier0Engine> engine_;
-  std::unique_ptr<MinimalSerial> com1_;
+  std::unique_ptr<IsaIrqRouter> isa_irqs_;
+  std::unique_ptr<Pic8259Pair> pic_;
+  std::unique_ptr<Pit8254> pit_;
+  std::unique_ptr<Rtc146818> rtc_;
+  std::unique_ptr<Uart16550> com1_;
+  std::unique_ptr<acpi::AcpiPm> acpi_pm_;
+  std::unique_ptr<Lapic> lapic_;
+  std::unique_ptr<Ioapic> ioapic_;
+  std::unique_ptr<I8042> i8042_;
+  std::unique_ptr<PostCodePort> port80_;
+  std::unique_ptr<PciHost> pci_;
+  std::unique_ptr<FwCfg> fw_cfg_;
+  uint64_t acpi_rsdp_ = 0;
+  bool powered_off_ = false;
+  bool serial_dirty_ = false;
   uint8_t port92_ = 0x02;  // system control port A: bit 1 = A20 enabled
   bool reset_requested_ = false;
   int debug_exit_status_ = -1;
