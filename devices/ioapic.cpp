@@ -11,7 +11,7 @@ namespace {
 // Writable bits of a redirection entry: vector (7:0), delivery mode (10:8), destination mode
 // (11), polarity (13), trigger mode (15), mask (16), destination (63:56). Delivery status (12)
 // and remote IRR (14) are read-only (datasheet 3.2.4).
-constexpr uint64_t kRedirWritable = 0xFF000000'0001ABFFull;
+constexpr uint64_t kRedirWritable = 0xFF000000'0001AFFFull;
 
 }  // namespace
 
