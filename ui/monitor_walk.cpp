@@ -163,8 +163,11 @@ std::string Monitor::cmd_walk(Args& args) {
     linear &= 0xffffffffu;
   }
   const int aw = long_mode ? 16 : 8;
-  out += "walk " + hex(linear, aw) + ": " + paging_mode_name(mode) + " paging";
-  if (mode != PagingMode::kNone) out += ", cr3=" + hex(cpu.cr3);
+  out += "walk " + hex(linear, aw) + ": ";
+  if (mode == PagingMode::kNone)
+    out += "paging off";
+  else
+    out += std::string(paging_mode_name(mode)) + " paging, cr3=" + hex(cpu.cr3);
   out += "\n" + notes;
   out += "  CPL=" + std::to_string(cpu.cpl) + " CR0.WP=" + on_off(cpu.cr0 & cr0::WP) +
          " CR4.SMEP=" + on_off(cpu.cr4 & cr4::SMEP) + " CR4.SMAP=" + on_off(cpu.cr4 & cr4::SMAP) +
@@ -191,12 +194,13 @@ std::string Monitor::cmd_walk(Args& args) {
   if (mode != PagingMode::kNone) {
     const bool wide = mode != PagingMode::k32Bit;
     const int ew = wide ? 16 : 8;  // entry address and raw value widths
-    out += "\n  " + pad("level", 7) + pad("entry address", ew + 4) + pad("raw value", ew + 4) +
+    const size_t cw = wide ? 20 : 16;
+    out += "\n  " + pad("level", 7) + pad("entry address", cw) + pad("raw value", cw) +
            pad(paging_entry_flags_header(), 30) + "maps\n";
     for (unsigned i = 0; i < shape.num_levels; ++i) {
       const WalkLevel& l = shape.levels[i];
-      out += "  " + pad(paging_level_name(l.level), 7) + pad(hex(l.entry_addr, ew), ew + 4) +
-             pad(hex(l.entry, l.entry_size * 2), ew + 4) + pad(paging_entry_flags(l), 30) +
+      out += "  " + pad(paging_level_name(l.level), 7) + pad(hex(l.entry_addr, ew), cw) +
+             pad(hex(l.entry, l.entry_size * 2), cw) + pad(paging_entry_flags(l), 30) +
              maps_column(ctx, mode, shape, l) + "\n";
     }
   }
