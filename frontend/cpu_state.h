@@ -213,6 +213,11 @@ struct CpuState {
   CpuPlatform* platform;       // local APIC MSRs, APIC base, CR8 (frontend/system/cpu_platform.h)
 
   alignas(64) TlbEntry tlb[kTlbSize];
+  // The active fast-TLB table is at byte offset tlb_offset from `tlb` (softmmu/access.h
+  // tlb_table()): 0 selects the table above; the translation cache (softmmu/translation_cache.h)
+  // points it at the table of the current address space and privilege view. An offset rather
+  // than a pointer so a zero-filled CpuState is valid.
+  int64_t tlb_offset;
 };
 
 static_assert(std::is_standard_layout_v<CpuState>);

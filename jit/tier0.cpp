@@ -43,13 +43,7 @@ Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
   };
   // A page that starts holding code loses direct write access in the fast TLB, so the next
   // write to it takes the slow path and reaches on_code_write.
-  mem.on_code_page_marked = [this](uint64_t page) {
-    const uint8_t* host = cpu_.memory->host_ptr(page);
-    for (TlbEntry& e : cpu_.tlb)
-      if (e.tag_write != kTlbInvalid &&
-          reinterpret_cast<const uint8_t*>(e.tag_write + e.addend) == host)
-        e.tag_write = kTlbInvalid;
-  };
+  mem.on_code_page_marked = [this](uint64_t page) { tlb_revoke_write(cpu_, page); };
 }
 
 Tier0Engine::~Tier0Engine() {
@@ -250,11 +244,11 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
       break;
     }
     cache_.reclaim();
-    // The fast TLB holds one privilege view (user / supervisor / supervisor with SMAP
-    // override). Every instruction that can change CPL or EFLAGS.AC ends its block, so checking
-    // here catches any change a handler did not flush for itself.
+    // The active fast-TLB table belongs to one privilege view (user / supervisor / supervisor
+    // with SMAP override). Every instruction that can change CPL or EFLAGS.AC ends its block, so
+    // checking here catches any change a handler did not switch tables for itself.
     if (const uint8_t view = tlb_privilege_view(cpu); __builtin_expect(view != tlb_view_, 0)) {
-      tlb_flush_all(cpu);
+      tlb_select_view(cpu);
       tlb_view_ = view;
     }
     if (__builtin_expect(cpu.irq_line | cpu.nmi_pending | cpu.interrupt_shadow | cpu.halted, 0) ||

@@ -2,6 +2,7 @@
 #include "softmmu/access.h"
 
 #include "softmmu/guest_memory.h"
+#include "softmmu/translation_cache.h"
 
 namespace umbra {
 
@@ -9,15 +10,46 @@ Translation IdentityTranslator::translate(CpuState&, uint64_t linear, Access) {
   return Translation{linear, true, true};
 }
 
+namespace {
+
+constexpr TlbEntry kEmptyEntry{kTlbInvalid, kTlbInvalid, kTlbInvalid, 0};
+
+TranslationCache* cache_of(CpuState& cpu) {
+  return cpu.translator ? cpu.translator->translation_cache() : nullptr;
+}
+
+}  // namespace
+
 void tlb_flush_all(CpuState& cpu) {
-  for (TlbEntry& e : cpu.tlb) e = TlbEntry{kTlbInvalid, kTlbInvalid, kTlbInvalid, 0};
+  if (TranslationCache* tc = cache_of(cpu)) {
+    tc->flush_all(cpu);
+    return;
+  }
+  cpu.tlb_offset = 0;
+  for (TlbEntry& e : cpu.tlb) e = kEmptyEntry;
 }
 
 void tlb_flush_page(CpuState& cpu, uint64_t linear) {
+  if (TranslationCache* tc = cache_of(cpu)) {
+    tc->flush_range(cpu, linear & kPageMask, kPageSize);
+    return;
+  }
   TlbEntry& e = tlb_entry(cpu, linear);
   if (((e.tag_read ^ linear) & kPageMask) == 0 || ((e.tag_write ^ linear) & kPageMask) == 0 ||
       ((e.tag_exec ^ linear) & kPageMask) == 0)
-    e = TlbEntry{kTlbInvalid, kTlbInvalid, kTlbInvalid, 0};
+    e = kEmptyEntry;
+}
+
+void tlb_revoke_write(CpuState& cpu, uint64_t page_paddr) {
+  if (TranslationCache* tc = cache_of(cpu)) {
+    tc->revoke_write(cpu, page_paddr);
+    return;
+  }
+  const uint8_t* host = cpu.memory->host_ptr(page_paddr & kPageMask);
+  for (TlbEntry& e : cpu.tlb)
+    if (e.tag_write != kTlbInvalid &&
+        reinterpret_cast<const uint8_t*>(e.tag_write + e.addend) == host)
+      e.tag_write = kTlbInvalid;
 }
 
 namespace {
@@ -55,7 +87,8 @@ Translation translate_and_fill(CpuState& cpu, uint64_t linear, Access access) {
         ((e.tag_read != vpage) && (e.tag_write != vpage) && (e.tag_exec != vpage)))
       e = TlbEntry{kTlbInvalid, kTlbInvalid, kTlbInvalid, addend};
     if (t.readable) e.tag_read = vpage;
-    if (t.writable && !mem.is_code_page(ppage)) e.tag_write = vpage;
+    // Write-tracked pages (translated code, page tables) are never written directly.
+    if (t.writable && !mem.is_write_tracked(ppage)) e.tag_write = vpage;
     if (t.executable) e.tag_exec = vpage;
   }
   return t;
@@ -63,6 +96,11 @@ Translation translate_and_fill(CpuState& cpu, uint64_t linear, Access access) {
 
 void write_phys_checked(CpuState& cpu, uint64_t paddr, unsigned size, uint64_t value) {
   GuestMemory& mem = *cpu.memory;
+  // A write to a page-table page some cached translation came from: the translation cache drops
+  // what the write changes, before it lands (it compares the old and new entry values).
+  if (mem.is_table_page(paddr) || mem.is_table_page(paddr + size - 1)) {
+    if (TranslationCache* tc = cache_of(cpu)) tc->on_table_write(cpu, paddr, size, value);
+  }
   // A write to a page holding translated code: drop the affected blocks first (SMC detection).
   if (mem.is_code_page(paddr) || mem.is_code_page(paddr + size - 1)) {
     if (mem.on_code_write_range) {

@@ -26,12 +26,17 @@ struct Translation {
 
 // Linear -> physical. The identity translator serves paging-off and the tier-0 test entry point;
 // the MMU issue provides the page walker with shadow page tables.
+class TranslationCache;
+
 class AddressTranslator {
  public:
   virtual ~AddressTranslator() = default;
   // Translates `linear` for `access` at the CPU's current privilege, or raises the guest fault
   // (raise_fault) when the access is not permitted.
   virtual Translation translate(CpuState& cpu, uint64_t linear, Access access) = 0;
+  // The translation cache that owns the fast-TLB tables (softmmu/translation_cache.h), or null
+  // when the single table CpuState::tlb is used (identity translation).
+  virtual TranslationCache* translation_cache() { return nullptr; }
 };
 
 class IdentityTranslator final : public AddressTranslator {
@@ -47,10 +52,14 @@ inline bool alignment_check_active(const CpuState& cpu) {
   return cpu.cpl == 3 && (cpu.cr0 & (uint64_t{1} << 18)) && (cpu.rflags & rf::AC);
 }
 
-// Flush every fast-TLB entry (CR3 load, mode change, ... until the MMU issue refines it).
+// Flush every fast-TLB entry of every address space and view (CR0/CR4/EFER changes, the A20
+// gate, reset, task switches).
 void tlb_flush_all(CpuState& cpu);
-// Flush the entry for one linear page.
+// Flush the entry for one linear page (every view of the current address space).
 void tlb_flush_page(CpuState& cpu, uint64_t linear);
+// Revokes every cached direct-write grant to the guest physical page `page_paddr`, in every
+// table (the page just became write-tracked: code or page table).
+void tlb_revoke_write(CpuState& cpu, uint64_t page_paddr);
 
 // ---- slow paths (access.cpp) ----
 uint64_t read_slow(CpuState& cpu, uint64_t linear, unsigned size);
@@ -65,8 +74,14 @@ inline bool within_page(uint64_t linear, unsigned size) {
   return (linear & (kPageSize - 1)) <= kPageSize - size;
 }
 
+// The active fast-TLB table (current address space and privilege view).
+inline TlbEntry* tlb_table(CpuState& cpu) {
+  return reinterpret_cast<TlbEntry*>(reinterpret_cast<uintptr_t>(cpu.tlb) +
+                                     static_cast<uintptr_t>(cpu.tlb_offset));
+}
+
 inline TlbEntry& tlb_entry(CpuState& cpu, uint64_t linear) {
-  return cpu.tlb[(linear >> kPageShift) & (kTlbSize - 1)];
+  return tlb_table(cpu)[(linear >> kPageShift) & (kTlbSize - 1)];
 }
 
 template <typename T>

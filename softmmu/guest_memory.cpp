@@ -19,8 +19,8 @@ GuestMemory::GuestMemory(uint64_t ram_bytes) : ram_size_(ram_bytes) {
 
 void GuestMemory::mark_code_page(uint64_t paddr) {
   uint64_t pfn = paddr >> 12;
-  if (pfn >= code_pages_.size() || code_pages_[pfn]) return;
-  code_pages_[pfn] = 1;
+  if (pfn >= code_pages_.size() || (code_pages_[pfn] & kTrackCode)) return;
+  code_pages_[pfn] |= kTrackCode;
   if (on_code_page_marked) on_code_page_marked(paddr & ~uint64_t{4095});
 }
 

@@ -45,18 +45,36 @@ class GuestMemory {
   bool copy_to(uint64_t paddr, const void* src, size_t n);
   bool copy_from(uint64_t paddr, void* dst, size_t n) const;
 
-  // Self-modifying-code detection (DESIGN.md section 3): pages holding translated code are
-  // marked; the fast TLB never grants direct writes to them, so every guest write to such a page
-  // reaches write_slow(), which calls the code-write hook (the engine drops the page's blocks)
-  // before the write lands. The MMU issue folds this into its general write tracking.
-  bool is_code_page(uint64_t paddr) const {
+  // Write tracking (DESIGN.md sections 3 and 4): one flag byte per RAM page says why the fast
+  // TLB must never grant direct writes to it, so every guest write to it reaches write_slow():
+  //  - kTrackCode: the page holds translated code; the code-write hooks drop the stale blocks
+  //    before the write lands (self-modifying code).
+  //  - kTrackPageTable: a cached translation was derived from a paging-structure entry on the
+  //    page; the translation cache drops what the write changes (softmmu/translation_cache.h).
+  static constexpr uint8_t kTrackCode = 1, kTrackPageTable = 2;
+  uint8_t track_flags(uint64_t paddr) const {
     uint64_t pfn = paddr >> 12;
-    return pfn < code_pages_.size() && code_pages_[pfn];
+    return pfn < code_pages_.size() ? code_pages_[pfn] : 0;
   }
+  bool is_write_tracked(uint64_t paddr) const { return track_flags(paddr) != 0; }
+  bool is_code_page(uint64_t paddr) const { return track_flags(paddr) & kTrackCode; }
+  bool is_table_page(uint64_t paddr) const { return track_flags(paddr) & kTrackPageTable; }
   void mark_code_page(uint64_t paddr);
   void clear_code_page(uint64_t paddr) {
     uint64_t pfn = paddr >> 12;
-    if (pfn < code_pages_.size()) code_pages_[pfn] = 0;
+    if (pfn < code_pages_.size()) code_pages_[pfn] &= ~kTrackCode;
+  }
+  // Returns true when the page was not a tracked page table before (the caller revokes cached
+  // write grants). Only the translation cache marks and clears page tables.
+  bool mark_table_page(uint64_t paddr) {
+    uint64_t pfn = paddr >> 12;
+    if (pfn >= code_pages_.size() || (code_pages_[pfn] & kTrackPageTable)) return false;
+    code_pages_[pfn] |= kTrackPageTable;
+    return true;
+  }
+  void clear_table_page(uint64_t paddr) {
+    uint64_t pfn = paddr >> 12;
+    if (pfn < code_pages_.size()) code_pages_[pfn] &= ~kTrackPageTable;
   }
   std::function<void(uint64_t page_paddr)> on_code_write;
   // Finer-grained form used by the CPU's store path when set: [paddr, paddr+size) is about to be
@@ -81,7 +99,7 @@ class GuestMemory {
   uint8_t* ram_ = nullptr;
   uint64_t ram_size_ = 0;
   std::vector<Region> mmio_;
-  std::vector<uint8_t> code_pages_;  // one byte per RAM page
+  std::vector<uint8_t> code_pages_;  // one byte of kTrack* flags per RAM page
   uint64_t unbacked_reads_ = 0, unbacked_writes_ = 0;
 };
 

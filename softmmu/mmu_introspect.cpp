@@ -1,14 +1,34 @@
+// The monitor's read-only view of the MMU caches (mmu_introspect.h), over the translation cache
+// (translation_cache.h) and the page walker's side-effect-free probe.
 #include "softmmu/mmu_introspect.h"
 
+#include <cstdio>
+
 #include "softmmu/guest_memory.h"
+#include "softmmu/page_walk.h"
 #include "softmmu/paging_translator.h"
+#include "softmmu/translation_cache.h"
 
 namespace umbra {
+
+namespace {
+
+PagingTranslator* paging_translator_of(CpuState& cpu) {
+  return dynamic_cast<PagingTranslator*>(cpu.translator);
+}
+
+std::string hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+}  // namespace
 
 PageCacheState page_cache_state(CpuState& cpu, uint64_t linear) {
   PageCacheState s;
   const uint64_t page = linear & kPageMask;
-  const TlbEntry& e = cpu.tlb[(linear >> kPageShift) & (kTlbSize - 1)];
+  const TlbEntry& e = tlb_entry(cpu, linear);
   s.tlb_read = e.tag_read == page;
   s.tlb_write = e.tag_write == page;
   s.tlb_exec = e.tag_exec == page;
@@ -16,21 +36,75 @@ PageCacheState page_cache_state(CpuState& cpu, uint64_t linear) {
     const uint8_t* host = reinterpret_cast<const uint8_t*>(page + e.addend);
     s.tlb_host_paddr = static_cast<uint64_t>(host - cpu.memory->ram());
   }
+  PagingTranslator* pt = paging_translator_of(cpu);
+  if (!pt || !cpu.memory) return s;
+  // The cache is a set of per-address-space TLB tables kept coherent by write tracing; it has no
+  // separate shadow page tables, so "shadow present" means "a cached translation exists".
+  s.has_shadow_mmu = true;
+  s.shadow_present = s.tlb_read || s.tlb_write || s.tlb_exec;
+  if (s.shadow_present) {
+    s.shadow_detail = std::string("cached ") + (s.tlb_read ? "r" : "-") +
+                      (s.tlb_write ? "w" : "-") + (s.tlb_exec ? "x" : "-") + " -> " +
+                      hex(s.tlb_host_paddr) + " in the active address space's table";
+  }
+  if (!(cpu.cr0 & cr0::PG)) return s;
+  const WalkResult r =
+      probe_walk(cpu, linear, explicit_intent(cpu, Access::Read), paging_features(cpu));
+  for (unsigned i = 0; i < r.num_levels; ++i) {
+    const WalkLevel& l = r.levels[i];
+    if (l.from_register) continue;
+    PageCacheState::TablePage t;
+    t.paddr = l.entry_addr & kPageMask;
+    t.write_tracked = cpu.memory->is_table_page(t.paddr);
+    t.unsynced = false;  // tables are never unsynced (docs/softmmu.md, the unsync policy)
+    s.tables.push_back(t);
+  }
   return s;
 }
 
 std::vector<MmuCounter> mmu_counters(CpuState& cpu) {
   std::vector<MmuCounter> out;
-  if (auto* pt = dynamic_cast<PagingTranslator*>(cpu.translator)) {
-    const PagingStats& st = pt->stats();
-    out.push_back({"translations", st.translations});
-    out.push_back({"identity translations", st.identity});
-    out.push_back({"guest walks", st.walks});
-    out.push_back({"guest page faults", st.faults_total()});
-  }
+  PagingTranslator* pt = paging_translator_of(cpu);
+  if (!pt) return out;
+  const PagingStats& st = pt->stats();
+  out.push_back({"translations (fast-TLB misses)", st.translations});
+  out.push_back({"identity translations", st.identity});
+  out.push_back({"guest walks", st.walks});
+  out.push_back({"guest page faults", st.faults_total()});
+  for (unsigned i = 1; i < kNumWalkStatus; ++i)
+    out.push_back(
+        {std::string("  #PF ") + walk_status_name(static_cast<WalkStatus>(i)), st.faults[i]});
+  const TranslationCacheStats& c = pt->cache().stats();
+  out.push_back({"privilege-view switches", c.view_switches});
+  out.push_back({"address-space loads (CR3, INVPCID)", c.cr3_loads});
+  out.push_back({"roots reused", c.roots_reused});
+  out.push_back({"roots created", c.roots_created});
+  out.push_back({"roots evicted", c.roots_evicted});
+  out.push_back({"fills recorded", c.fills_recorded});
+  out.push_back({"page-table pages traced", c.table_pages_traced});
+  out.push_back({"page-table pages untraced", c.table_pages_untraced});
+  out.push_back({"tracing writes", c.tracing_writes});
+  out.push_back({"tracing writes changing nothing cached", c.tracing_writes_no_change});
+  out.push_back({"zaps (TLB entries dropped by tracing)", c.zaps});
+  out.push_back({"write grants revoked", c.write_revokes});
+  out.push_back({"flushes: all (CR0/CR4/EFER, A20, reset)", c.flush_all});
+  out.push_back({"flushes: page (INVLPG, INVPCID)", c.flush_page});
+  out.push_back({"reverse-map records", pt->cache().rmap_records()});
+  out.push_back({"reverse-map prunes", c.rmap_prunes});
   return out;
 }
 
-std::vector<std::string> mmu_address_spaces(CpuState&) { return {}; }
+std::vector<std::string> mmu_address_spaces(CpuState& cpu) {
+  std::vector<std::string> out;
+  PagingTranslator* pt = paging_translator_of(cpu);
+  if (!pt) return out;
+  for (const TranslationCache::SpaceInfo& s : pt->cache().spaces()) {
+    std::string line = s.root == ~uint64_t{0} ? std::string("paging off") : "cr3=" + hex(s.root);
+    line += " entries=" + std::to_string(s.entries) + " views=" + std::to_string(s.views);
+    if (s.active) line += " (active)";
+    out.push_back(line);
+  }
+  return out;
+}
 
 }  // namespace umbra

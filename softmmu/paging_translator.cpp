@@ -4,11 +4,26 @@
 #include "frontend/system/cpu_model.h"
 #include "frontend/system/mode.h"
 #include "softmmu/guest_memory.h"
+#include "softmmu/translation_cache.h"
 
 namespace umbra {
 
+PagingTranslator::PagingTranslator() : cache_(std::make_unique<TranslationCache>()) {}
+PagingTranslator::~PagingTranslator() = default;
+
 Translation PagingTranslator::translate(CpuState& cpu, uint64_t linear, Access access) {
-  return translate_intent(cpu, linear, explicit_intent(cpu, access));
+  // The slow path fills the active table: it must be the current root's and view's.
+  cache_->ensure_current(cpu);
+  const AccessIntent intent = explicit_intent(cpu, access);
+  ++stats_.translations;
+  if (!(cpu.cr0 & cr0::PG)) {
+    ++stats_.identity;
+    return Translation{linear, true, true};
+  }
+  WalkResult r = walk_or_fault(cpu, linear, intent);
+  // The fill that follows depends on every entry the walk used: trace them.
+  cache_->note_walk(cpu, linear, r);
+  return grant(cpu, r, intent);
 }
 
 Translation PagingTranslator::translate_intent(CpuState& cpu, uint64_t linear,
@@ -18,12 +33,20 @@ Translation PagingTranslator::translate_intent(CpuState& cpu, uint64_t linear,
     ++stats_.identity;
     return Translation{linear, true, true};
   }
+  return grant(cpu, walk_or_fault(cpu, linear, intent), intent);
+}
+
+WalkResult PagingTranslator::walk_or_fault(CpuState& cpu, uint64_t linear, AccessIntent intent) {
   ++stats_.walks;
   WalkResult r = walk(cpu, linear, intent, paging_features(cpu));
   if (!r.ok()) {
     ++stats_.faults[static_cast<unsigned>(r.status)];
     raise_page_fault(cpu, r, linear);
   }
+  return r;
+}
+
+Translation PagingTranslator::grant(CpuState& cpu, const WalkResult& r, AccessIntent intent) {
   // What else the same privilege may do with this page, from the rights the walk gathered. A
   // write is granted only on a dirty page: the first write after a read must reach the walker
   // to set D (SDM vol. 3, 4.8).
@@ -55,8 +78,14 @@ Translation translate_implicit(CpuState& cpu, uint64_t linear, Access access) {
   return t;
 }
 
-// A physical write that keeps translated code coherent, as access.cpp does for explicit writes.
-void write_phys_coherent(GuestMemory& mem, uint64_t paddr, unsigned size, uint64_t value) {
+// A physical write that keeps translated code and the translation cache coherent, as access.cpp
+// does for explicit writes.
+void write_phys_coherent(CpuState& cpu, uint64_t paddr, unsigned size, uint64_t value) {
+  GuestMemory& mem = *cpu.memory;
+  if (mem.is_table_page(paddr) || mem.is_table_page(paddr + size - 1)) {
+    if (TranslationCache* tc = cpu.translator->translation_cache())
+      tc->on_table_write(cpu, paddr, size, value);
+  }
   for (uint64_t p = paddr & kPageMask; p <= ((paddr + size - 1) & kPageMask); p += kPageSize) {
     if (mem.is_code_page(p)) {
       mem.clear_code_page(p);
@@ -73,7 +102,21 @@ PagingFeatures paging_features(const CpuState& cpu) {
 }
 
 void tlb_flush_for_privilege_change(CpuState& cpu, uint8_t view_before) {
-  if (tlb_privilege_view(cpu) != view_before) tlb_flush_all(cpu);
+  if (tlb_privilege_view(cpu) != view_before) tlb_select_view(cpu);
+}
+
+void tlb_select_view(CpuState& cpu) {
+  if (TranslationCache* tc = cpu.translator ? cpu.translator->translation_cache() : nullptr)
+    tc->select_view(cpu);
+  else
+    tlb_flush_all(cpu);
+}
+
+void tlb_address_space_changed(CpuState& cpu) {
+  if (TranslationCache* tc = cpu.translator ? cpu.translator->translation_cache() : nullptr)
+    tc->load_address_space(cpu);
+  else
+    tlb_flush_all(cpu);
 }
 
 void tlb_invlpg(CpuState& cpu, uint64_t linear) {
@@ -93,6 +136,10 @@ void tlb_invlpg(CpuState& cpu, uint64_t linear) {
       break;
   }
   uint64_t base = linear & ~(region - 1);
+  if (TranslationCache* tc = cpu.translator ? cpu.translator->translation_cache() : nullptr) {
+    tc->flush_range(cpu, base, region);
+    return;
+  }
   auto inside = [&](uint64_t tag) { return tag != kTlbInvalid && tag - base < region; };
   for (TlbEntry& e : cpu.tlb) {
     if (inside(e.tag_read) || inside(e.tag_write) || inside(e.tag_exec))
@@ -125,18 +172,17 @@ uint64_t read_implicit(CpuState& cpu, uint64_t linear, unsigned size) {
 }
 
 void write_implicit(CpuState& cpu, uint64_t linear, unsigned size, uint64_t value) {
-  GuestMemory& mem = *cpu.memory;
   if (within_page(linear, size)) {
     Translation t = translate_implicit(cpu, linear, Access::Write);
-    write_phys_coherent(mem, t.paddr, size, value);
+    write_phys_coherent(cpu, t.paddr, size, value);
     return;
   }
   // Both pages are checked before either is written, as for explicit writes.
   unsigned first = static_cast<unsigned>(kPageSize - (linear & (kPageSize - 1)));
   Translation t0 = translate_implicit(cpu, linear, Access::Write);
   Translation t1 = translate_implicit(cpu, linear + first, Access::Write);
-  write_phys_coherent(mem, t0.paddr, first, value);
-  write_phys_coherent(mem, t1.paddr, size - first, value >> (8 * first));
+  write_phys_coherent(cpu, t0.paddr, first, value);
+  write_phys_coherent(cpu, t1.paddr, size - first, value >> (8 * first));
 }
 
 }  // namespace umbra

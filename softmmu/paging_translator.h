@@ -7,9 +7,9 @@
 // caches permissions computed for the privilege and control bits in force when it was filled):
 //  - CPL changes between 3 and 0..2, or EFLAGS.AC changes while CR4.SMAP = 1 and CPL < 3:
 //        uint8_t before = tlb_privilege_view(cpu);  ... change CPL / AC ...
-//        tlb_flush_for_privilege_change(cpu, before);
-//  - MOV to CR3, and any write of CR0/CR4/EFER for which paging_flush_needed() is true:
-//        tlb_flush_all(cpu)   (the MMU work will keep global pages and PCIDs alive)
+//        tlb_flush_for_privilege_change(cpu, before);   (switches tables, no flush)
+//  - MOV to CR3, INVPCID types 1-3: tlb_address_space_changed(cpu)   (reuses the cached root)
+//  - any write of CR0/CR4/EFER for which paging_flush_needed() is true: tlb_flush_all(cpu)
 //  - INVLPG m: tlb_invlpg(cpu, linear) (not tlb_flush_page: the page may be a large one).
 //  - PAE PDPTEs: load_pae_pdptes(cpu, cr3) before committing MOV CR3 / CR0 / CR4 (page_walk.h
 //    says when), #GP(0) if it returns false.
@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "frontend/system/mode.h"
 #include "softmmu/access.h"
@@ -39,8 +40,13 @@ struct PagingStats {
   }
 };
 
+class TranslationCache;
+
 class PagingTranslator final : public AddressTranslator {
  public:
+  PagingTranslator();
+  ~PagingTranslator() override;
+
   // Explicit access at the CPU's privilege (CPL 3 = user). Paging off: identity (the A20 gate is
   // applied by access.cpp on the physical result). Paging on: walks with the CPU model's paging
   // features (paging_features()), sets A/D, raises #PF with CR2 = linear on failure. The
@@ -57,8 +63,17 @@ class PagingTranslator final : public AddressTranslator {
   const PagingStats& stats() const { return stats_; }
   void reset_stats() { stats_ = PagingStats{}; }
 
+  // The translation cache behind the fast TLB (softmmu/translation_cache.h).
+  TranslationCache* translation_cache() override { return cache_.get(); }
+  TranslationCache& cache() { return *cache_; }
+
  private:
+  // The walk behind translate_intent(); paging must be on.
+  WalkResult walk_or_fault(CpuState& cpu, uint64_t linear, AccessIntent intent);
+  Translation grant(CpuState& cpu, const WalkResult& r, AccessIntent intent);
+
   PagingStats stats_;
+  std::unique_ptr<TranslationCache> cache_;
 };
 
 // The paging features of the CPU, from its CPU model (CpuState::cpu_model, or the default model):
@@ -79,8 +94,19 @@ inline uint8_t tlb_privilege_view(const CpuState& cpu) {
   if ((cpu.cr4 & cr4::SMAP) && (cpu.rflags & rf::AC)) return 2;
   return 0;
 }
-// Flushes the fast TLB if the view differs from `view_before` (taken before the change).
+// Activates the fast-TLB table of the current view if it differs from `view_before` (taken
+// before the change). With the translation cache each view has its own table, so nothing is
+// flushed; with a translator without one the single table is flushed.
 void tlb_flush_for_privilege_change(CpuState& cpu, uint8_t view_before);
+// The same without a "before" value: activates the table of the CPU's current view (the tier-0
+// engine's safety net at block boundaries).
+void tlb_select_view(CpuState& cpu);
+
+// The address space changed (MOV CR3, INVPCID of a context or of all contexts): activates the
+// cached tables of the new root, or starts empty ones. No flush: the translation cache is kept
+// coherent with the guest's page tables by write tracing (translation_cache.h), which is what
+// lets a CR3 load cost no refill. Without the cache: tlb_flush_all().
+void tlb_address_space_changed(CpuState& cpu);
 
 // INVLPG (SDM vol. 3, 4.10.4.1): invalidates the translations of the page containing `linear`,
 // whatever its size. The fast TLB holds 4-KByte pieces without remembering the size of the page

@@ -30,8 +30,12 @@ void on_paging_state_changed(CpuState& cpu, PagingChange why, uint64_t linear) {
       tlb_invlpg(cpu, linear);
       return;
     case PagingChange::ControlBits:
-    case PagingChange::AddressSpace:
       tlb_flush_all(cpu);
+      return;
+    case PagingChange::AddressSpace:
+      // The translation cache keeps one set of tables per root, coherent with the guest's
+      // tables by write tracing: switching needs no flush (softmmu/translation_cache.h).
+      tlb_address_space_changed(cpu);
       return;
   }
 }
@@ -93,9 +97,14 @@ void write_cr3(CpuState& cpu, uint64_t value) {
   if (pae_paging(cpu.cr0, cpu.cr4, cpu.efer) && !load_pae_pdptes(cpu, v)) gp0(cpu);
   const uint64_t old = cpu.cr3;
   cpu.cr3 = v;
-  // The fast TLB is not tagged by PCID: it holds only the current PCID's translations, so they
-  // may stay only when the PCID is unchanged and the guest asked to keep them.
-  if (!(no_flush && (old & kPcidMask) == (v & kPcidMask)))
+  // With the translation cache (softmmu/translation_cache.h), whatever the PCID and bit 63 say,
+  // the CPU switches to the new root's cached tables: they hold only translations the guest's
+  // tables still give (write tracing), which is all a flush would guarantee (SDM vol. 3,
+  // 4.10.4.1) and more than a no-flush load promises. Without it the single fast-TLB table is
+  // not tagged by PCID: its entries may stay only when the PCID is unchanged and the guest asked
+  // to keep them.
+  const bool cached = cpu.translator && cpu.translator->translation_cache();
+  if (cached || !(no_flush && (old & kPcidMask) == (v & kPcidMask)))
     on_paging_state_changed(cpu, PagingChange::AddressSpace);
 }
 

@@ -1,0 +1,141 @@
+// The translation cache behind the fast TLB (DESIGN.md section 4, docs/softmmu.md section 5):
+// a few address spaces, each with one fast-TLB table per privilege view, kept coherent with the
+// guest's page tables by write-tracking every guest page a cached translation was derived from.
+//
+// - Per-privilege views: a CPL or EFLAGS.AC change switches the active table (CpuState::
+//   tlb_offset) instead of flushing.
+// - Per address space: a CR3 load (and INVPCID of a context) switches to the address space of
+//   the new root, keyed by CR3's table address and, under PAE paging, the four PDPTE registers.
+//   Its tables are reused as they are: no flush, no refill. A few spaces are kept, least
+//   recently used evicted.
+// - Write tracing: every fill records, per paging-structure entry the walk used, (entry address,
+//   address space, linear page) in a reverse map keyed by the guest physical page of the entry.
+//   That page is marked as a page-table page in GuestMemory, so the fast TLB never grants direct
+//   writes to it (as for code pages); a guest write to it reaches the slow path, which calls
+//   on_table_write(): if the written bytes change an entry, exactly the TLB entries derived from
+//   that entry are dropped, in every address space and view.
+//
+// Because every cached translation is dropped as soon as an entry it was derived from changes,
+// the cache never holds a translation the guest's tables no longer give. That is stronger than
+// the SDM requires of a TLB (vol. 3, 4.10.4.3), so CR3 loads, PCID switches and INVPCID of a
+// context need no flush to be correct. Changes of CR0/CR4/EFER and the A20 gate still flush
+// everything (flush_all()).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "frontend/cpu_state.h"
+
+namespace umbra {
+
+struct WalkResult;
+
+struct TranslationCacheStats {
+  uint64_t view_switches = 0;         // privilege-view changes served by switching tables
+  uint64_t cr3_loads = 0;             // address-space changes (MOV CR3, task switch, INVPCID)
+  uint64_t roots_reused = 0;          // ... that found the new root cached
+  uint64_t roots_created = 0;         // ... that started an empty address space
+  uint64_t roots_evicted = 0;         // address spaces dropped (least recently used)
+  uint64_t fills_recorded = 0;        // successful walks recorded in the reverse map
+  uint64_t table_pages_traced = 0;    // guest pages that became write-tracked page tables
+  uint64_t table_pages_untraced = 0;  // ... and stopped being tracked (no translation uses them)
+  uint64_t tracing_writes = 0;        // guest writes that hit a tracked page-table page
+  uint64_t tracing_writes_no_change = 0;  // ... that changed no entry a translation came from
+  uint64_t zaps = 0;                      // TLB entries dropped by tracing writes
+  uint64_t write_revokes = 0;             // TLB write grants revoked when a page became tracked
+  uint64_t flush_all = 0;                 // full flushes (CR0/CR4/EFER, A20, reset, task switch)
+  uint64_t flush_page = 0;                // INVLPG / INVPCID individual address
+  uint64_t rmap_prunes = 0;               // reverse-map garbage collections
+};
+
+class TranslationCache {
+ public:
+  static constexpr unsigned kSpaces = 8;  // address spaces kept (docs/softmmu.md: measured)
+  static constexpr unsigned kViews = 4;   // tlb_privilege_view() values
+
+  TranslationCache();
+  ~TranslationCache();
+  TranslationCache(const TranslationCache&) = delete;
+  TranslationCache& operator=(const TranslationCache&) = delete;
+
+  // Drops every cached translation and every trace, then activates the address space and view
+  // of the CPU's current state.
+  void flush_all(CpuState& cpu);
+  // The CPU's CR3 (or PDPTEs) changed: activate the address space of the new root, reusing it
+  // when cached.
+  void load_address_space(CpuState& cpu);
+  // The CPU's privilege view (tlb_privilege_view) may have changed: activate its table.
+  void select_view(CpuState& cpu);
+  // Drops the current address space's entries (every view) whose linear page lies in
+  // [base, base + size).
+  void flush_range(CpuState& cpu, uint64_t base, uint64_t size);
+  // Makes sure the active table belongs to the CPU's current root and view (slow-path check).
+  void ensure_current(CpuState& cpu);
+
+  // A successful walk of `linear` by an explicit access that may fill the active table: records
+  // the entries it used (write tracing).
+  void note_walk(CpuState& cpu, uint64_t linear, const WalkResult& walk);
+  // A guest write of `size` bytes of `value` at `paddr` on a tracked page-table page, called
+  // BEFORE the write lands: drops every translation derived from an entry the write changes.
+  void on_table_write(CpuState& cpu, uint64_t paddr, unsigned size, uint64_t value);
+  // Revokes every cached direct-write grant to the physical page (it became write-tracked).
+  void revoke_write(CpuState& cpu, uint64_t page_paddr);
+
+  // ---- introspection (softmmu/mmu_introspect.cpp) ----
+  const TranslationCacheStats& stats() const { return stats_; }
+  struct SpaceInfo {
+    uint64_t root;
+    bool active;
+    unsigned entries;  // valid TLB entries over every view
+    unsigned views;    // views with a table
+  };
+  std::vector<SpaceInfo> spaces() const;
+  // Whether the guest physical page is traced, and how many recorded translations use it.
+  size_t table_page_uses(uint64_t page_paddr) const;
+  size_t rmap_records() const { return rmap_records_; }
+
+ private:
+  struct Space {
+    bool valid = false;
+    uint64_t root = 0;       // CR3 table address (paging off: kNoPaging)
+    uint64_t pdpte[4] = {};  // PAE PDPTE registers (PAE paging only)
+    bool pae = false;
+    uint32_t gen = 1;  // bumped on every flush: reverse-map records of older gens die
+    uint64_t last_use = 0;
+    std::unique_ptr<TlbEntry[]> views[kViews];
+    bool used[kViews] = {};  // the table may hold valid entries
+  };
+  // One translation's dependence on one paging-structure entry.
+  struct Record {
+    uint64_t entry_paddr;
+    uint64_t vpage;
+    uint32_t gen;
+    uint8_t space;
+    uint8_t entry_size;
+  };
+
+  static uint64_t root_of(const CpuState& cpu);
+  bool matches(const Space& s, const CpuState& cpu) const;
+  void activate(CpuState& cpu, unsigned space, unsigned view);
+  void reset_space(Space& s);
+  void drop_vpage(Space& s, uint64_t vpage);
+  bool record_alive(const Record& r) const;
+  void trace_page(CpuState& cpu, uint64_t pfn);
+  void untrace_all(CpuState& cpu);
+  void prune(CpuState& cpu);
+
+  Space spaces_[kSpaces];
+  unsigned active_space_ = 0;
+  unsigned active_view_ = 0;
+  uint64_t clock_ = 0;
+  std::unordered_map<uint64_t, std::vector<Record>> rmap_;  // page-table pfn -> records
+  size_t rmap_records_ = 0;
+  size_t prune_at_ = kPruneMin;
+  static constexpr size_t kPruneMin = size_t{1} << 16;
+  TranslationCacheStats stats_;
+};
+
+}  // namespace umbra

@@ -1,0 +1,243 @@
+// The translation cache (softmmu/translation_cache.h): per-view and per-address-space fast-TLB
+// tables, CR3 loads that reuse a cached root, and the write tracing that keeps every cached
+// translation coherent with the guest's page tables without INVLPG or a flush.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+
+#include "softmmu/access.h"
+#include "softmmu/guest_memory.h"
+#include "softmmu/paging_translator.h"
+#include "softmmu/translation_cache.h"
+#include "tests/unit/page_table_builder.h"
+
+namespace umbra {
+namespace {
+
+using test::PageTables;
+using test::PagingCpu;
+
+constexpr uint64_t kUserFlags = pte::P | pte::RW | pte::US | pte::A | pte::D;
+constexpr uint64_t kLinA = 0x0000400000001000ull;       // data pages
+constexpr uint64_t kLinB = 0x0000400000002000ull;       // same page table as kLinA
+constexpr uint64_t kLinTables = 0x0000500000000000ull;  // where page-table pages are mapped
+constexpr uint64_t kFrame1 = 0x01000000, kFrame2 = 0x01001000, kFrame3 = 0x01002000;
+
+// A 4-level CPU with the paging translator and two address spaces whose tables live in
+// separate pools; each maps kLinA/kLinB and a window onto its own leaf page table.
+struct TwoSpaces {
+  PagingCpu pc;
+  PagingTranslator translator;
+  PageTables a{pc, PagingMode::k4Level, 0x100000};
+  PageTables b{pc, PagingMode::k4Level, 0x200000};
+
+  TwoSpaces() {
+    pc.enter(PagingMode::k4Level);
+    cpu().translator = &translator;
+    cpu().cr3 = a.cr3();
+    for (PageTables* t : {&a, &b}) {
+      t->map(kLinA, t == &a ? kFrame1 : kFrame2, 1, kUserFlags);
+      t->map(kLinB, kFrame3, 1, kUserFlags);
+    }
+    // Each space maps the other's leaf page table and its own, writable, for the guest-side
+    // page-table writes the tests make.
+    a.map(kLinTables, leaf_table(a), 1, kUserFlags);
+    a.map(kLinTables + kPageSize, leaf_table(b), 1, kUserFlags);
+    b.map(kLinTables, leaf_table(b), 1, kUserFlags);
+    pc.write<uint64_t>(kFrame1, 0x1111);
+    pc.write<uint64_t>(kFrame2, 0x2222);
+    pc.write<uint64_t>(kFrame3, 0x3333);
+    tlb_flush_all(cpu());
+  }
+  CpuState& cpu() { return pc.cpu(); }
+  TranslationCache& cache() { return translator.cache(); }
+  static uint64_t leaf_table(PageTables& t) { return t.entry_addr(kLinA, 1) & kPageMask; }
+  void load_cr3(uint64_t cr3) {
+    cpu().cr3 = cr3;
+    tlb_address_space_changed(cpu());
+  }
+  uint64_t walks() const { return translator.stats().walks; }
+  uint64_t read(uint64_t linear) { return read_mem<uint64_t>(cpu(), linear); }
+};
+
+TEST(MmuTranslationCache, PrivilegeViewSwitchKeepsTheOtherView) {
+  TwoSpaces m;
+  EXPECT_EQ(m.read(kLinA), 0x1111u);
+  const uint64_t w = m.walks();
+  EXPECT_EQ(m.read(kLinA), 0x1111u);
+  EXPECT_EQ(m.walks(), w) << "second read hits the fast TLB";
+
+  uint8_t before = tlb_privilege_view(m.cpu());
+  m.cpu().cpl = 3;
+  tlb_flush_for_privilege_change(m.cpu(), before);
+  EXPECT_NE(tlb_entry(m.cpu(), kLinA).tag_read, kLinA) << "the user view has its own table";
+  EXPECT_EQ(m.read(kLinA), 0x1111u);
+  EXPECT_EQ(m.walks(), w + 1);
+
+  before = tlb_privilege_view(m.cpu());
+  m.cpu().cpl = 0;
+  tlb_flush_for_privilege_change(m.cpu(), before);
+  EXPECT_EQ(tlb_entry(m.cpu(), kLinA).tag_read, kLinA) << "the supervisor view survived";
+  EXPECT_EQ(m.read(kLinA), 0x1111u);
+  EXPECT_EQ(m.walks(), w + 1) << "no refill after returning to CPL 0";
+  EXPECT_GE(m.cache().stats().view_switches, 2u);
+}
+
+TEST(MmuTranslationCache, Cr3LoadReusesTheCachedRootWithoutRefill) {
+  TwoSpaces m;
+  EXPECT_EQ(m.read(kLinA), 0x1111u);
+  EXPECT_EQ(m.read(kLinB), 0x3333u);
+  m.load_cr3(m.b.cr3());
+  EXPECT_EQ(m.read(kLinA), 0x2222u) << "the other space's translation";
+  EXPECT_EQ(m.read(kLinB), 0x3333u);
+  const uint64_t w = m.walks();
+  const uint64_t reused = m.cache().stats().roots_reused;
+  for (int i = 0; i < 100; ++i) {
+    m.load_cr3(m.a.cr3());
+    EXPECT_EQ(m.read(kLinA), 0x1111u);
+    EXPECT_EQ(m.read(kLinB), 0x3333u);
+    m.load_cr3(m.b.cr3());
+    EXPECT_EQ(m.read(kLinA), 0x2222u);
+    EXPECT_EQ(m.read(kLinB), 0x3333u);
+  }
+  EXPECT_EQ(m.walks(), w) << "200 CR3 loads, no refill";
+  EXPECT_EQ(m.cache().stats().roots_reused, reused + 200);
+}
+
+TEST(MmuTranslationCache, GuestWriteToAPteDropsExactlyItsTranslation) {
+  TwoSpaces m;
+  EXPECT_EQ(m.read(kLinA), 0x1111u);
+  EXPECT_EQ(m.read(kLinB), 0x3333u);
+  const uint64_t pte_a = m.a.entry_addr(kLinA, 1);
+  const uint64_t pte_window = kLinTables + (pte_a & (kPageSize - 1));
+  EXPECT_TRUE(m.pc.mem().is_table_page(pte_a));
+  const uint64_t zaps = m.cache().stats().zaps;
+  // The guest rewrites kLinA's PTE through its window (a traced page: slow path), no INVLPG.
+  write_mem<uint64_t>(m.cpu(), pte_window, kFrame2 | kUserFlags);
+  EXPECT_EQ(m.cache().stats().zaps, zaps + 1);
+  EXPECT_NE(tlb_entry(m.cpu(), kLinA).tag_read, kLinA) << "kLinA's entry dropped";
+  EXPECT_EQ(tlb_entry(m.cpu(), kLinB).tag_read, kLinB) << "kLinB's entry kept";
+  EXPECT_EQ(m.read(kLinA), 0x2222u) << "the new translation, without INVLPG";
+  // Rewriting the same value changes nothing and drops nothing.
+  const uint64_t unchanged = m.cache().stats().tracing_writes_no_change;
+  write_mem<uint64_t>(m.cpu(), pte_window, kFrame2 | kUserFlags);
+  EXPECT_EQ(tlb_entry(m.cpu(), kLinA).tag_read, kLinA);
+  EXPECT_EQ(m.cache().stats().tracing_writes_no_change, unchanged + 1);
+  EXPECT_EQ(m.read(kLinA), 0x2222u);
+}
+
+TEST(MmuTranslationCache, WriteToAnInactiveSpacesTableIsSeenAfterItsCr3Load) {
+  TwoSpaces m;
+  m.load_cr3(m.b.cr3());
+  EXPECT_EQ(m.read(kLinA), 0x2222u);  // cached in space b
+  m.load_cr3(m.a.cr3());
+  // From space a, rewrite b's PTE of kLinA (b's leaf table is mapped at kLinTables + 4 KiB).
+  const uint64_t pte_b = m.b.entry_addr(kLinA, 1);
+  write_mem<uint64_t>(m.cpu(), kLinTables + kPageSize + (pte_b & (kPageSize - 1)),
+                      kFrame3 | kUserFlags);
+  m.load_cr3(m.b.cr3());
+  EXPECT_EQ(m.read(kLinA), 0x3333u) << "space b's cached translation was dropped while inactive";
+}
+
+TEST(MmuTranslationCache, PageTablePagesAreNeverWrittenDirectly) {
+  TwoSpaces m;
+  // Map a's leaf table writable and touch it first, so the TLB grants a direct write to it...
+  const uint64_t pte_a = m.a.entry_addr(kLinA, 1);
+  const uint64_t window = kLinTables + (pte_a & (kPageSize - 1));
+  (void)read_mem<uint64_t>(m.cpu(), window);
+  // ... then make it a page-table page by using it in a walk: the grant must be revoked.
+  (void)m.read(kLinA);
+  EXPECT_NE(tlb_entry(m.cpu(), window).tag_write, window & kPageMask);
+  EXPECT_TRUE(m.pc.mem().is_write_tracked(pte_a));
+  write_mem<uint64_t>(m.cpu(), window, kFrame3 | kUserFlags);
+  EXPECT_EQ(m.read(kLinA), 0x3333u);
+}
+
+TEST(MmuTranslationCache, ManyRootsEvictLeastRecentlyUsedAndStayCorrect) {
+  PagingCpu pc;
+  PagingTranslator tr;
+  pc.enter(PagingMode::k4Level);
+  pc.cpu().translator = &tr;
+  constexpr int kRoots = 3 * TranslationCache::kSpaces;
+  std::vector<std::unique_ptr<PageTables>> spaces;
+  for (int i = 0; i < kRoots; ++i) {
+    spaces.push_back(std::make_unique<PageTables>(pc, PagingMode::k4Level, 0x100000 + i * 0x10000));
+    spaces.back()->map(kLinA, 0x01000000 + i * kPageSize, 1, kUserFlags);
+    pc.write<uint64_t>(0x01000000 + i * kPageSize, 1000 + i);
+  }
+  pc.cpu().cr3 = spaces[0]->cr3();
+  tlb_flush_all(pc.cpu());
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < kRoots; ++i) {
+      pc.cpu().cr3 = spaces[(i * 5) % kRoots]->cr3();
+      tlb_address_space_changed(pc.cpu());
+      EXPECT_EQ(read_mem<uint64_t>(pc.cpu(), kLinA), 1000u + (i * 5) % kRoots);
+    }
+  }
+  EXPECT_GT(tr.cache().stats().roots_evicted, 0u);
+  EXPECT_LE(tr.cache().spaces().size(), TranslationCache::kSpaces);
+}
+
+TEST(MmuTranslationCache, PaeRootsAreKeyedByTheirPdpteRegisters) {
+  PagingCpu pc;
+  PagingTranslator tr;
+  pc.enter(PagingMode::kPae);
+  pc.cpu().translator = &tr;
+  PageTables t(pc, PagingMode::kPae);
+  t.map(0x00401000, kFrame1, 1, pte::P | pte::RW | pte::A | pte::D);
+  pc.write<uint64_t>(kFrame1, 0x1111);
+  pc.write<uint64_t>(kFrame2, 0x2222);
+  pc.cpu().cr3 = t.cr3();
+  ASSERT_TRUE(load_pae_pdptes(pc.cpu(), t.cr3()));
+  tlb_flush_all(pc.cpu());
+  EXPECT_EQ(read_mem<uint64_t>(pc.cpu(), 0x00401000), 0x1111u);
+  // A second page directory for PDPTE 0, written to memory: not used until CR3 is reloaded.
+  const uint64_t pd2 = 0x300000;
+  for (uint64_t i = 0; i < kPageSize; i += 8) pc.write<uint64_t>(pd2 + i, 0);
+  const uint64_t pt2 = 0x301000;
+  for (uint64_t i = 0; i < kPageSize; i += 8) pc.write<uint64_t>(pt2 + i, 0);
+  pc.write<uint64_t>(pd2 + 2 * 8, pt2 | pte::P | pte::RW);
+  pc.write<uint64_t>(pt2 + 1 * 8, kFrame2 | pte::P | pte::RW | pte::A | pte::D);
+  const uint64_t old_pdpte = pc.read<uint64_t>(t.cr3());
+  pc.write<uint64_t>(t.cr3(), pd2 | pte::P);
+  ASSERT_TRUE(load_pae_pdptes(pc.cpu(), t.cr3()));
+  tlb_address_space_changed(pc.cpu());
+  EXPECT_EQ(read_mem<uint64_t>(pc.cpu(), 0x00401000), 0x2222u) << "same CR3, new PDPTEs";
+  pc.write<uint64_t>(t.cr3(), old_pdpte);
+  ASSERT_TRUE(load_pae_pdptes(pc.cpu(), t.cr3()));
+  tlb_address_space_changed(pc.cpu());
+  EXPECT_EQ(read_mem<uint64_t>(pc.cpu(), 0x00401000), 0x1111u) << "old PDPTEs, old root";
+}
+
+TEST(MmuTranslationCache, FlushAllDropsEverythingAndUntracesTables) {
+  TwoSpaces m;
+  (void)m.read(kLinA);
+  const uint64_t pte_a = m.a.entry_addr(kLinA, 1);
+  EXPECT_TRUE(m.pc.mem().is_table_page(pte_a));
+  tlb_flush_all(m.cpu());
+  EXPECT_FALSE(m.pc.mem().is_table_page(pte_a));
+  EXPECT_EQ(m.cache().rmap_records(), 0u);
+  EXPECT_NE(tlb_entry(m.cpu(), kLinA).tag_read, kLinA);
+}
+
+TEST(MmuTranslationCache, ReverseMapStaysBounded) {
+  PagingCpu pc;
+  PagingTranslator tr;
+  pc.enter(PagingMode::k4Level);
+  pc.cpu().translator = &tr;
+  PageTables t(pc, PagingMode::k4Level);
+  // 8192 pages: eight times the table size, so fills keep evicting each other.
+  constexpr uint64_t kBase = 0x0000600000000000ull;
+  for (uint64_t i = 0; i < 8192; ++i) t.map(kBase + i * kPageSize, kFrame1, 1, kUserFlags);
+  pc.cpu().cr3 = t.cr3();
+  tlb_flush_all(pc.cpu());
+  for (int round = 0; round < 20; ++round)
+    for (uint64_t i = 0; i < 8192; ++i) (void)read_mem<uint64_t>(pc.cpu(), kBase + i * kPageSize);
+  EXPECT_GT(tr.cache().stats().rmap_prunes, 0u);
+  // Live records: at most one per level per table entry per view and space.
+  EXPECT_LE(tr.cache().rmap_records(),
+            size_t{2} * 4 * kTlbSize * TranslationCache::kViews * TranslationCache::kSpaces);
+}
+
+}  // namespace
+}  // namespace umbra
