@@ -20,7 +20,8 @@ constexpr uint8_t kZeroOp = 0x00, kOneOp = 0x01, kNameOp = 0x08, kBytePrefix = 0
                   kCreateWordFieldOp = 0x8B, kCreateByteFieldOp = 0x8C, kCreateQWordFieldOp = 0x8F,
                   kLAndOp = 0x90, kLOrOp = 0x91, kLNotOp = 0x92, kLEqualOp = 0x93,
                   kLGreaterOp = 0x94, kLLessOp = 0x95, kIfOp = 0xA0, kElseOp = 0xA1,
-                  kWhileOp = 0xA2, kReturnOp = 0xA4, kBreakOp = 0xA5, kOnesOp = 0xFF;
+                  kWhileOp = 0xA2, kReturnOp = 0xA4, kBreakOp = 0xA5, kOnesOp = 0xFF,
+                  kExternalOp = 0x15, kToBufferOp = 0x96, kToIntegerOp = 0x99;
 // Second bytes after ExtOpPrefix.
 constexpr uint8_t kMutexOp = 0x01, kSleepOp = 0x22, kAcquireOp = 0x23, kReleaseOp = 0x27,
                   kDebugOp = 0x31, kOpRegionOp = 0x80, kFieldOp = 0x81, kDeviceOp = 0x82;
@@ -342,6 +343,15 @@ AmlCode create_field(unsigned bytes, const AmlCode& source, const AmlCode& byte_
   return op3(op, source, byte_index, name_string(name));
 }
 
+AmlCode external(std::string_view path, ObjectType type, unsigned arg_count) {
+  if (arg_count > 7) throw std::invalid_argument("AML methods take at most 7 arguments");
+  AmlCode out{kExternalOp};
+  append(out, name_string(path));
+  out.push_back(static_cast<uint8_t>(type));
+  out.push_back(static_cast<uint8_t>(arg_count));
+  return out;
+}
+
 AmlCode if_(const AmlCode& predicate, const AmlList& body) {
   AmlCode inner = predicate;
   append(inner, cat(body));
@@ -436,6 +446,22 @@ AmlCode lgreater(const AmlCode& a, const AmlCode& b) {
 }
 AmlCode lless(const AmlCode& a, const AmlCode& b) {
   return op2(kLLessOp, a, b);
+}
+
+AmlCode lnot_equal(const AmlCode& a, const AmlCode& b) {
+  return lnot(lequal(a, b));
+}
+AmlCode lgreater_equal(const AmlCode& a, const AmlCode& b) {
+  return lnot(lless(a, b));
+}
+AmlCode lless_equal(const AmlCode& a, const AmlCode& b) {
+  return lnot(lgreater(a, b));
+}
+AmlCode to_integer(const AmlCode& value, const AmlCode& t) {
+  return op2(kToIntegerOp, value, t);
+}
+AmlCode to_buffer(const AmlCode& value, const AmlCode& t) {
+  return op2(kToBufferOp, value, t);
 }
 
 AmlCode size_of(const AmlCode& object) {

@@ -108,6 +108,22 @@ AmlCode field(std::string_view region_path, FieldAccess access, bool lock, Field
 AmlCode create_field(unsigned bytes, const AmlCode& source, const AmlCode& byte_index,
                      std::string_view name);
 
+// External (path, type, argument count): declares an object defined in another table, so a
+// disassembler/interpreter of this one knows its type (and, for methods, its argument count).
+enum class ObjectType : uint8_t {
+  kUnknown = 0,
+  kInteger = 1,
+  kString = 2,
+  kBuffer = 3,
+  kPackage = 4,
+  kFieldUnit = 5,
+  kDevice = 6,
+  kMethod = 8,
+  kMutex = 9,
+  kOpRegion = 10,
+};
+AmlCode external(std::string_view path, ObjectType type, unsigned arg_count = 0);
+
 // ---- statements (20.2.5.3) ----
 AmlCode if_(const AmlCode& predicate, const AmlList& body);
 AmlCode else_(const AmlList& body);
@@ -135,6 +151,12 @@ AmlCode lnot(const AmlCode& a);
 AmlCode lequal(const AmlCode& a, const AmlCode& b);
 AmlCode lgreater(const AmlCode& a, const AmlCode& b);
 AmlCode lless(const AmlCode& a, const AmlCode& b);
+// ASL's LNotEqual / LGreaterEqual / LLessEqual: LNot of the opposite comparison (20.2.5.4).
+AmlCode lnot_equal(const AmlCode& a, const AmlCode& b);
+AmlCode lgreater_equal(const AmlCode& a, const AmlCode& b);
+AmlCode lless_equal(const AmlCode& a, const AmlCode& b);
+AmlCode to_integer(const AmlCode& value, const AmlCode& target = null_target());
+AmlCode to_buffer(const AmlCode& value, const AmlCode& target = null_target());
 AmlCode size_of(const AmlCode& object);
 AmlCode index(const AmlCode& object, const AmlCode& idx, const AmlCode& target = null_target());
 AmlCode deref_of(const AmlCode& reference);

@@ -142,6 +142,16 @@ TEST(AcpiAml, ExpressionsAndTargets) {
   EXPECT_THROW(arg(7), std::invalid_argument);
 }
 
+TEST(AcpiAml, DerivedComparisonsConversionsExternal) {
+  EXPECT_EQ(lnot_equal(arg(0), one()), bytes({0x92, 0x93, 0x68, 0x01}));
+  EXPECT_EQ(lgreater_equal(arg(0), one()), bytes({0x92, 0x95, 0x68, 0x01}));
+  EXPECT_EQ(lless_equal(arg(0), one()), bytes({0x92, 0x94, 0x68, 0x01}));
+  EXPECT_EQ(to_integer(arg(0), local(0)), bytes({0x99, 0x68, 0x60}));
+  EXPECT_EQ(to_buffer(arg(0)), bytes({0x96, 0x68, 0x00}));
+  EXPECT_EQ(external("\\_SB.MSCN", ObjectType::kMethod, 1),
+            join({bytes({0x15, 0x5C, 0x2E}), ascii("_SB_MSCN"), bytes({0x08, 0x01})}));
+}
+
 TEST(AcpiAml, IfElseWhile) {
   EXPECT_EQ(if_(one(), {return_(zero())}), bytes({0xA0, 0x04, 0x01, 0xA4, 0x00}));
   EXPECT_EQ(else_({break_()}), bytes({0xA1, 0x02, 0xA5}));

@@ -117,6 +117,10 @@ aml::AmlList sample_extra_dsdt() {
               store(package({integer(1), integer(2), integer(0x12345)}), local(1)),
               return_(deref_of(index(local(1), arg(1))))}),
       method("\\TST2", 0, false, {return_(call("\\TST1", {integer(3), one()}))}),
+      method("\\TST3", 1, false,
+             {if_(land(lgreater_equal(arg(0), integer(2)), lnot_equal(arg(0), integer(5))),
+                  {return_(to_integer(string("0x20")))}),
+              return_(lless_equal(arg(0), zero()))}),
   };
 }
 
@@ -185,7 +189,8 @@ TEST_F(AcpiIasl, EveryTableDisassemblesCleanlyAndTheDsdtRecompiles) {
         "CreateQWordField (MR64, \\_SB.MEM0._CRS._Y00._MAX, MAXA)",
         "CreateQWordField (MR64, \\_SB.MEM0._CRS._Y00._LEN, LENA)", "QWordMemory",
         "Acquire (MLCK, 0xFFFF)", "Notify (\\_SB.MEM0, One)", "While ((Local0 < Arg0))", "Break",
-        "Method (_E03, 0, NotSerialized)", "TST1 (0x03, One)", "DerefOf (Local1 [Arg1])"})
+        "Method (_E03, 0, NotSerialized)", "((Arg0 >= 0x02) && (Arg0 != 0x05))", "TST1 (0x03, One)",
+        "DerefOf (Local1 [Arg1])"})
     EXPECT_NE(dsdt.find(want), std::string::npos) << "missing: " << want;
 
   // Compile the disassembly back: the compiler's semantic checks see our AML's meaning.
@@ -223,7 +228,8 @@ TEST_F(AcpiIasl, AcpiexecEvaluatesTheDsdt) {
   const RunResult r = run("cd '" + dir_.string() +
                           "' && timeout 60 acpiexec -b '"
                           "evaluate \\_S5; evaluate \\TST2; evaluate \\TST1 5 2; "
-                          "evaluate \\_SB.MEM0._STA; evaluate \\_SB.PCI0._CRS' dsdt.dat");
+                          "evaluate \\_SB.MEM0._STA; evaluate \\_SB.PCI0._CRS; "
+                          "evaluate \\TST3 3' dsdt.dat");
   std::cout << r.output;
   EXPECT_EQ(r.status, 0);
   EXPECT_EQ(r.output.find("ACPI Error"), std::string::npos);
@@ -248,6 +254,10 @@ TEST_F(AcpiIasl, AcpiexecEvaluatesTheDsdt) {
   ASSERT_NE(crs, std::string::npos);
   EXPECT_NE(r.output.find("88 0D 00 02 0C 00 00 00 00 00 FF 00 00 00 00 01", crs),
             std::string::npos);
+  // TST3(3): 3 >= 2 and 3 != 5, so ToInteger("0x20") = 0x20.
+  const size_t tst3 = r.output.find("Evaluation of \\TST3");
+  ASSERT_NE(tst3, std::string::npos);
+  EXPECT_EQ(r.output.find("[Integer] = 0000000000000020", tst3), r.output.find("[Integer]", tst3));
 }
 
 }  // namespace
