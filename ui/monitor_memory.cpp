@@ -150,7 +150,8 @@ std::string Monitor::cmd_examine(Args& args, bool physical) {
     }
     uint64_t v = 0;
     for (unsigned k = 0; k < f.unit; ++k) v |= uint64_t{bytes[k]} << (8 * k);
-    out += (f.format == 'c' ? "" : " ") + format_item(f, v);
+    // Characters run together after one blank; numbers are blank-separated.
+    out += (f.format == 'c' && i % per_line != 0 ? "" : " ") + format_item(f, v);
   }
   return out + "\n";
 }
