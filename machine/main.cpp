@@ -53,6 +53,10 @@ int run_pc(const umbra::Options& o) {
   cfg.no_reboot = o.no_reboot;
   if (o.debug_exit) cfg.debug_exit = std::make_pair(o.debug_exit->iobase, o.debug_exit->iosize);
   cfg.serial_out = o.serial == "none" ? nullptr : stdout;
+  // -nographic puts COM1 and the monitor on the terminal, multiplexed (Ctrl-A c switches);
+  // otherwise -serial stdio and -monitor stdio each take it.
+  cfg.console_serial = o.serial == "stdio";
+  cfg.console_monitor = o.nographic || o.monitor == "stdio";
   cfg.max_insns = o.max_insns;
   cfg.trace_blocks = o.disas;
   cfg.icount_shift = o.icount_shift;

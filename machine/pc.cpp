@@ -20,6 +20,7 @@
 #include "devices/pit.h"
 #include "devices/rtc.h"
 #include "devices/uart16550.h"
+#include "ui/console.h"
 #include "frontend/flags.h"
 #include "frontend/system/cpu_model.h"
 #include "frontend/system/mode.h"
@@ -168,32 +169,90 @@ uint64_t PcMachine::service_devices() {
   return std::max<uint64_t>(1, (ns + (uint64_t{1} << shift) - 1) >> shift);
 }
 
+bool PcMachine::wait_for_input(uint64_t timeout_ns) {
+  const bool forever = timeout_ns == TimerQueue::kNever;
+  if (console_ && console_->fd() >= 0) {
+    // poll() takes milliseconds: round up so a short wait does not become a busy loop.
+    const int ms = forever ? -1
+                           : static_cast<int>(std::min<uint64_t>((timeout_ns + 999'999) / 1'000'000,
+                                                                 1000));
+    console_->poll(ms);
+    return true;
+  }
+  if (forever) return false;
+  timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000u),
+              static_cast<long>(timeout_ns % 1'000'000'000u)};
+  nanosleep(&ts, nullptr);
+  return true;
+}
+
 bool PcMachine::wait_while_halted() {
   const uint64_t next = timers_.next_deadline();
-  if (next == TimerQueue::kNever) return false;
   const uint64_t now = clock_.now_ns();
-  if (next <= now) return true;
-  if (clock_.deterministic()) {
+  if (next != TimerQueue::kNever && next <= now) return true;
+  if (clock_.deterministic() && next != TimerQueue::kNever) {
+    if (console_) console_->poll(0);
     clock_.skip_to(next);
     return true;
   }
-  const uint64_t wait_ns = next - now;
-  timespec ts{static_cast<time_t>(wait_ns / 1'000'000'000u),
-              static_cast<long>(wait_ns % 1'000'000'000u)};
-  nanosleep(&ts, nullptr);
-  return true;
+  return wait_for_input(next == TimerQueue::kNever ? TimerQueue::kNever : next - now);
+}
+
+void PcMachine::flush_serial() {
+  if (serial_buffer_.empty()) return;
+  if (console_) {
+    console_->write_serial(reinterpret_cast<const uint8_t*>(serial_buffer_.data()),
+                           serial_buffer_.size());
+  } else if (config_.serial_out) {
+    std::fwrite(serial_buffer_.data(), 1, serial_buffer_.size(), config_.serial_out);
+    std::fflush(config_.serial_out);
+  }
+  serial_buffer_.clear();
+}
+
+void PcMachine::stop() {
+  paused_ = true;
+  cpu_->exit_request |= kExitRequested;
+}
+
+void PcMachine::cont() { paused_ = false; }
+
+uint64_t PcMachine::step(uint64_t count) {
+  const RunResult r = engine_->run(count);
+  cpu_->exit_request &= ~kExitRequested;
+  flush_serial();
+  return r.insns;
+}
+
+void PcMachine::quit() {
+  quit_requested_ = true;
+  cpu_->exit_request |= kExitRequested;
 }
 
 int PcMachine::run() {
   CpuState& c = *cpu_;
   uint64_t budget = config_.max_insns;
+  bool dead = false;  // halted with nothing that can wake it, kept alive for the monitor
   for (;;) {
     const uint64_t slice = std::min(budget, service_devices());
-    RunResult r = engine_->run(slice);
-    if (serial_dirty_ && config_.serial_out) {
-      std::fflush(config_.serial_out);
-      serial_dirty_ = false;
+    if (console_) console_->poll(0);
+    if (quit_requested_) {
+      flush_serial();
+      std::fprintf(stderr, "umbra: quit\n");
+      return 0;
     }
+    if (paused_ || dead) {
+      // Stopped by the monitor: only the console and the device timers run.
+      const uint64_t next = timers_.next_deadline();
+      const uint64_t now = clock_.now_ns();
+      wait_for_input(next == TimerQueue::kNever || clock_.deterministic()
+                         ? 50'000'000
+                         : std::min<uint64_t>(next > now ? next - now : 0, 50'000'000));
+      continue;
+    }
+    RunResult r = engine_->run(slice);
+    c.exit_request &= ~kExitRequested;
+    flush_serial();
     if (powered_off_) {
       std::fprintf(stderr, "umbra: the guest powered the machine off\n");
       return 0;
@@ -227,11 +286,16 @@ int PcMachine::run() {
     }
     if (r.reason & kExitHalt) {
       // An interrupt wakes a halted CPU only if IF = 1 (NMIs aside); with IF = 0, or with no
-      // timer armed and no input that could raise one, it would wait forever: report and stop.
+      // timer armed and no input that could raise one, it would wait forever: report and stop
+      // (or, with the monitor on the console, stay for inspection).
       if ((c.rflags & rf::IF) && wait_while_halted()) continue;
       std::fprintf(stderr, "umbra: guest halted at rip=%#llx with %s; nothing can wake it\n",
                    static_cast<unsigned long long>(c.rip),
                    (c.rflags & rf::IF) ? "interrupts enabled" : "interrupts disabled");
+      if (console_ && config_.console_monitor && console_->fd() >= 0) {
+        dead = true;
+        continue;
+      }
       return 0;
     }
     if ((r.reason & kExitInsnLimit) && budget == 0) {

@@ -18,6 +18,7 @@
 #include "machine/e820.h"
 #include "softmmu/access.h"
 #include "softmmu/guest_memory.h"
+#include "ui/monitor.h"
 
 namespace umbra {
 
@@ -33,6 +34,8 @@ class I8042;
 class PostCodePort;
 class PciHost;
 class FwCfg;
+class Monitor;
+class StdioConsole;
 namespace acpi {
 class AcpiPm;
 }
@@ -45,7 +48,11 @@ struct PcConfig {
   std::string cmdline;               // -append
   bool no_reboot = false;
   std::optional<std::pair<uint16_t, uint16_t>> debug_exit;  // iobase, iosize
-  std::FILE* serial_out = stdout;    // COM1 output (nullptr: discarded)
+  std::FILE* serial_out = stdout;    // COM1 output (nullptr: discarded) without a console
+  // The terminal (stdin/stdout) as a console: COM1 input and output (console_serial) and/or the
+  // monitor (console_monitor), multiplexed with Ctrl-A like QEMU's -nographic.
+  bool console_serial = false;
+  bool console_monitor = false;
   std::FILE* debugcon_out = stdout;  // port 0xe9 output
   uint64_t max_insns = ~uint64_t{0};
   bool trace_blocks = false;
@@ -54,10 +61,17 @@ struct PcConfig {
   std::optional<unsigned> icount_shift;
 };
 
-class PcMachine {
+class PcMachine : public MonitorControl {
  public:
   explicit PcMachine(PcConfig config);
-  ~PcMachine();
+  ~PcMachine() override;
+
+  // MonitorControl: the monitor's run control (called between slices of guest execution).
+  void stop() override;
+  void cont() override;
+  uint64_t step(uint64_t count) override;
+  void quit() override;
+  bool running() const override { return !paused_; }
 
   // Loads the kernel and puts the CPU at its entry. Returns false with a one-line *error.
   bool boot(std::string* error);
@@ -91,6 +105,10 @@ class PcMachine {
   uint64_t service_devices();
   // The CPU is halted: wait for the next timer or input. False if nothing can ever wake it.
   bool wait_while_halted();
+  // Waits up to `timeout_ns` (kNever: until input) for console input, routing what arrives;
+  // without a console it just sleeps for the timeout. False if it would wait forever.
+  bool wait_for_input(uint64_t timeout_ns);
+  void flush_serial();
 
   PcConfig config_;
   GuestClock clock_;
@@ -113,9 +131,13 @@ class PcMachine {
   std::unique_ptr<PostCodePort> port80_;
   std::unique_ptr<PciHost> pci_;
   std::unique_ptr<FwCfg> fw_cfg_;
+  std::unique_ptr<Monitor> monitor_;
+  std::unique_ptr<StdioConsole> console_;
+  std::string serial_buffer_;  // COM1 output not yet written to the console
+  bool paused_ = false;        // stopped by the monitor
+  bool quit_requested_ = false;
   uint64_t acpi_rsdp_ = 0;
   bool powered_off_ = false;
-  bool serial_dirty_ = false;
   uint8_t port92_ = 0x02;  // system control port A: bit 1 = A20 enabled
   bool reset_requested_ = false;
   int debug_exit_status_ = -1;

@@ -22,6 +22,8 @@
 #include "jit/tier0.h"
 #include "machine/linux_boot.h"
 #include "machine/pc.h"
+#include "ui/console.h"
+#include "ui/monitor.h"
 
 namespace umbra {
 
@@ -59,9 +61,7 @@ void PcMachine::build_devices() {
                                      config_.ram_bytes);
   com1_ = std::make_unique<Uart16550>(ports_, 0x3f8, isa_irqs_->line(4), timers_, clock_);
   com1_->on_transmit = [this](uint8_t byte) {
-    if (!config_.serial_out) return;
-    std::fputc(byte, config_.serial_out);
-    serial_dirty_ = true;
+    if (console_ || config_.serial_out) serial_buffer_.push_back(static_cast<char>(byte));
   };
   acpi_pm_ = std::make_unique<acpi::AcpiPm>(clock_, timers_, isa_irqs_->line(9), [this] {
     powered_off_ = true;
@@ -78,6 +78,21 @@ void PcMachine::build_devices() {
   fw.ram_size = config_.ram_bytes;
   fw_cfg_ = std::make_unique<FwCfg>(fw);
   fw_cfg_->attach(ports_);
+
+  if (config_.console_serial || config_.console_monitor) {
+    monitor_ = std::make_unique<Monitor>(*cpu_, memory_, this);
+    ConsoleConfig cc;
+    cc.serial = config_.console_serial;
+    cc.monitor = config_.console_monitor;
+    cc.escapes = config_.console_serial;
+    console_ = std::make_unique<StdioConsole>(
+        cc, config_.console_monitor ? monitor_.get() : nullptr,
+        [this](uint8_t byte) {
+          // Typed faster than the guest drains its FIFO: the byte is lost, as on a real line.
+          if (com1_->can_receive()) com1_->receive(byte);
+        },
+        [this] { quit(); });
+  }
 }
 
 void PcMachine::reset_devices() {
