@@ -81,12 +81,19 @@ uint8_t Lapic::tpr() const {
 
 void Lapic::map(GuestMemory& memory) {
   memory_ = &memory;
-  const uint64_t b = base();
-  if (std::find(mapped_bases_.begin(), mapped_bases_.end(), b) != mapped_bases_.end()) return;
+  // The board may map the APIC before the CPU's reset has set IA32_APIC_BASE: the window at the
+  // architectural default is always there; a relocated base gets its own window.
+  map_window(kDefaultBase);
+  if (globally_enabled()) map_window(base());
+}
+
+void Lapic::map_window(uint64_t b) {
+  if (!memory_ || std::find(mapped_bases_.begin(), mapped_bases_.end(), b) != mapped_bases_.end())
+    return;
   mapped_bases_.push_back(b);
   MmioHandler h;
-  // A window stays registered after the guest moves the APIC away; it then reads as an
-  // unbacked bus (all ones) and drops writes, as the old address no longer decodes.
+  // A window answers only while it is the current base and the APIC is globally enabled; the
+  // other windows read as an unbacked bus (all ones) and drop writes, as nothing decodes them.
   h.read = [this, b](uint64_t offset, unsigned size) -> uint64_t {
     if (base() != b || !globally_enabled()) return ~uint64_t{0};
     return mmio_read(offset, size);
@@ -95,7 +102,7 @@ void Lapic::map(GuestMemory& memory) {
     if (base() != b || !globally_enabled()) return;
     mmio_write(offset, size, value);
   };
-  memory.add_mmio(b, kMmioSize, std::move(h), "lapic");
+  memory_->add_mmio(b, kMmioSize, std::move(h), "lapic");
 }
 
 // Registers are 32 bits wide at 16-byte strides; bytes 4..15 of each slot are reserved and read
@@ -288,7 +295,7 @@ void Lapic::apic_base_changed(CpuState&) {
     // PIC's INTR and LINT1's NMI reach the CPU directly.
     reset();
   }
-  if (memory_) map(*memory_);  // the guest may have moved the page
+  if (globally_enabled()) map_window(base());  // the guest may have moved the page
   update();
 }
 

@@ -111,8 +111,9 @@ class Lapic final : public InterruptController, public CpuPlatform {
   // (MP specification 1.4, 3.6.2.2). Multiboot kernels that only program the PIC rely on it.
   void setup_virtual_wire();
 
-  // Registers the MMIO window at the APIC base (and again at a new base if the guest moves it;
-  // a window answers only while it is the current base and the APIC is globally enabled).
+  // Registers the MMIO window at the default base 0xFEE00000 (and at the current base; later at
+  // a new base when the guest moves it). A window answers only while it is the current base and
+  // the APIC is globally enabled. May be called before the CPU reset sets IA32_APIC_BASE.
   void map(GuestMemory& memory);
   // MMIO accesses at `offset` in the APIC page (what map() registers).
   uint64_t mmio_read(uint64_t offset, unsigned size);
@@ -177,6 +178,7 @@ class Lapic final : public InterruptController, public CpuPlatform {
   void write_icr(uint32_t low);
   void eoi();
   uint8_t apr() const;
+  void map_window(uint64_t base);
 
   // Interrupt acceptance (IRR) and the CPU-side line.
   void accept_fixed(uint8_t vector, bool level);

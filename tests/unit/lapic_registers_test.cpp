@@ -396,6 +396,16 @@ TEST(LapicPlatform, MmioWindowFollowsApicBase) {
   EXPECT_EQ(mem.read_phys(0xFEE000F0, 4), 0xFFu);
 }
 
+TEST(LapicPlatform, MappedBeforeTheCpuResetSetsTheBase) {
+  ApicTestBench b;
+  const uint64_t reset_value = b.cpu().msr_apic_base;
+  b.cpu().msr_apic_base = 0;  // a board maps its devices before it resets the CPU
+  GuestMemory mem(1u << 20);
+  b.lapic().map(mem);
+  b.cpu().msr_apic_base = reset_value;
+  EXPECT_EQ(mem.read_phys(0xFEE00030, 4), 0x00050014u);
+}
+
 TEST(LapicPlatform, MsrHooksGoThroughThePlatform) {
   ApicTestBench b;
   uint64_t v = 1;
