@@ -51,17 +51,17 @@ workload() {
   else
     qs=0 ql=0
   fi
-  echo "$name $unit $us $ul $uw $ulw $qs $ql $delta" | awk '{
-    n = $9
-    umbra_ns = ($4 - $3) / n * 1e9
-    refills = ($6 - $5) / n
-    qemu_ns = ($8 - $7) / n * 1e9
-    printf "%-34s %-8s %10.1f %10.2f %10.1f %8.2f\n", $1, $2, umbra_ns, refills, qemu_ns,
+  echo "$us $ul $uw $ulw $qs $ql $delta" | awk -v name="$name" -v unit="$unit" '{
+    n = $7
+    umbra_ns = ($2 - $1) / n * 1e9
+    refills = ($4 - $3) / n
+    qemu_ns = ($6 - $5) / n * 1e9
+    printf "%-30s %-8s %10.1f %10.2f %10.1f %8.2f\n", name, unit, umbra_ns, refills, qemu_ns,
            (umbra_ns > 0 ? qemu_ns / umbra_ns : 0)
   }'
 }
 
-printf '%-34s %-8s %10s %10s %10s %8s\n' workload per "umbra ns" refills "qemu ns" qemu/umb
+printf '%-30s %-8s %10s %10s %10s %8s\n' workload per "umbra ns" refills "qemu ns" qemu/umb
 S1=20000
 S2=220000
 for spaces in 2 4 8 16 64; do

@@ -16,6 +16,8 @@ namespace {
 constexpr TlbEntry kEmptyEntry{kTlbInvalid, kTlbInvalid, kTlbInvalid, 0};
 // The root key of the "paging off" address space (identity translations).
 constexpr uint64_t kNoPaging = ~uint64_t{0};
+// Recorded fills per address space beyond which a reset clears whole tables.
+constexpr size_t kMaxFilled = kTlbSize / 4;
 
 bool entry_maps(const TlbEntry& e, uint64_t vpage) {
   return e.tag_read == vpage || e.tag_write == vpage || e.tag_exec == vpage;
@@ -57,9 +59,17 @@ bool TranslationCache::matches(const Space& s, const CpuState& cpu) const {
 void TranslationCache::reset_space(Space& s) {
   ++s.gen;
   for (unsigned v = 0; v < kViews; ++v) {
-    if (s.used[v]) clear_table(s.views[v].get());
+    if (s.used[v]) {
+      if (s.filled_overflow || s.root == kNoPaging) {
+        clear_table(s.views[v].get());
+      } else {
+        for (uint16_t idx : s.filled) s.views[v][idx] = kEmptyEntry;
+      }
+    }
     s.used[v] = false;
   }
+  s.filled.clear();
+  s.filled_overflow = false;
 }
 
 void TranslationCache::activate(CpuState& cpu, unsigned space, unsigned view) {
@@ -126,6 +136,7 @@ void TranslationCache::ensure_current(CpuState& cpu) {
 void TranslationCache::flush_all(CpuState& cpu) {
   ++stats_.flush_all;
   for (Space& s : spaces_) {
+    s.filled_overflow = true;  // a full flush clears whole tables, whatever filled them
     reset_space(s);
     s.valid = false;
   }
@@ -173,7 +184,13 @@ void TranslationCache::note_walk(CpuState& cpu, uint64_t linear, const WalkResul
   if (cpu.tlb_offset == 0) return;  // not active: nothing is filled into our tables
   ++stats_.fills_recorded;
   const uint64_t vpage = linear & kPageMask;
-  const Space& s = spaces_[active_space_];
+  Space& s = spaces_[active_space_];
+  if (!s.filled_overflow) {
+    if (s.filled.size() < kMaxFilled)
+      s.filled.push_back(static_cast<uint16_t>((vpage >> kPageShift) & (kTlbSize - 1)));
+    else
+      s.filled_overflow = true;
+  }
   for (unsigned i = 0; i < walk.num_levels; ++i) {
     const WalkLevel& l = walk.levels[i];
     // PAE PDPTE registers are part of the address space's key, not read from memory.

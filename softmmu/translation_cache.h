@@ -53,8 +53,8 @@ struct TranslationCacheStats {
 
 class TranslationCache {
  public:
-  static constexpr unsigned kSpaces = 8;  // address spaces kept (docs/softmmu.md: measured)
-  static constexpr unsigned kViews = 4;   // tlb_privilege_view() values
+  static constexpr unsigned kSpaces = 16;  // address spaces kept (docs/bench.md: measured)
+  static constexpr unsigned kViews = 4;    // tlb_privilege_view() values
 
   TranslationCache();
   ~TranslationCache();
@@ -107,6 +107,11 @@ class TranslationCache {
     uint64_t last_use = 0;
     std::unique_ptr<TlbEntry[]> views[kViews];
     bool used[kViews] = {};  // the table may hold valid entries
+    // Table indices filled since the last reset (walks recorded by note_walk), so an eviction
+    // clears a few entries instead of whole tables; `filled_overflow`: too many, or fills that
+    // are not recorded (paging off), clear everything.
+    std::vector<uint16_t> filled;
+    bool filled_overflow = false;
   };
   // One translation's dependence on one paging-structure entry.
   struct Record {
