@@ -1,0 +1,98 @@
+// paging_matrix, 32-bit part: the permission matrix (paging_matrix.h) under 32-bit paging
+// (4-KiB PTE and 4-MiB PSE PDE leaves; no XD) and PAE paging (4-KiB PTE and 2-MiB PDE leaves;
+// XD in the leaf or the PDE; PDPTEs carry no rights), then the 64-bit part runs 4-level paging.
+// The kernel itself runs from an identity map of the first 64 MiB (user-accessible, as the test
+// library needs for its ring-3 probes).
+#include "cpu32.h"
+#include "paging_matrix.h"
+
+#define VA (0x80000000u + PM_TARGET)  // 32-bit: PDE 522, PTE 0; PAE: PDPTE 2, PDE 20, PTE 0
+#define IDENT_MB 64
+
+// ---- 32-bit paging ----
+static uint32_t pd32[1024] ALIGNED(4096);
+static uint32_t pt32[1024] ALIGNED(4096);
+static volatile uint32_t* const entries32[2] = {&pd32[VA >> 22], &pt32[(VA >> 12) & 1023]};
+
+static void setup32(const struct pm_case* c) {
+  const int n = c->levels;
+  uint32_t e[2];
+  e[0] = n == 1 ? PM_TARGET | 0x80 | 1 : (uint32_t)pt32 | 1;  // PS for the 4-MiB leaf
+  e[1] = PM_TARGET | 1;
+  for (int i = 0; i < n; ++i) {
+    if (c->us & (1u << i)) e[i] |= 4;
+    if (c->rw & (1u << i)) e[i] |= 2;
+  }
+  *entries32[0] = 0;
+  *entries32[1] = 0;
+  for (int i = n - 1; i >= 0; --i) *entries32[i] = e[i];
+  invlpg(VA);
+  invlpg(VA + PM_DATA_OFF);
+}
+
+static uint64_t entry32(const struct pm_case* c, int i) {
+  (void)c;
+  return *entries32[i];
+}
+
+// ---- PAE paging ----
+static uint64_t pdpt_pae[4] ALIGNED(32);
+static uint64_t pd_ident[512] ALIGNED(4096);
+static uint64_t pd_pae[512] ALIGNED(4096);
+static uint64_t pt_pae[512] ALIGNED(4096);
+static volatile uint64_t* const entries_pae[2] = {&pd_pae[(VA >> 21) & 511],
+                                                  &pt_pae[(VA >> 12) & 511]};
+
+static void setup_pae(const struct pm_case* c) {
+  const int n = c->levels;
+  uint64_t e[2];
+  e[0] = n == 1 ? PM_TARGET | 0x80 | 1 : (uint32_t)pt_pae | 1;  // PS for the 2-MiB leaf
+  e[1] = PM_TARGET | 1;
+  for (int i = 0; i < n; ++i) {
+    if (c->us & (1u << i)) e[i] |= 4;
+    if (c->rw & (1u << i)) e[i] |= 2;
+  }
+  if (c->xd == 1) e[n - 1] |= 1ull << 63;
+  if (c->xd == 2) e[0] |= 1ull << 63;
+  *entries_pae[0] = 0;
+  *entries_pae[1] = 0;
+  for (int i = n - 1; i >= 0; --i) *entries_pae[i] = e[i];
+  invlpg(VA);
+  invlpg(VA + PM_DATA_OFF);
+}
+
+static uint64_t entry_pae(const struct pm_case* c, int i) {
+  (void)c;
+  return *entries_pae[i];
+}
+
+static void paging_off(void) {
+  write_cr0(read_cr0() & ~(ureg)CR0_PG);
+  write_cr4(read_cr4() & ~(ureg)(CR4_PSE | CR4_PAE));
+  write_cr3(0);
+}
+
+void kmain32(void) {
+  const uint64_t efer0 = rdmsr(MSR_EFER);
+
+  for (uint32_t i = 0; i < IDENT_MB / 4; ++i) pd32[i] = (i << 22) | 0x80 | 4 | 2 | 1;
+  write_cr4(read_cr4() | CR4_PSE);
+  write_cr3((uint32_t)pd32);
+  write_cr0(read_cr0() | CR0_PG);
+  struct pm_mode m32 = {"32-bit paging", VA, 0, {2, 1}, {"4-KiB", "4-MiB"}, 2, setup32, entry32};
+  pm_run(&m32, efer0, read_cr0());
+  paging_off();
+
+  for (uint32_t i = 0; i < 512; ++i) pd_ident[i] = ((uint64_t)i << 21) | 0x80 | 4 | 2 | 1;
+  pdpt_pae[0] = (uint32_t)pd_ident | 1;
+  pdpt_pae[2] = (uint32_t)pd_pae | 1;
+  write_cr4(read_cr4() | CR4_PAE);
+  write_cr3((uint32_t)pdpt_pae);
+  write_cr0(read_cr0() | CR0_PG);
+  struct pm_mode mpae = {"PAE paging", VA, 1, {2, 1}, {"4-KiB", "2-MiB"}, 2, setup_pae, entry_pae};
+  pm_run(&mpae, efer0, read_cr0());
+  paging_off();
+
+  pm_finish();
+  run_64bit_part();
+}
