@@ -7,6 +7,7 @@
 
 #include "frontend/disasm.h"
 #include "frontend/system/mode.h"
+#include "softmmu/access.h"
 #include "softmmu/paging_translator.h"
 #include "ui/monitor.h"
 #include "ui/monitor_args.h"
@@ -190,7 +191,9 @@ std::string Monitor::cmd_info_tlb() {
     int64_t addend = 0;
   };
   std::map<uint64_t, Line> pages;
-  for (const TlbEntry& e : cpu_.tlb) {
+  const TlbEntry* table = tlb_table(cpu_);  // the active table: this address space and view
+  for (unsigned i = 0; i < kTlbSize; ++i) {
+    const TlbEntry& e = table[i];
     const uint64_t tags[3] = {e.tag_read, e.tag_write, e.tag_exec};
     for (unsigned k = 0; k < 3; ++k) {
       if (tags[k] == kTlbInvalid) continue;
@@ -199,8 +202,8 @@ std::string Monitor::cmd_info_tlb() {
       (k == 0 ? l.r : k == 1 ? l.w : l.x) = true;
     }
   }
-  std::string out = strfmt("fast TLB: %zu valid page%s of %u entries\n", pages.size(),
-                           pages.size() == 1 ? "" : "s", kTlbSize);
+  std::string out = strfmt("fast TLB (active table): %zu valid page%s of %u entries\n",
+                           pages.size(), pages.size() == 1 ? "" : "s", kTlbSize);
   if (pages.empty()) return out;
   out += "  linear page         physical page       rights\n";
   const uintptr_t ram = reinterpret_cast<uintptr_t>(memory_.ram());

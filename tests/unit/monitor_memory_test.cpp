@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "softmmu/access.h"
 #include "tests/unit/monitor_test_util.h"
 
 namespace umbra {
@@ -108,8 +109,8 @@ TEST_F(MonitorMemoryTest, InfoMemWithPagingOff) {
 }
 
 TEST_F(MonitorMemoryTest, InfoTlbListsValidEntries) {
-  EXPECT_EQ(run("info tlb"), "fast TLB: 0 valid pages of 1024 entries\n");
-  TlbEntry& e = pc_.cpu().tlb[(kLinear >> kPageShift) & (kTlbSize - 1)];
+  EXPECT_EQ(run("info tlb"), "fast TLB (active table): 0 valid pages of 1024 entries\n");
+  TlbEntry& e = tlb_entry(pc_.cpu(), kLinear);
   e.tag_read = kLinear;
   e.tag_write = kLinear;
   e.addend = reinterpret_cast<int64_t>(pc_.mem().ram() + kPhys) - int64_t{kLinear};

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "softmmu/access.h"
 #include "tests/unit/monitor_test_util.h"
 
 namespace umbra {
@@ -190,7 +191,7 @@ TEST_F(MonitorWalkTest, CacheStateShowsTheFastTlbEntry) {
   t.map(kUserPage, 0x200000, 1, pte::P | pte::RW | pte::US);
   EXPECT_TRUE(has_line(run("walk 0x7fffffffe000"), {"fast TLB", "not present"}));
   // A read-and-execute entry, as the access path would fill it.
-  TlbEntry& e = pc_.cpu().tlb[(kUserPage >> kPageShift) & (kTlbSize - 1)];
+  TlbEntry& e = tlb_entry(pc_.cpu(), kUserPage);
   e.tag_read = kUserPage;
   e.tag_exec = kUserPage;
   e.addend = reinterpret_cast<int64_t>(pc_.mem().ram() + 0x200000) - int64_t{kUserPage};
