@@ -89,6 +89,9 @@ std::vector<MmuCounter> mmu_counters(CpuState& cpu) {
   out.push_back({"write grants revoked", c.write_revokes});
   out.push_back({"flushes: all (CR0/CR4/EFER, A20, reset)", c.flush_all});
   out.push_back({"flushes: page (INVLPG, INVPCID)", c.flush_page});
+  out.push_back({"shadow hits (misses served without a guest walk)", c.shadow_hits});
+  out.push_back({"hidden faults (misses needing a guest walk)", c.hidden_faults});
+  out.push_back({"shadow maps reset for size", c.shadow_resets});
   out.push_back({"reverse-map records", pt->cache().rmap_records()});
   out.push_back({"reverse-map prunes", c.rmap_prunes});
   return out;

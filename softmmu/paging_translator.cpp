@@ -20,6 +20,22 @@ Translation PagingTranslator::translate(CpuState& cpu, uint64_t linear, Access a
     ++stats_.identity;
     return Translation{linear, true, true};
   }
+  // The shadow map first: a translation found by an earlier walk whose entries have not changed
+  // since (write tracing drops it otherwise). Usable when the access is allowed and needs no
+  // A/D update (A is set in every entry already; D only matters for a write).
+  TranslationCache::ShadowLeaf leaf;
+  if (cache_->shadow_lookup(linear, &leaf)) {
+    WalkResult r;
+    r.paddr = leaf.ppage | (linear & (kPageSize - 1));
+    r.rights = PageRights{leaf.user, leaf.writable, leaf.no_execute};
+    r.dirty = leaf.dirty;
+    if (check_access_rights(paging_controls(cpu), r.rights, intent) == WalkStatus::kOk &&
+        (access != Access::Write || leaf.dirty)) {
+      cache_->note_shadow_hit(linear);
+      return grant(cpu, r, intent);
+    }
+    cache_->note_shadow_unusable();  // a first write (D), or a fault: the walk decides
+  }
   WalkResult r = walk_or_fault(cpu, linear, intent);
   // The fill that follows depends on every entry the walk used: trace them.
   cache_->note_walk(cpu, linear, r);

@@ -18,6 +18,8 @@ constexpr TlbEntry kEmptyEntry{kTlbInvalid, kTlbInvalid, kTlbInvalid, 0};
 constexpr uint64_t kNoPaging = ~uint64_t{0};
 // Recorded fills per address space beyond which a reset clears whole tables.
 constexpr size_t kMaxFilled = kTlbSize / 4;
+// Shadow-map entries per address space beyond which the map is emptied (bounds its memory).
+constexpr size_t kMaxShadow = size_t{1} << 16;
 
 bool entry_maps(const TlbEntry& e, uint64_t vpage) {
   return e.tag_read == vpage || e.tag_write == vpage || e.tag_exec == vpage;
@@ -70,6 +72,7 @@ void TranslationCache::reset_space(Space& s) {
   }
   s.filled.clear();
   s.filled_overflow = false;
+  s.shadow.clear();
 }
 
 void TranslationCache::activate(CpuState& cpu, unsigned space, unsigned view) {
@@ -148,6 +151,7 @@ void TranslationCache::flush_all(CpuState& cpu) {
 }
 
 void TranslationCache::drop_vpage(Space& s, uint64_t vpage) {
+  s.shadow.erase(vpage);
   const unsigned idx = (vpage >> kPageShift) & (kTlbSize - 1);
   for (unsigned v = 0; v < kViews; ++v) {
     if (!s.used[v]) continue;
@@ -164,6 +168,7 @@ void TranslationCache::flush_range(CpuState& cpu, uint64_t base, uint64_t size) 
     drop_vpage(s, base & kPageMask);
     return;
   }
+  std::erase_if(s.shadow, [&](const auto& kv) { return kv.first - base < size; });
   auto inside = [&](uint64_t tag) { return tag != kTlbInvalid && tag - base < size; };
   for (unsigned v = 0; v < kViews; ++v) {
     if (!s.used[v]) continue;
@@ -185,12 +190,13 @@ void TranslationCache::note_walk(CpuState& cpu, uint64_t linear, const WalkResul
   ++stats_.fills_recorded;
   const uint64_t vpage = linear & kPageMask;
   Space& s = spaces_[active_space_];
-  if (!s.filled_overflow) {
-    if (s.filled.size() < kMaxFilled)
-      s.filled.push_back(static_cast<uint16_t>((vpage >> kPageShift) & (kTlbSize - 1)));
-    else
-      s.filled_overflow = true;
+  note_fill(s, vpage);
+  if (s.shadow.size() >= kMaxShadow) {
+    s.shadow.clear();
+    ++stats_.shadow_resets;
   }
+  s.shadow[vpage] = ShadowLeaf{walk.paddr & kPageMask, walk.rights.user, walk.rights.writable,
+                               walk.rights.no_execute, walk.dirty};
   for (unsigned i = 0; i < walk.num_levels; ++i) {
     const WalkLevel& l = walk.levels[i];
     // PAE PDPTE registers are part of the address space's key, not read from memory.
@@ -206,9 +212,35 @@ void TranslationCache::note_walk(CpuState& cpu, uint64_t linear, const WalkResul
   if (rmap_records_ > prune_at_) prune(cpu);
 }
 
+void TranslationCache::note_fill(Space& s, uint64_t vpage) {
+  if (s.filled_overflow) return;
+  if (s.filled.size() < kMaxFilled)
+    s.filled.push_back(static_cast<uint16_t>((vpage >> kPageShift) & (kTlbSize - 1)));
+  else
+    s.filled_overflow = true;
+}
+
+bool TranslationCache::shadow_lookup(uint64_t linear, ShadowLeaf* out) {
+  const Space& s = spaces_[active_space_];
+  auto it = s.shadow.find(linear & kPageMask);
+  if (it == s.shadow.end()) {
+    ++stats_.hidden_faults;
+    return false;
+  }
+  *out = it->second;
+  return true;
+}
+
+void TranslationCache::note_shadow_hit(uint64_t linear) {
+  ++stats_.shadow_hits;
+  note_fill(spaces_[active_space_], linear & kPageMask);
+}
+
 bool TranslationCache::record_alive(const Record& r) const {
   const Space& s = spaces_[r.space];
   if (!s.valid || s.gen != r.gen) return false;
+  // A translation in the shadow map depends on the record as much as a TLB entry does.
+  if (s.shadow.count(r.vpage)) return true;
   const unsigned idx = (r.vpage >> kPageShift) & (kTlbSize - 1);
   for (unsigned v = 0; v < kViews; ++v)
     if (s.used[v] && entry_maps(s.views[v][idx], r.vpage)) return true;

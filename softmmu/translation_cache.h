@@ -49,6 +49,9 @@ struct TranslationCacheStats {
   uint64_t flush_all = 0;                 // full flushes (CR0/CR4/EFER, A20, reset, task switch)
   uint64_t flush_page = 0;                // INVLPG / INVPCID individual address
   uint64_t rmap_prunes = 0;               // reverse-map garbage collections
+  uint64_t shadow_hits = 0;    // fast-TLB misses served by the shadow map (no guest walk)
+  uint64_t hidden_faults = 0;  // fast-TLB misses the shadow map could not serve: guest walks
+  uint64_t shadow_resets = 0;  // shadow maps emptied for size
 };
 
 class TranslationCache {
@@ -76,8 +79,23 @@ class TranslationCache {
   void ensure_current(CpuState& cpu);
 
   // A successful walk of `linear` by an explicit access that may fill the active table: records
-  // the entries it used (write tracing).
+  // the entries it used (write tracing) and the translation in the shadow map.
   void note_walk(CpuState& cpu, uint64_t linear, const WalkResult& walk);
+
+  // The shadow map: per address space, linear page -> the leaf translation a guest walk found
+  // (physical page, combined rights, leaf dirty), dropped by the same write tracing as the TLB
+  // entries. A fast-TLB miss that finds its page here needs no guest walk (and no A/D update:
+  // A is already set in every entry, or the tracing would have dropped the translation).
+  struct ShadowLeaf {
+    uint64_t ppage;
+    bool user, writable, no_execute, dirty;
+  };
+  // Looks `linear` up in the active address space's shadow map; counts a hidden fault if absent.
+  bool shadow_lookup(uint64_t linear, ShadowLeaf* out);
+  // The translator served a miss of `linear` from the shadow map (the slow path fills the TLB).
+  void note_shadow_hit(uint64_t linear);
+  // A lookup succeeded but the access needs the guest walk (a first write, or a fault).
+  void note_shadow_unusable() { ++stats_.hidden_faults; }
   // A guest write of `size` bytes of `value` at `paddr` on a tracked page-table page, called
   // BEFORE the write lands: drops every translation derived from an entry the write changes.
   void on_table_write(CpuState& cpu, uint64_t paddr, unsigned size, uint64_t value);
@@ -112,6 +130,7 @@ class TranslationCache {
     // are not recorded (paging off), clear everything.
     std::vector<uint16_t> filled;
     bool filled_overflow = false;
+    std::unordered_map<uint64_t, ShadowLeaf> shadow;  // linear page -> leaf translation
   };
   // One translation's dependence on one paging-structure entry.
   struct Record {
@@ -127,6 +146,7 @@ class TranslationCache {
   void activate(CpuState& cpu, unsigned space, unsigned view);
   void reset_space(Space& s);
   void drop_vpage(Space& s, uint64_t vpage);
+  void note_fill(Space& s, uint64_t vpage);
   bool record_alive(const Record& r) const;
   void trace_page(CpuState& cpu, uint64_t pfn);
   void untrace_all(CpuState& cpu);

@@ -71,15 +71,18 @@ TEST(MmuTranslationCache, PrivilegeViewSwitchKeepsTheOtherView) {
   m.cpu().cpl = 3;
   tlb_flush_for_privilege_change(m.cpu(), before);
   EXPECT_NE(tlb_entry(m.cpu(), kLinA).tag_read, kLinA) << "the user view has its own table";
+  const uint64_t hits = m.cache().stats().shadow_hits;
   EXPECT_EQ(m.read(kLinA), 0x1111u);
-  EXPECT_EQ(m.walks(), w + 1);
+  EXPECT_EQ(m.walks(), w) << "the user view's miss is served by the shadow map";
+  EXPECT_EQ(m.cache().stats().shadow_hits, hits + 1);
+  EXPECT_EQ(tlb_entry(m.cpu(), kLinA).tag_read, kLinA);
 
   before = tlb_privilege_view(m.cpu());
   m.cpu().cpl = 0;
   tlb_flush_for_privilege_change(m.cpu(), before);
   EXPECT_EQ(tlb_entry(m.cpu(), kLinA).tag_read, kLinA) << "the supervisor view survived";
   EXPECT_EQ(m.read(kLinA), 0x1111u);
-  EXPECT_EQ(m.walks(), w + 1) << "no refill after returning to CPL 0";
+  EXPECT_EQ(m.cache().stats().shadow_hits, hits + 1) << "no refill after returning to CPL 0";
   EXPECT_GE(m.cache().stats().view_switches, 2u);
 }
 
@@ -220,7 +223,7 @@ TEST(MmuTranslationCache, FlushAllDropsEverythingAndUntracesTables) {
   EXPECT_NE(tlb_entry(m.cpu(), kLinA).tag_read, kLinA);
 }
 
-TEST(MmuTranslationCache, ReverseMapStaysBounded) {
+TEST(MmuTranslationCache, ShadowMapServesConflictMissesWithoutAWalk) {
   PagingCpu pc;
   PagingTranslator tr;
   pc.enter(PagingMode::k4Level);
@@ -228,15 +231,45 @@ TEST(MmuTranslationCache, ReverseMapStaysBounded) {
   PageTables t(pc, PagingMode::k4Level);
   // 8192 pages: eight times the table size, so fills keep evicting each other.
   constexpr uint64_t kBase = 0x0000600000000000ull;
-  for (uint64_t i = 0; i < 8192; ++i) t.map(kBase + i * kPageSize, kFrame1, 1, kUserFlags);
+  constexpr uint64_t kPages = 8192;
+  for (uint64_t i = 0; i < kPages; ++i) t.map(kBase + i * kPageSize, kFrame1, 1, kUserFlags);
   pc.cpu().cr3 = t.cr3();
   tlb_flush_all(pc.cpu());
-  for (int round = 0; round < 20; ++round)
-    for (uint64_t i = 0; i < 8192; ++i) (void)read_mem<uint64_t>(pc.cpu(), kBase + i * kPageSize);
+  for (int round = 0; round < 4; ++round)
+    for (uint64_t i = 0; i < kPages; ++i) (void)read_mem<uint64_t>(pc.cpu(), kBase + i * kPageSize);
+  EXPECT_EQ(tr.stats().walks, kPages) << "only the first round walks the guest tables";
+  EXPECT_EQ(tr.cache().stats().shadow_hits, 3 * kPages);
+  // A traced write to one PTE drops the page from the shadow map too: the next miss walks.
+  const uint64_t pte = t.entry_addr(kBase + 5 * kPageSize, 1);
+  t.map(kBase + kPages * kPageSize, pte & kPageMask, 1, kUserFlags);  // a window on the table
+  write_mem<uint64_t>(pc.cpu(), kBase + kPages * kPageSize + (pte & (kPageSize - 1)),
+                      kFrame2 | kUserFlags);
+  const uint64_t walks = tr.stats().walks;
+  pc.write<uint64_t>(kFrame2, 0x2222);
+  EXPECT_EQ(read_mem<uint64_t>(pc.cpu(), kBase + 5 * kPageSize), 0x2222u);
+  EXPECT_EQ(tr.stats().walks, walks + 1);
+}
+
+TEST(MmuTranslationCache, ReverseMapAndShadowMapStayBounded) {
+  PagingCpu pc;
+  PagingTranslator tr;
+  pc.enter(PagingMode::k4Level);
+  pc.cpu().translator = &tr;
+  PageTables t(pc, PagingMode::k4Level);
+  // More pages than a shadow map keeps (65,536), so it is emptied and records die.
+  constexpr uint64_t kBase = 0x0000600000000000ull;
+  constexpr uint64_t kPages = 70000;
+  for (uint64_t i = 0; i < kPages; ++i) t.map(kBase + i * kPageSize, kFrame1, 1, kUserFlags);
+  pc.cpu().cr3 = t.cr3();
+  tlb_flush_all(pc.cpu());
+  for (int round = 0; round < 3; ++round)
+    for (uint64_t i = 0; i < kPages; ++i) (void)read_mem<uint64_t>(pc.cpu(), kBase + i * kPageSize);
+  EXPECT_GT(tr.cache().stats().shadow_resets, 0u);
   EXPECT_GT(tr.cache().stats().rmap_prunes, 0u);
-  // Live records: at most one per level per table entry per view and space.
+  // Live records: four levels for each page in the shadow map or a table, twice that between
+  // two garbage collections.
   EXPECT_LE(tr.cache().rmap_records(),
-            size_t{2} * 4 * kTlbSize * TranslationCache::kViews * TranslationCache::kSpaces);
+            size_t{2} * 4 * ((size_t{1} << 16) + kTlbSize * TranslationCache::kViews));
 }
 
 }  // namespace

@@ -86,12 +86,16 @@ TEST(PagingTranslator, WritableOnlyOnceDirty) {
   EXPECT_EQ(m.pte() & (pte::A | pte::D), pte::A | pte::D);
   tr = m.translator.translate(cpu, Machine::kLinear, Access::Read);
   EXPECT_TRUE(tr.writable);
-  // A dirty but read-only page is not writable; nor for a supervisor once CR0.WP = 1.
+  // A dirty but read-only page is not writable; nor for a supervisor once CR0.WP = 1. The entry
+  // is rewritten behind the translation cache's back (not a traced guest write) and CR0 is
+  // changed directly, so the test flushes as the system code would (paging_translator.h).
   m.tables.write_entry(m.pte_addr(), m.pte() & ~pte::RW);
+  tlb_flush_all(cpu);
   EXPECT_FALSE(m.translator.translate(cpu, Machine::kLinear, Access::Read).writable);
   cpu.cpl = 0;
   EXPECT_TRUE(m.translator.translate(cpu, Machine::kLinear, Access::Read).writable);
   cpu.cr0 |= cr0::WP;
+  tlb_flush_all(cpu);
   EXPECT_FALSE(m.translator.translate(cpu, Machine::kLinear, Access::Read).writable);
 }
 
@@ -103,10 +107,13 @@ TEST(PagingTranslator, ExecutableFollowsFetchRights) {
   EXPECT_FALSE(m.translator.translate(cpu, Machine::kLinear, Access::Read).executable);
   EXPECT_TRUE(m.pc.faults([&] { m.translator.translate(cpu, Machine::kLinear, Access::Exec); }));
   EXPECT_EQ(cpu.pending_fault_error, pf_error::P | pf_error::U | pf_error::ID);
+  // Untraced entry and CR4 changes: flushed as the system code would (paging_translator.h).
   m.tables.write_entry(m.pte_addr(), m.pte() & ~pte::XD);
+  tlb_flush_all(cpu);
   EXPECT_TRUE(m.translator.translate(cpu, Machine::kLinear, Access::Read).executable);
   // SMEP: the user page is not executable for the supervisor.
   cpu.cr4 |= cr4::SMEP;
+  tlb_flush_all(cpu);
   cpu.cpl = 0;
   EXPECT_FALSE(m.translator.translate(cpu, Machine::kLinear, Access::Read).executable);
 }
@@ -297,6 +304,7 @@ TEST(PagingTranslator, OneGigPagesFollowTheModel) {
   PageTables pt(pc, PagingMode::k4Level);
   pc.enter(PagingMode::k4Level);
   CpuState& cpu = pc.cpu();
+  cpu.translator = &t;
   cpu.cr3 = pt.cr3();
   pt.map(0x40000000, 0x40000000, 3, pte::P | pte::RW);
   CpuModel with = default_cpu_model(), without = default_cpu_model();
@@ -305,7 +313,8 @@ TEST(PagingTranslator, OneGigPagesFollowTheModel) {
   cpu.cpu_model = &with;
   ASSERT_FALSE(
       pc.faults([&] { EXPECT_EQ(t.translate(cpu, 0x40123456, Access::Read).paddr, 0x40123456u); }));
-  cpu.cpu_model = &without;
+  cpu.cpu_model = &without;  // another CPU model: as after a reset, nothing cached survives
+  tlb_flush_all(cpu);
   EXPECT_TRUE(pc.faults([&] { t.translate(cpu, 0x40123456, Access::Read); }));
   EXPECT_EQ(cpu.pending_fault_error, pf_error::P | pf_error::RSVD);
 }
