@@ -95,10 +95,9 @@ std::string explain_fault(const WalkContext& ctx, const WalkResult& r, AccessInt
       return "NX: XD=1 in " + level_label(lv) + ", EFER.NXE=1";
     }
     case WalkStatus::kSmep:
-      return "SMEP: supervisor fetch from a user page (U/S=1 at every level), CR4.SMEP=1";
+      return "SMEP: supervisor fetch from a user page, CR4.SMEP=1";
     case WalkStatus::kSmap:
-      return "SMAP: supervisor data access to a user page (U/S=1 at every level), CR4.SMAP=1, "
-             "EFLAGS.AC=0";
+      return "SMAP: supervisor data access to a user page, CR4.SMAP=1, EFLAGS.AC=0";
   }
   return "?";
 }
@@ -222,7 +221,7 @@ std::string Monitor::cmd_walk(Args& args) {
       std::string label =
           std::string(who == Privilege::kUser ? "user " : "supervisor ") + kAccessNames[k];
       std::string verdict = r.ok() ? "allowed"
-                                   : strfmt("#PF error 0x%02x %-12s ", r.error_code,
+                                   : strfmt("#PF error 0x%02x %-15s ", r.error_code,
                                             error_code_bits(r.error_code).c_str()) +
                                          explain_fault(ctx, r, intent);
       out += "  " + pad(label, 20) + verdict + "\n";

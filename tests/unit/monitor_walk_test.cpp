@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "softmmu/access.h"
+#include "softmmu/paging_translator.h"
 #include "tests/unit/monitor_test_util.h"
 
 namespace umbra {
@@ -245,6 +246,30 @@ TEST_F(MonitorWalkTest, PaeWalkUsesThePdpteRegisters) {
   pc_.cpu().pdpte[2] = 0;
   out = run("walk 0x80001008");
   EXPECT_TRUE(has_line(out, {"supervisor read", "P=0 in PDPTE (level 3)"})) << out;
+}
+
+}  // namespace
+}  // namespace umbra
+
+namespace umbra {
+namespace {
+
+// With the machine's translator installed, an access through the CPU's path fills the fast TLB
+// and the translation cache; walk and info shadow show it (softmmu/mmu_introspect.h).
+TEST_F(MonitorWalkTest, CacheStateAfterARealAccess) {
+  PageTables& t = enter_long_mode();
+  t.map(kKernelPage, 0x300000, 1, pte::P | pte::RW | pte::A | pte::D);
+  PagingTranslator translator;
+  CpuState& c = pc_.cpu();
+  c.translator = &translator;
+  EXPECT_FALSE(pc_.faults([&] { (void)read_mem<uint64_t>(c, kKernelPage + 8); }));
+  const std::string out = run("walk 0xffffffff80000008");
+  EXPECT_TRUE(has_line(out, {"fast TLB", "r", "-> 0x0000000000300000"})) << out;
+  EXPECT_TRUE(has_line(out, {"table page", hex(t.cr3(), 16)})) << out;
+  const std::string shadow = run("info shadow");
+  EXPECT_TRUE(has_line(shadow, {"guest walks", "1"})) << shadow;
+  EXPECT_TRUE(has_line(shadow, {"cached address spaces: 1"})) << shadow;
+  c.translator = nullptr;
 }
 
 }  // namespace
