@@ -44,6 +44,14 @@ bool cr2_acceptable(const CaseMeta& meta, const CaseOutput& nat, uint64_t cr2) {
   for (unsigned k = 0; k < meta.n; ++k) {
     const InsnRecord& r = meta.insns[k];
     if (meta.boundary_addr[k] != nat.regs.rip) continue;
+    if (meta.fp_span_hi[k]) {
+      // Inside the operand and not writable data (the code page faults for writes only).
+      auto in_span = [&](uint64_t a) {
+        return a >= meta.fp_span_lo[k] && a < meta.fp_span_hi[k] &&
+               !(a >= kDataBase && a < kDataEnd);
+      };
+      return in_span(cr2) && in_span(nat.fault_addr);
+    }
     if (r.frame_reads) {
       const uint64_t sp = nat.regs.gpr[4];
       auto in_frame = [&](uint64_t a) {
@@ -96,6 +104,89 @@ uint16_t final_selector(unsigned seg, uint16_t sel) {
 std::string hex_bytes(const uint8_t* p, size_t n) {
   std::string s;
   for (size_t i = 0; i < n; ++i) s += fmt("%s%02x", i ? " " : "", p[i]);
+  return s;
+}
+
+template <typename T>
+T get(const uint8_t* p, unsigned off) {
+  T v;
+  std::memcpy(&v, p + off, sizeof v);
+  return v;
+}
+
+// The x87 status word's exception summary (ES, bit 7): set while an unmasked exception is
+// pending (SDM vol. 1, 8.1.3.1).
+constexpr uint16_t kFswEs = 1u << 7;
+
+// The FPU/SIMD state of both images (layout.h: FXSAVE64 layout). FOP, FIP and FDP are compared
+// only while an exception is pending (FSW.ES): the AMD host's FXSAVE and XSAVE store them only
+// then (AMD APM vol. 5, FXSAVE), so the signal frame shows the pointers of some earlier
+// instruction otherwise. MXCSR_MASK and the reserved bytes are no state.
+void compare_fp(const CaseOutput& nat, const CaseOutput& emu, std::string& d) {
+  const uint8_t* n = nat.fx;
+  const uint8_t* e = emu.fx;
+  auto cmp16 = [&](const char* what, unsigned off, uint16_t mask) {
+    const uint16_t a = get<uint16_t>(n, off) & mask, b = get<uint16_t>(e, off) & mask;
+    if (a != b) d += fmt("%s: expected %#06x, got %#06x\n", what, a, b);
+  };
+  cmp16("fcw", fx::kFcw, 0xffff);
+  cmp16("fsw", fx::kFsw, 0xffff);
+  cmp16("ftw (abridged)", fx::kFtw, 0x00ff);
+  if (get<uint16_t>(n, fx::kFsw) & kFswEs) {
+    cmp16("fop", fx::kFop, 0x07ff);
+    for (unsigned off : {fx::kFip, fx::kFdp})
+      if (get<uint64_t>(n, off) != get<uint64_t>(e, off))
+        d += fmt("%s: expected %#" PRIx64 ", got %#" PRIx64 "\n", off == fx::kFip ? "fip" : "fdp",
+                 get<uint64_t>(n, off), get<uint64_t>(e, off));
+  }
+  if (get<uint32_t>(n, fx::kMxcsr) != get<uint32_t>(e, fx::kMxcsr))
+    d += fmt("mxcsr: expected %#x, got %#x\n", get<uint32_t>(n, fx::kMxcsr),
+             get<uint32_t>(e, fx::kMxcsr));
+  for (unsigned i = 0; i < 8; ++i) {
+    const unsigned off = fx::kSt + 16 * i;
+    if (std::memcmp(n + off, e + off, 10) != 0)
+      d += fmt("st%u/mm%u: expected %04x:%016" PRIx64 ", got %04x:%016" PRIx64 "\n", i, i,
+               get<uint16_t>(n, off + 8), get<uint64_t>(n, off), get<uint16_t>(e, off + 8),
+               get<uint64_t>(e, off));
+  }
+  for (unsigned i = 0; i < 16; ++i) {
+    const unsigned off = fx::kXmm + 16 * i;
+    if (std::memcmp(n + off, e + off, 16) != 0)
+      d += fmt("xmm%u: expected %016" PRIx64 "%016" PRIx64 ", got %016" PRIx64 "%016" PRIx64 "\n",
+               i, get<uint64_t>(n, off + 8), get<uint64_t>(n, off), get<uint64_t>(e, off + 8),
+               get<uint64_t>(e, off));
+  }
+}
+
+// Bits of byte `off` of an FXSAVE/XSAVE image that are not compared: MXCSR_MASK bit 17 (byte
+// 30, bit 1), AMD's misaligned-exception mask (the host reports MXCSR_MASK 2FFFFH; Umbra models
+// an Intel CPU: 0FFFFH).
+// Bytes 6-23 (FOP, FIP, FDP) when the image's FSW.ES is clear: the AMD host's FXSAVE and XSAVE
+// store them as 0 then (AMD APM vol. 5, FXSAVE: the pointers are saved only while an exception
+// is pending); Intel stores the last non-control instruction's, as Umbra does.
+uint8_t ignored_image_bits(unsigned off, const uint8_t* native_image) {
+  if (off == fx::kMxcsrMask + 2) return 0x02;
+  const bool es = native_image[fx::kFsw] & kFswEs;
+  if (!es && off >= fx::kFop && off < fx::kMxcsr) return 0xff;
+  return 0;
+}
+
+// One line per piece of FPU/SIMD state, for the case descriptions.
+std::string describe_fp(const uint8_t* f) {
+  std::string s =
+      fmt("fcw=%#06x fsw=%#06x (top %u) ftw=%#04x fop=%#05x fip=%#" PRIx64 " fdp=%#" PRIx64
+          " mxcsr=%#x\n",
+          get<uint16_t>(f, fx::kFcw), get<uint16_t>(f, fx::kFsw),
+          (get<uint16_t>(f, fx::kFsw) >> 11) & 7, f[fx::kFtw], get<uint16_t>(f, fx::kFop),
+          get<uint64_t>(f, fx::kFip), get<uint64_t>(f, fx::kFdp), get<uint32_t>(f, fx::kMxcsr));
+  for (unsigned i = 0; i < 8; ++i)
+    s += fmt("%sst%u=%04x:%016" PRIx64, i % 4 == 0 ? "      " : "  ", i,
+             get<uint16_t>(f, fx::kSt + 16 * i + 8), get<uint64_t>(f, fx::kSt + 16 * i)) +
+         (i % 4 == 3 ? "\n" : "");
+  for (unsigned i = 0; i < 16; ++i)
+    s += fmt("%sxmm%-2u=%016" PRIx64 "%016" PRIx64, i % 3 == 0 ? "      " : "  ", i,
+             get<uint64_t>(f, fx::kXmm + 16 * i + 8), get<uint64_t>(f, fx::kXmm + 16 * i)) +
+         (i % 3 == 2 || i == 15 ? "\n" : "");
   return s;
 }
 
@@ -193,9 +284,21 @@ Verdict compare_case(const CaseInput& in, const CaseMeta& meta, const CaseOutput
   for (unsigned k = 0; k < meta.n; ++k)
     if (meta.boundary_addr[k] == nat.regs.rip)
       mask_lo = meta.fault_mask_lo[k], mask_hi = meta.fault_mask_hi[k];
+  // Bits of FXSAVE/XSAVE images that differ by design (see ignored_image_bits).
+  auto ignored = [&](uint64_t a) -> uint8_t {
+    uint8_t bits = 0;
+    for (unsigned k = 0; k < meta.n; ++k)
+      // (An image that does not fit in the data pages faulted and was not written.)
+      if (meta.fp_image[k] >= kDataBase && meta.fp_image[k] + kFxSize <= kDataEnd &&
+          a >= meta.fp_image[k] && a < meta.fp_image[k] + kFxSize)
+        bits |= ignored_image_bits(static_cast<unsigned>(a - meta.fp_image[k]),
+                                   nat.data + (meta.fp_image[k] - kDataBase));
+    return bits;
+  };
   auto differs = [&](size_t i) {
     const uint64_t a = kDataBase + i;
-    return nat.data[i] != emu.data[i] && !(a >= mask_lo && a < mask_hi);
+    if (nat.data[i] == emu.data[i] || (a >= mask_lo && a < mask_hi)) return false;
+    return ((nat.data[i] ^ emu.data[i]) & ~ignored(a)) != 0;
   };
   bool any = false;
   if (std::memcmp(nat.data, emu.data, kDataSize) != 0)
@@ -217,6 +320,7 @@ Verdict compare_case(const CaseInput& in, const CaseMeta& meta, const CaseOutput
     }
     if (shown == 4) d += "memory: more differences not shown\n";
   }
+  compare_fp(nat, emu, d);
   v.mismatch = !d.empty();
   return v;
 }
@@ -269,8 +373,11 @@ std::string describe_case(uint64_t index, const CaseInput& in, const CaseMeta& m
       s += fmt("  fs base=%#" PRIx64 " gs base=%#" PRIx64, o->regs.fs_base, o->regs.gs_base);
     s += "\n";
   };
+  if (meta.fp) s += "    fpu: " + describe_fp(in.fx);
   outcome("native", nat);
+  if (nat && meta.fp) s += "          fpu: " + describe_fp(nat->fx);
   outcome("umbra ", emu);
+  if (emu && meta.fp) s += "          fpu: " + describe_fp(emu->fx);
   if (v && !v->details.empty()) {
     s += "  differences:\n";
     size_t pos = 0;

@@ -1,6 +1,8 @@
 // The form table and helpers shared by the forms_*.cpp files.
 #include "forms.h"
 
+#include "forms_fp.h"
+
 namespace difftest {
 
 const char* acc_name(unsigned size) {
@@ -46,6 +48,9 @@ const std::vector<Form>& all_forms() {
     add_sys_interrupt_forms(f);
     add_sys_privileged_forms(f);
     add_sys_far_forms(f);
+    add_fp_simd_forms(f);
+    add_fp_x87_forms(f);
+    add_fp_state_forms(f);
     return f;
   }();
   return forms;

@@ -28,7 +28,12 @@ constexpr uint32_t kUmipTableGp = 1u << 11;     // SMSW/SGDT/SIDT raise #GP(0), 
 constexpr uint32_t kUmipSelectorGp = 1u << 12;  // SLDT/STR raise #GP(0), not emulated
 constexpr uint32_t kRdpmcGp = 1u << 13;         // RDPMC raises #GP(0) (CR4.PCE clear)
 constexpr uint32_t kIcebpTrap = 1u << 14;       // ICEBP is reported as a #DB trap
-constexpr unsigned kNumFeatures = 15;
+constexpr uint32_t kSse3 = 1u << 15;
+constexpr uint32_t kSsse3 = 1u << 16;
+constexpr uint32_t kSse41 = 1u << 17;
+constexpr uint32_t kSse42 = 1u << 18;
+constexpr uint32_t kXsave = 1u << 19;  // XSAVE with CR4.OSXSAVE set by the kernel
+constexpr unsigned kNumFeatures = 20;
 }  // namespace feat
 
 // Every form, in a stable order (the index is the form id used in reports).

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "fp_values.h"
+
 namespace difftest {
 
 namespace {
@@ -642,6 +644,9 @@ bool Gen::emit(Ib& ib) {
   for (unsigned r = 0; r < 16; ++r) st_.masked_bits[r] |= ib.undef_bits[r];
   st_.fault_mask_lo[st_.pos] = ib.fault_mask_lo;
   st_.fault_mask_hi[st_.pos] = ib.fault_mask_hi;
+  st_.fp_image[st_.pos] = ib.fp_image;
+  st_.fp_span_lo[st_.pos] = ib.fp_span_lo;
+  st_.fp_span_hi[st_.pos] = ib.fp_span_hi;
   st_.code_len = end;
   ++st_.pos;
   return true;
@@ -670,6 +675,14 @@ uint64_t Gen::resolve(const Target& t, uint64_t from_end, unsigned rel_bytes) {
   if (rel_bytes == 1) hi = std::min(hi, from_end + 127);
   if (hi < seq_end) return seq_end;  // no sled: the sequence ends at the end of the page
   return seq_end + rng.below(hi - seq_end + 1);
+}
+
+uint8_t* Gen::fp_state() {
+  if (!st_.fp) {
+    st_.fp = true;
+    random_fp_state(rng, st_.fx);
+  }
+  return st_.fx;
 }
 
 void Gen::finish(CaseInput* in, CaseMeta* meta) {
@@ -714,11 +727,19 @@ void Gen::finish(CaseInput* in, CaseMeta* meta) {
   in->regs.rflags = flags;
 
   meta->n = static_cast<uint8_t>(n);
+  meta->fp = st_.fp;
+  if (st_.fp)
+    std::memcpy(in->fx, st_.fx, kFxSize);
+  else
+    initial_fp_state(in->fx);
   for (unsigned i = 0; i < n; ++i) {
     meta->insns[i] = st_.insns[i];
     meta->boundary_addr[i] = kCodeBase + st_.insns[i].offset;
     meta->fault_mask_lo[i] = st_.fault_mask_lo[i];
     meta->fault_mask_hi[i] = st_.fault_mask_hi[i];
+    meta->fp_image[i] = st_.fp_image[i];
+    meta->fp_span_lo[i] = st_.fp_span_lo[i];
+    meta->fp_span_hi[i] = st_.fp_span_hi[i];
   }
   meta->boundary_addr[n] = kCodeBase + start_ + st_.code_len;
   for (unsigned i = 0; i <= n; ++i) meta->poison_at[i] = st_.poison_at[i];

@@ -45,6 +45,9 @@ enum Variation : uint32_t {
   // REP INS/OUTS with a zero count at CPL 3 and IOPL 0: the I/O permission check comes first
   // (the host raises #GP(0) although no element is transferred).
   kVarRepIoZeroCount = 1u << 2,
+  // An FPU/SIMD memory operand placed where it faults (unmapped page, straddling into one,
+  // read-only code page, non-canonical): forms_fp_common.cpp, fp_mem.
+  kVarFpOperandFault = 1u << 3,
 };
 struct VariationName {
   Variation v;
@@ -54,6 +57,7 @@ inline constexpr VariationName kVariationNames[] = {
     {kVarNullSegOnNoncanonical, "null-segment-prefix-on-noncanonical-access"},
     {kVarNoncanonicalStackAccess, "noncanonical-stack-access"},
     {kVarRepIoZeroCount, "rep-string-io-zero-count"},
+    {kVarFpOperandFault, "fp-operand-fault"},
 };
 
 // What the generator must know about the host to stay within what the host can be an oracle
@@ -154,6 +158,13 @@ struct Ib {
   // the AMD host does not read the slots in pseudo-code order), so when the read faults any
   // unreadable address of the frame is a correct CR2.
   uint8_t frame_reads = 0;
+  // The address of an FXSAVE/XSAVE image the instruction writes (0: none): the comparison
+  // leaves out the bits of it that differ by design between the host and Umbra (compare.cpp).
+  uint64_t fp_image = 0;
+  // A multi-part FPU state operand (FLDENV, FNSAVE, FXRSTOR, XSAVE, ...) [lo, hi): the host
+  // accesses its parts in an order of its own, so when it faults any unreadable byte of it is
+  // an acceptable CR2 (compare.cpp, cr2_acceptable).
+  uint64_t fp_span_lo = 0, fp_span_hi = 0;
   uint64_t mem_addr = 0;  // its address when known
   bool mem_addr_known = false;
   struct RelFix {
@@ -176,12 +187,13 @@ struct InsnRecord {
   uint16_t form;
   uint8_t unordered_reads;  // see Ib::unordered_reads
   bool unordered_addr32;
-  uint8_t frame_reads;      // see Ib::frame_reads
+  uint8_t frame_reads;  // see Ib::frame_reads
 };
 
 // Everything the comparison needs to know about a case besides its input.
 struct CaseMeta {
   uint64_t seed = 0;
+  bool fp = false;  // some instruction uses the FPU/SIMD state (reports show it)
   uint8_t n = 0;
   InsnRecord insns[kMaxInsns] = {};
   uint64_t poison_at[kMaxInsns + 1] = {};  // undefined flags when the run stops at boundary k
@@ -191,6 +203,8 @@ struct CaseMeta {
   uint64_t boundary_addr[kMaxInsns + 1] = {};
   uint64_t fault_mask_lo[kMaxInsns] = {};  // memory masked when instruction k faults
   uint64_t fault_mask_hi[kMaxInsns] = {};
+  uint64_t fp_image[kMaxInsns] = {};                                // see Ib::fp_image
+  uint64_t fp_span_lo[kMaxInsns] = {}, fp_span_hi[kMaxInsns] = {};  // see Ib::fp_span_lo
 };
 
 class Gen;
@@ -254,6 +268,12 @@ class Gen {
   bool plant_target(uint64_t addr, Target t);
   // Fixes a register to the resolved address of a target.
   bool fix_target(uint8_t gpr, Target t);
+
+  // ---- FPU/SIMD state ----
+  // The case's initial FPU/SIMD state (FXSAVE64 image, layout.h). The first call draws a random
+  // state (fp_values.h); forms may then set registers in it. Cases of integer forms only start
+  // in the FNINIT state with MXCSR 1F80H.
+  uint8_t* fp_state();
 
   // ---- flags ----
   // Picks a condition code whose flags are all defined here (false if none).
@@ -328,6 +348,10 @@ class Gen {
     uint16_t masked_regs = 0;
     uint64_t masked_bits[16] = {};
     uint64_t fault_mask_lo[kMaxInsns] = {}, fault_mask_hi[kMaxInsns] = {};
+    bool fp = false;
+    uint64_t fp_image[kMaxInsns] = {};
+    uint64_t fp_span_lo[kMaxInsns] = {}, fp_span_hi[kMaxInsns] = {};
+    alignas(16) uint8_t fx[kFxSize] = {};
   };
 
  private:

@@ -41,10 +41,22 @@ struct RegFile {
   uint16_t pad[2];
 };
 
+// The FPU/SIMD state travels as a 512-byte FXSAVE image in the 64-bit format (SDM vol. 2,
+// FXSAVE, table 3-56): FCW, FSW, abridged FTW, FOP, FIP, FDP, MXCSR, ST0-ST7 (MM0-MM7) in
+// stack order, XMM0-XMM15. The native side loads it with FXRSTOR64 right before the jump into
+// the test and takes the final state from the signal frame; Umbra converts it to and from
+// CpuState (docs/difftest.md, "FPU and SIMD state").
+constexpr unsigned kFxSize = 512;
+namespace fx {
+constexpr unsigned kFcw = 0, kFsw = 2, kFtw = 4, kFop = 6, kFip = 8, kFdp = 16, kMxcsr = 24,
+                   kMxcsrMask = 28, kSt = 32, kXmm = 160;
+}  // namespace fx
+
 struct CaseInput {
-  RegFile regs;             // regs.rip: entry point inside the code page
-  uint8_t code[kCodeSize];  // the whole code page (sequence + HLT sled)
-  uint8_t data[kDataSize];  // initial contents of the data pages
+  RegFile regs;                     // regs.rip: entry point inside the code page
+  alignas(16) uint8_t fx[kFxSize];  // initial FPU/SIMD state (FXRSTOR64 image)
+  uint8_t code[kCodeSize];          // the whole code page (sequence + HLT sled)
+  uint8_t data[kDataSize];          // initial contents of the data pages
 };
 
 // CaseOutput::flags: regs.fs_base and regs.gs_base hold the final bases (the native side can
@@ -71,6 +83,7 @@ struct CaseOutput {
   uint32_t exit_reason;  // Umbra: RunResult::reason (diagnostics only)
   uint32_t flags;        // kOut* bits
   uint32_t pad2;
+  alignas(16) uint8_t fx[kFxSize];  // final FPU/SIMD state (FXSAVE64 image)
   uint8_t data[kDataSize];
 };
 

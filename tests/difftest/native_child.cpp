@@ -25,7 +25,7 @@
 #include "native_shared.h"
 
 extern "C" {
-void difftest_enter(const difftest::RegFile* regs);
+void difftest_enter(const difftest::RegFile* regs, const void* fx);
 void difftest_resume();
 void difftest_capture_segments(difftest::RegFile* out);
 extern uint64_t difftest_saved_rsp;
@@ -46,6 +46,24 @@ alignas(16) uint8_t g_altstack[64 * 1024];
 [[noreturn]] void raw_exit(int code) {
   syscall(SYS_exit, code);  // exit, not exit_group: the only exit seccomp strict mode allows
   __builtin_unreachable();
+}
+
+// The interrupted code's FPU/SIMD state is in the signal frame (the kernel saves it with XSAVE;
+// its first 512 bytes are the FXSAVE64 image). It is copied out, and the frame's copy is then
+// reset to a clean state (FNINIT's control and status, all registers empty, MXCSR 1F80H) so
+// that sigreturn gives the harness an FPU without pending exceptions or unmasked MXCSR bits.
+void capture_fp_state(ucontext_t* uc) {
+  auto* fp = reinterpret_cast<uint8_t*>(uc->uc_mcontext.fpregs);
+  if (!fp) {
+    std::memset(g_out->fx, 0, kFxSize);
+    return;
+  }
+  std::memcpy(g_out->fx, fp, kFxSize);
+  const uint16_t fcw = 0x37f;
+  const uint32_t mxcsr = 0x1f80;
+  std::memset(fp, 0, 24);
+  std::memcpy(fp + fx::kFcw, &fcw, 2);
+  std::memcpy(fp + fx::kMxcsr, &mxcsr, 4);
 }
 
 void on_exception(int, siginfo_t*, void* ctx) {
@@ -94,6 +112,7 @@ void on_exception(int, siginfo_t*, void* ctx) {
   g_out->error_code = static_cast<uint32_t>(g[REG_ERR]);
   g_out->fault_addr = static_cast<uint64_t>(g[REG_CR2]);
   g_out->status = RunStatus::kOk;
+  capture_fp_state(uc);
   // Continue in the harness: difftest_resume restores its registers from the saved stack.
   // A test may have loaded SS with another valid selector (an LDT data segment with --ldt) or
   // left 64-bit mode through a far transfer: the harness continues with its own CS and SS,
@@ -235,7 +254,7 @@ void native_child_main(NativeShared* shared, int cmd_fd, int ack_fd) {
       std::memcpy(data, in[i].data, kDataSize);
       g_out = &out[i];
       g_out->status = RunStatus::kChildCrashed;  // overwritten by the handler
-      difftest_enter(&in[i].regs);
+      difftest_enter(&in[i].regs, in[i].fx);
       std::memcpy(out[i].data, data, kDataSize);
     }
     if (write(ack_fd, &cmd[1], sizeof cmd[1]) != sizeof cmd[1]) raw_exit(104);

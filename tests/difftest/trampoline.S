@@ -1,6 +1,8 @@
 // Entry into a native test run and the way back out (docs/difftest.md, "Native side").
 //
-// difftest_enter(const RegFile* regs) saves the harness's callee-saved registers and stack
+// difftest_enter(const RegFile* regs, const void* fx) loads the case's FPU/SIMD state from the
+// 16-byte aligned FXSAVE64 image `fx` (FXRSTOR64: the harness runs no x87 or SSE instruction
+// after it, so a pending x87 exception or unmasked MXCSR state cannot fire in here), saves the harness's callee-saved registers and stack
 // pointer, loads RFLAGS (POPFQ while the harness stack is still in use) and then all sixteen
 // GPRs, RSP last but one and RDI (the pointer to the register file) last, and jumps to regs->rip
 // through a memory operand so that no register is needed for the jump.
@@ -22,6 +24,7 @@
         .globl  difftest_enter
         .type   difftest_enter, @function
 difftest_enter:
+        fxrstor64 (%rsi)
         push    %rbx
         push    %rbp
         push    %r12

@@ -4,6 +4,8 @@
 
 #include "frontend/cpu_state.h"
 #include "frontend/flags.h"
+#include "frontend/semantics/fp_state.h"
+#include "frontend/system/cpu_model.h"
 #include "jit/engine.h"
 #include "jit/tier0.h"
 #include "machine/flat64.h"
@@ -22,6 +24,41 @@ constexpr uint32_t kPfPresent = 1u << 0;
 constexpr uint32_t kPfWrite = 1u << 1;
 constexpr uint32_t kPfUser = 1u << 2;
 constexpr uint32_t kPfFetch = 1u << 4;
+
+// The CPU model of the difftest: the default model plus every FPU/SIMD feature the difftest
+// covers (the host has them all), whether or not the default model advertises them yet: the
+// instructions must match the host either way.
+const umbra::CpuModel& difftest_cpu_model() {
+  static const umbra::CpuModel model = [] {
+    umbra::CpuModel m = umbra::default_cpu_model();
+    using F = umbra::Feature;
+    for (F f : {F::FPU, F::MMX, F::FXSR, F::SSE, F::SSE2, F::SSE3, F::SSSE3, F::SSE4_1, F::SSE4_2,
+                F::POPCNT, F::XSAVE})
+      m.features[umbra::feature_word(f)] |= umbra::feature_mask(f);
+    return m;
+  }();
+  return model;
+}
+
+// The case's FPU/SIMD state (an FXSAVE64 image, layout.h) into the CPU, through the same image
+// conversion FXRSTOR uses (the full tag word is rebuilt from the abridged one and the
+// registers' contents, SDM vol. 1, 10.5.1.1).
+void load_fp_state(umbra::CpuState& cpu, const uint8_t* img) {
+  umbra::fpimg::load_x87(cpu, img, /*fmt64=*/true);
+  std::memcpy(&cpu.mxcsr, img + fx::kMxcsr, 4);
+  std::memcpy(cpu.xmm, img + fx::kXmm, 16 * 16);
+}
+
+// And back, for the comparison with the host's signal-frame image. Bytes the image does not
+// define (reserved, 464-511) are left 0, as the comparison ignores them.
+void store_fp_state(const umbra::CpuState& cpu, uint8_t* img) {
+  std::memset(img, 0, kFxSize);
+  umbra::fpimg::store_x87(cpu, img, /*fmt64=*/true);
+  std::memcpy(img + fx::kMxcsr, &cpu.mxcsr, 4);
+  const uint32_t mask = umbra::kMxcsrMask;
+  std::memcpy(img + fx::kMxcsrMask, &mask, 4);
+  std::memcpy(img + fx::kXmm, cpu.xmm, 16 * 16);
+}
 
 }  // namespace
 
@@ -89,6 +126,8 @@ void UmbraRunner::run(const CaseInput& in, CaseOutput* out, bool fresh) {
   cpu.rip = in.regs.rip;
   cpu.rflags = in.regs.rflags | umbra::rf::FIXED1;
   cpu.lazy.op = umbra::kLazyNone;
+  cpu.cpu_model = &difftest_cpu_model();
+  load_fp_state(cpu, in.fx);
   m.load(kCodeBase, in.code, kCodeSize);
   m.load(kDataBase, in.data, kDataSize);
   // The code page changed behind the engine's back (load() is not a guest write).
@@ -103,6 +142,7 @@ void UmbraRunner::run(const CaseInput& in, CaseOutput* out, bool fresh) {
   out->regs.gs_base = cpu.seg[umbra::GS].base;
   out->flags = kOutBasesValid | (cpu.mode64 ? 0 : kOutNot64);
   out->exit_reason = r.reason;
+  store_fp_state(cpu, out->fx);
   DeliveredEvent ev;
   if ((r.reason & umbra::kExitHalt) && delivered_event(m, &ev)) {
     // INT3, INT n through a DPL-3 gate, ICEBP: delivered through the mirror IDT to a handler

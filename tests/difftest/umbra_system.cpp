@@ -1,5 +1,7 @@
 #include "umbra_system.h"
 
+#include <cpuid.h>
+
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +14,12 @@
 namespace difftest {
 
 namespace {
+
+// CPUID.1:ECX.OSXSAVE (bit 27): the host kernel set CR4.OSXSAVE.
+bool host_osxsave() {
+  unsigned a, b, c, d;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 27));
+}
 
 // Linux x86-64's fixed GDT layout (arch/x86/include/asm/segment.h): 1 kernel 32-bit code,
 // 2 kernel code, 3 kernel data, 4 user 32-bit code (0x23), 5 user data (0x2b), 6 user code
@@ -120,9 +128,12 @@ SystemImage system_image_from(const HostProfile& hp) {
   // CR4: PAE (long mode); UMIP when SMSW/SGDT/SIDT/SLDT/STR fault or the kernel emulates them
   // (its emulation runs on the #GP); FSGSBASE when RDFSBASE works; TSD when RDTSC faults
   // (seccomp strict mode sets it for the task). PCE stays clear: Umbra has no counters, RDPMC
-  // is always #GP(0). Other bits (PGE, SMEP, SMAP, OSFXSR, ...) have no effect user code can
-  // see in this harness and are left clear.
-  img.cr4 = umbra::cr4::PAE;
+  // is always #GP(0). OSFXSR and OSXMMEXCPT: Linux sets both on every SSE CPU (SSE runs, an
+  // unmasked SIMD exception is #XM, not #UD); OSXSAVE as CPUID.1:ECX.OSXSAVE reports it (XSAVE
+  // runs at CPL 3). Other bits (PGE, SMEP, SMAP, ...) have no effect user code can see in this
+  // harness and are left clear.
+  img.cr4 = umbra::cr4::PAE | umbra::cr4::OSFXSR | umbra::cr4::OSXMMEXCPT;
+  if (host_osxsave()) img.cr4 |= umbra::cr4::OSXSAVE;
   if (hp.umip_table_gp || hp.umip_selector_gp || hp.umip_emulated) img.cr4 |= umbra::cr4::UMIP;
   if (hp.fsgsbase) img.cr4 |= umbra::cr4::FSGSBASE;
   if (hp.rdtsc_gp) img.cr4 |= umbra::cr4::TSD;
@@ -186,6 +197,11 @@ void enter_case_state(umbra::Flat64Machine& m, const SystemImage& img, const uin
   cpu.cr0 = img.cr0;
   cpu.cr4 = img.cr4;
   cpu.efer = img.efer;
+  // XCR0: x87 and SSE, the components Umbra implements. The host's XCR0 has more (AVX, ...);
+  // XSAVE/XRSTOR forms ask only for bits 0 and 1 (forms_fp_state.cpp), and XGETBV is not
+  // generated, so the difference is not visible.
+  cpu.xcr0 = 3;
+  // The case's x87/MMX/SSE state is loaded by the runner (umbra_runner.cpp).
   // The segment registers as the harness process has them: reset64 built flat CPL-3 caches
   // for CS and SS, which are what the mirror's user code and data descriptors say too.
   cpu.seg[umbra::CS].selector = sel[kCS];

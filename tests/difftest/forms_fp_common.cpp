@@ -1,0 +1,56 @@
+// Helpers shared by the FPU/SIMD form files (forms_fp.h).
+#include <cstring>
+
+#include "forms_fp.h"
+
+namespace difftest {
+
+uint8_t fp_xmm(Gen& g, Lane lane) {
+  const uint8_t r = static_cast<uint8_t>(g.rng.below(16));
+  uint8_t* fx = g.fp_state();
+  if (g.rng.chance(3, 4)) fill_lanes(g.rng, lane, fx + fx::kXmm + 16 * r, 16);
+  return r;
+}
+
+uint8_t fp_mm(Gen& g) {
+  const uint8_t r = static_cast<uint8_t>(g.rng.below(8));
+  uint8_t* fx = g.fp_state();
+  // MMn is the significand of physical register Rn, which the FXSAVE image holds in the slot
+  // of ST((n - TOP) mod 8) (SDM vol. 1, 9.5.1).
+  const unsigned top = (fx[fx::kFsw + 1] >> 3) & 7;
+  if (g.rng.chance(3, 4)) fill_lanes(g.rng, Lane::kInt, fx + fx::kSt + 16 * ((r - top) & 7), 8);
+  return r;
+}
+
+void fp_span(Ib& ib, unsigned size) {
+  if (!ib.mem_addr_known) return;
+  ib.fp_span_lo = ib.mem_addr;
+  ib.fp_span_hi = ib.mem_addr + size;
+}
+
+void fp_plant(Gen& g, uint64_t addr, const uint8_t* bytes, unsigned n) {
+  for (unsigned i = 0; i < n; i += 8) {
+    const unsigned k = n - i < 8 ? n - i : 8;
+    uint64_t v = 0;
+    std::memcpy(&v, bytes + i, k);
+    if (!g.plant(addr + i, v, k)) return;
+  }
+}
+
+bool fp_mem(Gen& g, Ib& ib, unsigned size, bool write, unsigned align, Lane lane, RmOp* rm) {
+  MemReq req;
+  req.write = write;
+  req.allow_fault = !(g.disabled & kVarFpOperandFault);
+  // Aligned forms get a misaligned operand (#GP(0)) now and then: the address is then random.
+  req.align = align && g.rng.chance(15, 16) ? align : 0;
+  if (!g.mem(ib, size, req, rm)) return false;
+  if (ib.mem_addr_known && !write) {
+    uint8_t buf[512];
+    const unsigned n = size < sizeof buf ? size : sizeof buf;
+    fill_lanes(g.rng, lane, buf, n);
+    fp_plant(g, ib.mem_addr, buf, n);
+  }
+  return true;
+}
+
+}  // namespace difftest
