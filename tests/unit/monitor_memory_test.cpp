@@ -121,3 +121,48 @@ TEST_F(MonitorMemoryTest, InfoTlbListsValidEntries) {
 
 }  // namespace
 }  // namespace umbra
+
+namespace umbra {
+namespace {
+
+class MonitorLegacyMemoryTest : public test::MonitorFixture {};
+
+TEST_F(MonitorLegacyMemoryTest, ThirtyTwoBitPaging) {
+  pc_.enter(PagingMode::k32Bit);
+  PageTables t(pc_, PagingMode::k32Bit);
+  pc_.cpu().cr3 = t.cr3();
+  t.map(0xc0000000, 0x00400000, 2, pte::P | pte::RW);  // 4 MiB
+  t.map(0xc0400000, 0x00001000, 1, pte::P | pte::RW);  // coalesces with it
+  t.map(0x08048000, 0x00002000, 1, pte::P | pte::US);
+  pc_.mem().ram()[0x2010] = 0xab;
+  std::string out = run("info mem");
+  EXPECT_TRUE(has_line(out, {"32-bit paging", "2 ranges"})) << out;
+  EXPECT_TRUE(has_line(out, {"08048000-08049000 00001000 ur-x"})) << out;
+  EXPECT_TRUE(has_line(out, {"c0000000-c0401000 00401000 -rwx"})) << out;
+  // Legacy-mode addresses are 32 bits wide.
+  EXPECT_EQ(run("x /xb 0x8048010"), "0x08048010: 0xab\n");
+  pc_.cpu().gpr[RAX] = 0xffffffff08048000;
+  EXPECT_EQ(run("x /xb $eax + 0x10"), "0x08048010: 0xab\n");
+  // Without CR4.PSE, PS is ignored in a PDE: the "4 MiB page" is a page table.
+  pc_.cpu().cr4 &= ~cr4::PSE;
+  out = run("info mem");
+  EXPECT_FALSE(has_line(out, {"c0000000-c0401000"})) << out;
+}
+
+TEST_F(MonitorLegacyMemoryTest, PaePaging) {
+  pc_.enter(PagingMode::kPae);
+  PageTables t(pc_, PagingMode::kPae);
+  pc_.cpu().cr3 = t.cr3();
+  pc_.cpu().efer |= efer::NXE;
+  t.map(0xc0000000, 0x00400000, 2, pte::P | pte::RW | pte::XD);
+  t.map(0x00001000, 0x00002000, 1, pte::P | pte::US);
+  for (unsigned i = 0; i < 4; ++i)
+    pc_.cpu().pdpte[i] = t.read_entry((t.cr3() & ~uint64_t{31}) + 8 * i);
+  const std::string out = run("info mem");
+  EXPECT_TRUE(has_line(out, {"PAE paging", "2 ranges"})) << out;
+  EXPECT_TRUE(has_line(out, {"00001000-00002000 00001000 ur-x"})) << out;
+  EXPECT_TRUE(has_line(out, {"c0000000-c0200000 00200000 -rw-"})) << out;
+}
+
+}  // namespace
+}  // namespace umbra
