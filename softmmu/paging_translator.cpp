@@ -153,7 +153,7 @@ void tlb_invlpg(CpuState& cpu, uint64_t linear) {
   }
   uint64_t base = linear & ~(region - 1);
   if (TranslationCache* tc = cpu.translator ? cpu.translator->translation_cache() : nullptr) {
-    tc->flush_range(cpu, base, region);
+    tc->invalidate_page(cpu, linear);  // knows which large pages it holds: no region scan
     return;
   }
   auto inside = [&](uint64_t tag) { return tag != kTlbInvalid && tag - base < region; };

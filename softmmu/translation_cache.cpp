@@ -29,6 +29,14 @@ void clear_table(TlbEntry* t) {
   std::fill(t, t + kTlbSize, kEmptyEntry);
 }
 
+constexpr uint64_t kLargeSizes[] = {uint64_t{1} << 21, uint64_t{1} << 22, uint64_t{1} << 30};
+
+// The key of a large page in Space::large: its base (aligned to at least 2 MiB) | a size code.
+uint64_t large_key(uint64_t base, uint64_t size) {
+  const uint64_t code = size == kLargeSizes[0] ? 1 : size == kLargeSizes[1] ? 2 : 3;
+  return (base & ~(size - 1)) | code;
+}
+
 }  // namespace
 
 TranslationCache::TranslationCache() = default;
@@ -73,6 +81,7 @@ void TranslationCache::reset_space(Space& s) {
   s.filled.clear();
   s.filled_overflow = false;
   s.shadow.clear();
+  s.large.clear();
 }
 
 void TranslationCache::activate(CpuState& cpu, unsigned space, unsigned view) {
@@ -163,7 +172,10 @@ void TranslationCache::drop_vpage(Space& s, uint64_t vpage) {
 void TranslationCache::flush_range(CpuState& cpu, uint64_t base, uint64_t size) {
   ++stats_.flush_page;
   if (cpu.tlb_offset == 0) ensure_current(cpu);
-  Space& s = spaces_[active_space_];
+  drop_range(spaces_[active_space_], base, size);
+}
+
+void TranslationCache::drop_range(Space& s, uint64_t base, uint64_t size) {
   if (size == kPageSize) {
     drop_vpage(s, base & kPageMask);
     return;
@@ -179,6 +191,19 @@ void TranslationCache::flush_range(CpuState& cpu, uint64_t base, uint64_t size) 
   }
 }
 
+void TranslationCache::invalidate_page(CpuState& cpu, uint64_t linear) {
+  if (cpu.tlb_offset == 0) ensure_current(cpu);
+  Space& s = spaces_[active_space_];
+  drop_vpage(s, linear & kPageMask);
+  for (uint64_t size : kLargeSizes) {
+    auto it = s.large.find(large_key(linear, size));
+    if (it == s.large.end()) continue;
+    s.large.erase(it);
+    drop_range(s, linear & ~(size - 1), size);
+  }
+  ++stats_.flush_page;
+}
+
 void TranslationCache::trace_page(CpuState& cpu, uint64_t pfn) {
   if (!cpu.memory->mark_table_page(pfn << kPageShift)) return;
   ++stats_.table_pages_traced;
@@ -191,6 +216,7 @@ void TranslationCache::note_walk(CpuState& cpu, uint64_t linear, const WalkResul
   const uint64_t vpage = linear & kPageMask;
   Space& s = spaces_[active_space_];
   note_fill(s, vpage);
+  if (walk.page_size > kPageSize) s.large[large_key(vpage, walk.page_size)] = true;
   if (s.shadow.size() >= kMaxShadow) {
     s.shadow.clear();
     ++stats_.shadow_resets;

@@ -75,6 +75,10 @@ class TranslationCache {
   // Drops the current address space's entries (every view) whose linear page lies in
   // [base, base + size).
   void flush_range(CpuState& cpu, uint64_t base, uint64_t size);
+  // INVLPG / INVPCID type 0: drops the translations of the page containing `linear`, whatever
+  // its size: the 4-KiB piece, and the whole large page when a translation from a large page
+  // containing `linear` was filled (so INVLPG of a 4-KiB page costs no table scan).
+  void invalidate_page(CpuState& cpu, uint64_t linear);
   // Makes sure the active table belongs to the CPU's current root and view (slow-path check).
   void ensure_current(CpuState& cpu);
 
@@ -131,6 +135,9 @@ class TranslationCache {
     std::vector<uint16_t> filled;
     bool filled_overflow = false;
     std::unordered_map<uint64_t, ShadowLeaf> shadow;  // linear page -> leaf translation
+    // Large pages translations were filled from: region base | size code (1: 2 MiB, 2: 4 MiB,
+    // 3: 1 GiB), so INVLPG knows when it must drop a whole region.
+    std::unordered_map<uint64_t, bool> large;
   };
   // One translation's dependence on one paging-structure entry.
   struct Record {
@@ -146,6 +153,7 @@ class TranslationCache {
   void activate(CpuState& cpu, unsigned space, unsigned view);
   void reset_space(Space& s);
   void drop_vpage(Space& s, uint64_t vpage);
+  void drop_range(Space& s, uint64_t base, uint64_t size);
   void note_fill(Space& s, uint64_t vpage);
   bool record_alive(const Record& r) const;
   void trace_page(CpuState& cpu, uint64_t pfn);

@@ -250,6 +250,37 @@ TEST(MmuTranslationCache, ShadowMapServesConflictMissesWithoutAWalk) {
   EXPECT_EQ(tr.stats().walks, walks + 1);
 }
 
+TEST(MmuTranslationCache, InvlpgDropsAWholeLargePageButOnlyOneSmallPage) {
+  PagingCpu pc;
+  PagingTranslator tr;
+  pc.enter(PagingMode::k4Level);
+  pc.cpu().translator = &tr;
+  PageTables t(pc, PagingMode::k4Level);
+  constexpr uint64_t kLarge = 0x0000700000000000ull;  // a 2-MiB page
+  constexpr uint64_t kSmall = 0x0000700040000000ull;  // 4-KiB pages
+  t.map(kLarge, 0x00800000, 2, kUserFlags);
+  t.map(kSmall, kFrame1, 1, kUserFlags);
+  t.map(kSmall + kPageSize, kFrame2, 1, kUserFlags);
+  pc.cpu().cr3 = t.cr3();
+  tlb_flush_all(pc.cpu());
+  const uint64_t pieces[] = {kLarge + 0x3000, kLarge + 0x101000, kLarge + 0x1ff000};
+  for (uint64_t a : pieces) (void)read_mem<uint64_t>(pc.cpu(), a);
+  (void)read_mem<uint64_t>(pc.cpu(), kSmall);
+  (void)read_mem<uint64_t>(pc.cpu(), kSmall + kPageSize);
+  // INVLPG of a 4-KiB page: that page only.
+  tlb_invlpg(pc.cpu(), kSmall + 0x10);
+  EXPECT_NE(tlb_entry(pc.cpu(), kSmall).tag_read, kSmall);
+  EXPECT_EQ(tlb_entry(pc.cpu(), kSmall + kPageSize).tag_read, kSmall + kPageSize);
+  for (uint64_t a : pieces) EXPECT_EQ(tlb_entry(pc.cpu(), a).tag_read, a);
+  // INVLPG anywhere in the 2-MiB page: every 4-KiB piece of it, in the TLB and the shadow map.
+  tlb_invlpg(pc.cpu(), kLarge + 0x77123);
+  for (uint64_t a : pieces) EXPECT_NE(tlb_entry(pc.cpu(), a).tag_read, a) << std::hex << a;
+  EXPECT_EQ(tlb_entry(pc.cpu(), kSmall + kPageSize).tag_read, kSmall + kPageSize);
+  const uint64_t walks = tr.stats().walks;
+  for (uint64_t a : pieces) (void)read_mem<uint64_t>(pc.cpu(), a);
+  EXPECT_EQ(tr.stats().walks, walks + 3) << "the shadow map dropped them too";
+}
+
 TEST(MmuTranslationCache, ReverseMapAndShadowMapStayBounded) {
   PagingCpu pc;
   PagingTranslator tr;
