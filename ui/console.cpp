@@ -146,9 +146,8 @@ void ConsoleMux::run_monitor_line() {
   std::string line;
   line.swap(line_);
   out(monitor_->execute(line));
-  // A command may have moved the focus (none does today) or ended the emulator; the prompt is
-  // harmless in the latter case.
-  if (focus_ == Focus::kMonitor) out(Monitor::kPrompt);
+  // No prompt after quit: the emulator is ending.
+  if (focus_ == Focus::kMonitor && !monitor_->quit_requested()) out(Monitor::kPrompt);
 }
 
 // ---- StdioConsole ----

@@ -167,14 +167,15 @@ std::string Monitor::cmd_step(Args& args) {
   if (!control_) throw MonitorError("no machine to control");
   if (control_->running()) throw MonitorError("the guest is running; 'stop' it first");
   const uint64_t done = control_->step(count);
-  std::string out = strfmt("stepped %llu instruction%s\n", static_cast<unsigned long long>(done),
-                           done == 1 ? "" : "s");
+  std::string out = strfmt("stepped %llu instruction%s%s\n", static_cast<unsigned long long>(done),
+                           done == 1 ? "" : "s", cpu_.halted ? " (the CPU is halted)" : "");
   return out + current_instruction();
 }
 
 std::string Monitor::cmd_quit() {
   if (!control_) throw MonitorError("no machine to control");
   control_->quit();
+  quit_ = true;
   return "";
 }
 

@@ -51,6 +51,9 @@ class Monitor {
   // The prompt a console shows before each command.
   static constexpr const char* kPrompt = "(umbra) ";
 
+  // A quit command was executed (the console then shows no further prompt).
+  bool quit_requested() const { return quit_; }
+
   // Names of every command, for help and completion.
   static std::vector<std::string> command_names();
 
@@ -85,6 +88,7 @@ class Monitor {
   CpuState& cpu_;
   GuestMemory& memory_;
   MonitorControl* control_;
+  bool quit_ = false;
 };
 
 }  // namespace umbra

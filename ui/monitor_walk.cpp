@@ -230,8 +230,7 @@ std::string Monitor::cmd_walk(Args& args) {
 
   out += "\ncache:\n";
   if (other) {
-    out += "  (another address space: the caches hold only the current one, cr3=" + hex(cpu_.cr3) +
-           ")\n";
+    out += "  (shown for the current address space only, cr3=" + hex(cpu_.cr3) + ")\n";
     return out;
   }
   const PageCacheState cs = page_cache_state(cpu_, linear);

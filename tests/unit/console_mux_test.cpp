@@ -210,3 +210,34 @@ TEST_F(StdioConsoleTest, MonitorOnlyConsolePromptsAtOnce) {
 
 }  // namespace
 }  // namespace umbra
+
+namespace umbra {
+namespace {
+
+class QuitOnlyControl : public MonitorControl {
+ public:
+  void stop() override {}
+  void cont() override {}
+  uint64_t step(uint64_t) override { return 0; }
+  void quit() override { ++quits; }
+  bool running() const override { return true; }
+  int quits = 0;
+};
+
+TEST(ConsoleMuxQuitTest, MonitorQuitEndsWithoutAnotherPrompt) {
+  test::PagingCpu pc;
+  QuitOnlyControl control;
+  Monitor monitor(pc.cpu(), pc.mem(), &control);
+  std::string output;
+  ConsoleMux::Hooks hooks;
+  hooks.output = [&](std::string_view s) { output += s; };
+  ConsoleMux mux({.serial = false, .monitor = true, .escapes = false}, &monitor, hooks);
+  mux.show_prompt();
+  output.clear();
+  mux.feed("quit\n");
+  EXPECT_EQ(control.quits, 1);
+  EXPECT_EQ(output, "");
+}
+
+}  // namespace
+}  // namespace umbra

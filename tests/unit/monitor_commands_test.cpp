@@ -119,7 +119,9 @@ TEST_F(MonitorCommandsTest, RunControl) {
   EXPECT_EQ(m.execute("step 0"), "bad step count; 1 to 1000000000\n");
   EXPECT_EQ(m.execute("cont"), "");
   EXPECT_EQ(m.execute("c"), "already running\n");
+  EXPECT_FALSE(m.quit_requested());
   EXPECT_EQ(m.execute("quit"), "");
+  EXPECT_TRUE(m.quit_requested());
   const std::vector<std::string> expected = {"stop", "step 1", "step 16", "cont", "quit"};
   EXPECT_EQ(control.calls, expected);
 }

@@ -165,7 +165,7 @@ TEST_F(MonitorWalkTest, AnotherCr3) {
   EXPECT_TRUE(has_line(out, {"cr3=0x800000"})) << out;
   EXPECT_TRUE(has_line(out, {"physical: 0x0000000000340010"})) << out;
   EXPECT_TRUE(has_line(out, {"user write", "R/W=0 in PTE (level 1)"})) << out;
-  EXPECT_TRUE(has_line(out, {"another address space"})) << out;
+  EXPECT_TRUE(has_line(out, {"current address space only"})) << out;
   // The CPU's own CR3 is untouched.
   EXPECT_EQ(pc_.cpu().cr3, 0x100000u);
   EXPECT_TRUE(has_line(run("walk 0x7fffffffe010"), {"physical: 0x0000000000200010"}));
