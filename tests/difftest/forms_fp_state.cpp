@@ -18,8 +18,20 @@ uint32_t image_mxcsr(Rng& rng) {
 }
 
 // A legacy-region image to restore: a random state (fp_values.h) with random FOP/FIP/FDP.
-void make_fx_image(Rng& rng, uint8_t* img) {
+void make_fx_image(Gen& g, uint8_t* img) {
+  Rng& rng = g.rng;
   random_fp_state(rng, img);
+  // Now and then reserved control bits (FCW bit 6 clear, bits 13-15 set) and a B flag that
+  // does not mirror ES: what FXRSTOR makes of them (variation fp-reserved-control-bits).
+  if (!(g.disabled & kVarFpReservedBits) && rng.chance(1, 16)) {
+    uint16_t fcw, fsw;
+    std::memcpy(&fcw, img + fx::kFcw, 2);
+    std::memcpy(&fsw, img + fx::kFsw, 2);
+    fcw = static_cast<uint16_t>(fcw ^ (rng.next() & 0xe040));
+    fsw = static_cast<uint16_t>(fsw ^ (rng.next() & 0x8000));
+    std::memcpy(img + fx::kFcw, &fcw, 2);
+    std::memcpy(img + fx::kFsw, &fsw, 2);
+  }
   const uint16_t fop = static_cast<uint16_t>(rng.below(0x800));
   std::memcpy(img + fx::kFop, &fop, 2);
   // Canonical pointers: the AMD host sign-extends bit 47 of a non-canonical FIP/FDP loaded by
@@ -46,6 +58,9 @@ Ib grp15(unsigned digit, bool rex_w) {
 bool gen_fxsave(Gen& g, bool restore, bool rex_w) {
   Ib ib = grp15(restore ? 1 : 0, rex_w);
   g.fp_state();
+  // A restored image must be the planted one: after a write of the sequence nothing can be
+  // planted, and random bytes would make an image no software writes (reserved bits).
+  if (restore && g.flow().mem_written) return false;
   RmOp rm;
   if (!fp_mem(g, ib, 512, !restore, 16, Lane::kInt, &rm)) return false;
   // A saved image's address must be known for the comparison's masks (compare.cpp).
@@ -53,7 +68,7 @@ bool gen_fxsave(Gen& g, bool restore, bool rex_w) {
   fp_span(ib, 512);
   if (restore && ib.mem_addr_known) {
     uint8_t img[512];
-    make_fx_image(g.rng, img);
+    make_fx_image(g, img);
     // Bytes 464-511 are available to software and never read; the rest is planted.
     fp_plant(g, ib.mem_addr, img, 464);
   }
@@ -69,6 +84,7 @@ bool gen_xsave(Gen& g, unsigned digit, bool rex_w) {
   Ib ib = grp15(digit, rex_w);
   g.fp_state();
   const bool restore = digit == 5;
+  if (g.flow().mem_written) return false;  // the header (and a restored image) is planted
   uint64_t v;
   if (!g.fix_or_known(RAX_, (g.rng.next() & ~0xffffffffull) | g.rng.below(4), &v) ||
       (v & 0xfffffffcull))
@@ -81,7 +97,7 @@ bool gen_xsave(Gen& g, unsigned digit, bool rex_w) {
   if (ib.mem_addr_known) {
     uint8_t img[576] = {};
     if (restore) {
-      make_fx_image(g.rng, img);
+      make_fx_image(g, img);
     }
     // Header: XSTATE_BV within x87|SSE; XCOMP_BV and the next 8 bytes zero except rarely
     // (#GP(0) on restore); bytes 24-63 random (not checked by the standard form).

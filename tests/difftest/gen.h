@@ -48,6 +48,8 @@ enum Variation : uint32_t {
   // An FPU/SIMD memory operand placed where it faults (unmapped page, straddling into one,
   // read-only code page, non-canonical): forms_fp_common.cpp, fp_mem.
   kVarFpOperandFault = 1u << 3,
+  // FXRSTOR/XRSTOR images with reserved FCW bits set/clear and FSW.B not mirroring ES.
+  kVarFpReservedBits = 1u << 4,
 };
 struct VariationName {
   Variation v;
@@ -58,6 +60,7 @@ inline constexpr VariationName kVariationNames[] = {
     {kVarNoncanonicalStackAccess, "noncanonical-stack-access"},
     {kVarRepIoZeroCount, "rep-string-io-zero-count"},
     {kVarFpOperandFault, "fp-operand-fault"},
+    {kVarFpReservedBits, "fp-reserved-control-bits"},
 };
 
 // What the generator must know about the host to stay within what the host can be an oracle
