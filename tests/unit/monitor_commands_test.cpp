@@ -15,6 +15,7 @@ namespace {
 
 using test::has_line;
 using test::MonitorFixture;
+using test::PageTables;
 
 class MonitorCommandsTest : public MonitorFixture {};
 
@@ -187,6 +188,74 @@ TEST_F(MonitorCommandsTest, BadInputGivesOneLineAndNeverCrashes) {
   // Blank lines do nothing.
   EXPECT_EQ(run(""), "");
   EXPECT_EQ(run("   \t "), "");
+}
+
+}  // namespace
+}  // namespace umbra
+
+namespace umbra {
+namespace {
+
+// Random lines built from the monitor's own vocabulary: whatever they mean, execute() returns
+// text ending in a newline (or nothing) and never throws.
+TEST_F(MonitorCommandsTest, RandomLinesNeverCrash) {
+  PageTables& t = enter_long_mode();
+  t.map(0x7fffffffe000, 0x200000, 1, pte::P | pte::RW | pte::US);
+  t.map(0xfffffffffffff000, 0x201000, 1, pte::P | pte::RW);  // the very top page
+  static const char* const kTokens[] = {"x",
+                                        "xp",
+                                        "walk",
+                                        "info",
+                                        "registers",
+                                        "tlb",
+                                        "mem",
+                                        "shadow",
+                                        "help",
+                                        "/",
+                                        "/4",
+                                        "/i",
+                                        "/xg",
+                                        "/16c",
+                                        "/4096xb",
+                                        "/2dw",
+                                        "$rsp",
+                                        "$rip",
+                                        "$cr3",
+                                        "+",
+                                        "-",
+                                        "0x",
+                                        "0",
+                                        "8",
+                                        "0xfffffffffffffff8",
+                                        "0x7fffffffeffc",
+                                        "0xffff800000000000",
+                                        "$",
+                                        "$eax",
+                                        "0x1000",
+                                        "step",
+                                        "stop",
+                                        "cont",
+                                        "quit",
+                                        "\t",
+                                        "zz"};
+  uint64_t seed = 0x9e3779b97f4a7c15ull;
+  auto next = [&] {
+    seed ^= seed << 13;
+    seed ^= seed >> 7;
+    seed ^= seed << 17;
+    return seed;
+  };
+  for (int i = 0; i < 3000; ++i) {
+    std::string line;
+    const unsigned n = 1 + next() % 5;
+    for (unsigned k = 0; k < n; ++k) {
+      line += kTokens[next() % (sizeof kTokens / sizeof kTokens[0])];
+      if (next() % 3) line += ' ';
+    }
+    std::string out;
+    ASSERT_NO_THROW(out = run(line)) << line;
+    EXPECT_TRUE(out.empty() || out.back() == '\n') << line;
+  }
 }
 
 }  // namespace
