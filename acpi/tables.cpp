@@ -58,7 +58,8 @@ std::vector<uint8_t> build_fadt(const AcpiConfig& c, uint64_t facs, uint64_t dsd
   put_gas(w, fadt::kResetReg, Gas{GasSpace::kSystemIo, 8, 0, 1, c.reset_port});
   w.put8(fadt::kResetValue, c.reset_value);
   w.put8(fadt::kMinorVersion, 0);
-  w.put64(fadt::kXFirmwareCtrl, facs);
+  // X_FIRMWARE_CTRL stays 0: "if the FIRMWARE_CTRL field contains a non zero value then this
+  // field must be zero" (5.2.9); with both set Linux also installs the FACS twice.
   w.put64(fadt::kXDsdt, dsdt);
   // The X_ blocks repeat the 32-bit ones as Generic Address Structures; the bit widths must match
   // the *_LEN fields (an OS checks they agree).

@@ -99,7 +99,7 @@ TEST(AcpiTables, FadtDescribesThePmBlockAndPlatform) {
   ASSERT_EQ(f.size(), fadt::kSize);
   EXPECT_EQ(f[8], 6);  // revision
   EXPECT_EQ(le32(f, fadt::kFirmwareCtrl), t.find("FACS")->paddr);
-  EXPECT_EQ(le64(f, fadt::kXFirmwareCtrl), t.find("FACS")->paddr);
+  EXPECT_EQ(le64(f, fadt::kXFirmwareCtrl), 0u);  // must be 0 when FIRMWARE_CTRL is set
   EXPECT_EQ(le32(f, fadt::kDsdt), t.find("DSDT")->paddr);
   EXPECT_EQ(le64(f, fadt::kXDsdt), t.find("DSDT")->paddr);
   EXPECT_EQ(le16(f, fadt::kSciInt), 9);
