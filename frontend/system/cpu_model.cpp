@@ -34,7 +34,7 @@ using F = Feature;
 
 // "umbra": exactly what Umbra implements. Not advertised, and why:
 //   FPU MMX FXSR SSE SSE2 ... : the FPU/SIMD work adds them (x86-64 guests require FPU + SSE2).
-//   APIC X2APIC TSC_DEADLINE  : no local APIC yet (IA32_APIC_BASE is only stored).
+//   X2APIC                    : the local APIC is xAPIC only (devices/lapic.h).
 //   VME                       : virtual-8086 interrupt redirection and VIF in PUSHF/POPF/INT n
 //                               are not implemented (CLI/STI honour CR4.VME/PVI if ever set).
 //   MCA                       : no machine-check banks (MCE only: CR4.MCE is writable, #MC
@@ -48,6 +48,8 @@ using F = Feature;
 //   XSAVE OSXSAVE             : the FPU work (leaf 0DH arrives with it).
 // clang-format off
 constexpr FeatureSet kUmbraFeatures = feature_set({
+    // The local APIC (xAPIC) with its TSC-deadline timer (devices/lapic.h).
+    F::APIC, F::TSC_DEADLINE,
     // CPUID.01H:EDX
     F::DE, F::PSE, F::TSC, F::MSR, F::PAE, F::MCE, F::CX8, F::SEP, F::MTRR, F::PGE, F::CMOV,
     F::PAT, F::PSE36, F::CLFSH,
@@ -68,6 +70,7 @@ constexpr FeatureSet kUmbraFeatures = feature_set({
 // (docs/cpu_model.md); system instructions tied to a hidden feature are #UD.
 // clang-format off
 constexpr FeatureSet kBaseFeatures = feature_set({
+    F::APIC,
     F::DE, F::PSE, F::TSC, F::MSR, F::PAE, F::MCE, F::CX8, F::SEP, F::MTRR, F::PGE, F::CMOV,
     F::PAT, F::PSE36, F::CLFSH,
     F::SYSCALL, F::NX, F::LM,
