@@ -32,8 +32,10 @@ constexpr FeatureSet feature_set(std::initializer_list<Feature> fs) {
 
 using F = Feature;
 
-// "umbra": exactly what Umbra implements. Not advertised, and why:
-//   FPU MMX FXSR SSE SSE2 ... : the FPU/SIMD work adds them (x86-64 guests require FPU + SSE2).
+// "umbra": exactly what Umbra implements: x86-64-v2 (SSE3, SSSE3, SSE4.1, SSE4.2, POPCNT, CX16,
+// LAHF/SAHF) plus XSAVE for x87|SSE state and the system and integer extensions below. Not
+// advertised, and why:
+//   AVX AVX2 FMA F16C AES PCLMULQDQ : no VEX encodings, no AES-NI/PCLMULQDQ handlers (#UD).
 //   X2APIC                    : the local APIC is xAPIC only (devices/lapic.h).
 //   VME                       : virtual-8086 interrupt redirection and VIF in PUSHF/POPF/INT n
 //                               are not implemented (CLI/STI honour CR4.VME/PVI if ever set).
@@ -45,16 +47,16 @@ using F = Feature;
 //   MONITOR                   : MONITOR/MWAIT are #UD.
 //   RDRAND RDSEED             : no handlers bound (#UD).
 //   HYPERVISOR                : no paravirtual interface behind leaf 40000000H.
-//   XSAVE OSXSAVE             : the FPU work (leaf 0DH arrives with it).
+//   OSXSAVE                   : not a static bit: cpuid_for() reports CR4.OSXSAVE.
 // clang-format off
 constexpr FeatureSet kUmbraFeatures = feature_set({
     // The local APIC (xAPIC) with its TSC-deadline timer (devices/lapic.h).
     F::APIC, F::TSC_DEADLINE,
     // CPUID.01H:EDX
-    F::DE, F::PSE, F::TSC, F::MSR, F::PAE, F::MCE, F::CX8, F::SEP, F::MTRR, F::PGE, F::CMOV,
-    F::PAT, F::PSE36, F::CLFSH,
+    F::FPU, F::DE, F::PSE, F::TSC, F::MSR, F::PAE, F::MCE, F::CX8, F::SEP, F::MTRR, F::PGE,
+    F::CMOV, F::PAT, F::PSE36, F::CLFSH, F::MMX, F::FXSR, F::SSE, F::SSE2,
     // CPUID.01H:ECX
-    F::CX16, F::PCID, F::MOVBE, F::POPCNT,
+    F::SSE3, F::SSSE3, F::CX16, F::PCID, F::SSE4_1, F::SSE4_2, F::MOVBE, F::POPCNT, F::XSAVE,
     // CPUID.(EAX=07H,ECX=0):EBX, ECX
     F::FSGSBASE, F::BMI1, F::SMEP, F::BMI2, F::ERMS, F::INVPCID, F::ADX, F::SMAP,
     F::CLFLUSHOPT, F::CLWB, F::UMIP, F::RDPID,
@@ -64,15 +66,16 @@ constexpr FeatureSet kUmbraFeatures = feature_set({
 });
 // clang-format on
 
-// "base": a first-generation x86-64 processor (less FPU/SSE): no CR4 extensions after PGE, no
-// PCID/FSGSBASE/SMEP/SMAP/UMIP, no RDTSCP. Integer instructions newer than that (POPCNT,
-// LZCNT, BMI, ADX, MOVBE, CMPXCHG16B) are not advertised, but the decoder does not make them #UD
-// (docs/cpu_model.md); system instructions tied to a hidden feature are #UD.
+// "base": a first-generation x86-64 processor (the x86-64 baseline: x87, MMX, FXSR, SSE, SSE2):
+// no CR4 extensions after OSXMMEXCPT, no PCID/FSGSBASE/SMEP/SMAP/UMIP, no RDTSCP, no XSAVE.
+// Integer instructions newer than that (POPCNT, LZCNT, BMI, ADX, MOVBE, CMPXCHG16B) and SSE3 and
+// later are not advertised, but the decoder does not make them #UD (docs/cpu_model.md), except
+// FISTTP; system instructions and XSAVE/XGETBV tied to a hidden feature are #UD.
 // clang-format off
 constexpr FeatureSet kBaseFeatures = feature_set({
     F::APIC,
-    F::DE, F::PSE, F::TSC, F::MSR, F::PAE, F::MCE, F::CX8, F::SEP, F::MTRR, F::PGE, F::CMOV,
-    F::PAT, F::PSE36, F::CLFSH,
+    F::FPU, F::DE, F::PSE, F::TSC, F::MSR, F::PAE, F::MCE, F::CX8, F::SEP, F::MTRR, F::PGE,
+    F::CMOV, F::PAT, F::PSE36, F::CLFSH, F::MMX, F::FXSR, F::SSE, F::SSE2,
     F::SYSCALL, F::NX, F::LM,
     F::INVARIANT_TSC,
 });
@@ -104,9 +107,9 @@ constexpr CpuModel make_model(const char* name, const char* description, const c
 
 constexpr CpuModel kUmbraModel = make_model("umbra", "every feature Umbra implements (default)",
                                             "Umbra virtual CPU", kUmbraFeatures);
-constexpr CpuModel kBaseModel =
-    make_model("base", "a first-generation x86-64 CPU: no PCID, FSGSBASE, SMEP/SMAP, UMIP, RDTSCP",
-               "Umbra virtual CPU (base)", kBaseFeatures);
+constexpr CpuModel kBaseModel = make_model(
+    "base", "a first-generation x86-64 CPU (SSE2): no SSE3+, XSAVE, PCID, SMEP/SMAP, RDTSCP",
+    "Umbra virtual CPU (base)", kBaseFeatures);
 
 constexpr const CpuModel* kModels[] = {&kUmbraModel, &kBaseModel};
 

@@ -54,18 +54,52 @@ TEST(CpuModel, FindAndList) {
 // The exact list: a change here must be deliberate (and docs/cpu_model.md updated).
 TEST(CpuModel, DefaultModelAdvertisesExactlyThis) {
   const std::set<std::string> expected = {
-      "de",     "pse",    "tsc",        "msr",  "pae",           "mce",          "cx8",  "sep",
-      "mtrr",   "pge",    "cmov",       "pat",  "pse36",         "clflush",      "cx16", "pcid",
-      "movbe",  "popcnt", "fsgsbase",   "bmi1", "smep",          "bmi2",         "erms", "invpcid",
-      "adx",    "smap",   "clflushopt", "clwb", "umip",          "syscall",      "nx",   "pdpe1gb",
-      "rdtscp", "lm",     "lahf_lm",    "abm",  "3dnowprefetch", "constant_tsc", "rdpid"};
+      "fpu",      "de",         "pse",     "tsc",    "msr",           "pae",          "mce",
+      "cx8",      "sep",        "mtrr",    "pge",    "cmov",          "pat",          "pse36",
+      "clflush",  "mmx",        "fxsr",    "sse",    "sse2",          "pni",          "ssse3",
+      "cx16",     "pcid",       "sse4_1",  "sse4_2", "movbe",         "popcnt",       "xsave",
+      "fsgsbase", "bmi1",       "smep",    "bmi2",   "erms",          "invpcid",      "adx",
+      "smap",     "clflushopt", "clwb",    "umip",   "syscall",       "nx",           "pdpe1gb",
+      "rdtscp",   "lm",         "lahf_lm", "abm",    "3dnowprefetch", "constant_tsc", "rdpid"};
   EXPECT_EQ(advertised(default_cpu_model()), expected);
-  // Not (yet) implemented: must not be advertised.
+  // Not implemented: must not be advertised. (OSXSAVE is not static: cpuid_for reports CR4.)
   for (Feature f :
-       {Feature::FPU, Feature::MMX, Feature::FXSR, Feature::SSE, Feature::SSE2, Feature::XSAVE,
-        Feature::AVX, Feature::APIC, Feature::X2APIC, Feature::VME, Feature::MONITOR, Feature::LA57,
-        Feature::PKU, Feature::RDRAND, Feature::HYPERVISOR, Feature::SPEC_CTRL})
+       {Feature::OSXSAVE, Feature::AVX, Feature::AVX2, Feature::FMA, Feature::F16C, Feature::AES,
+        Feature::PCLMULQDQ, Feature::APIC, Feature::X2APIC, Feature::VME, Feature::MONITOR,
+        Feature::LA57, Feature::PKU, Feature::RDRAND, Feature::HYPERVISOR, Feature::SPEC_CTRL})
     EXPECT_FALSE(default_cpu_model().has(f)) << feature_name(f);
+}
+
+// x86-64-v2 (the psABI's level 2: CMPXCHG16B, LAHF/SAHF, POPCNT, SSE3, SSE4.1, SSE4.2, SSSE3 on
+// top of the baseline CMOV, CX8, FPU, FXSR, MMX, SYSCALL, SSE, SSE2) is a subset of the default
+// model; the base model is exactly the baseline's FPU/SIMD part (no SSE3 and later, no XSAVE).
+TEST(CpuModel, DefaultModelIsX8664V2AndBaseIsTheBaseline) {
+  const Feature baseline[] = {Feature::CMOV, Feature::CX8,  Feature::FPU,
+                              Feature::FXSR, Feature::MMX,  Feature::SYSCALL,
+                              Feature::SSE,  Feature::SSE2, Feature::LM};
+  const Feature v2[] = {Feature::CX16,   Feature::LAHF_LM, Feature::POPCNT, Feature::SSE3,
+                        Feature::SSE4_1, Feature::SSE4_2,  Feature::SSSE3};
+  for (Feature f : baseline) {
+    EXPECT_TRUE(default_cpu_model().has(f)) << feature_name(f);
+    EXPECT_TRUE(find_cpu_model("base")->has(f)) << feature_name(f);
+  }
+  for (Feature f : v2) EXPECT_TRUE(default_cpu_model().has(f)) << feature_name(f);
+  for (Feature f : {Feature::SSE3, Feature::SSSE3, Feature::SSE4_1, Feature::SSE4_2, Feature::XSAVE,
+                    Feature::POPCNT, Feature::CX16})
+    EXPECT_FALSE(find_cpu_model("base")->has(f)) << feature_name(f);
+}
+
+TEST(CpuModel, Leaf0DDescribesX87AndSseState) {
+  uint32_t r[4];
+  cpuid(default_cpu_model(), 0xD, 0, r);
+  EXPECT_EQ(r[0], 3u);    // XCR0 may enable x87 and SSE
+  EXPECT_EQ(r[1], 576u);  // legacy region + header
+  EXPECT_EQ(r[2], 576u);
+  EXPECT_EQ(r[3], 0u);
+  cpuid(default_cpu_model(), 0xD, 1, r);
+  EXPECT_EQ(r[0], 1u);  // XSAVEOPT
+  cpuid(*find_cpu_model("base"), 0xD, 0, r);
+  EXPECT_EQ(r[0] | r[1] | r[2] | r[3], 0u);
 }
 
 TEST(CpuModel, BaseModelIsASubsetOfTheDefault) {
@@ -165,7 +199,7 @@ TEST(CpuModel, AddressSizesAndTscLeaves) {
 TEST(CpuModel, LeavesInRangeWithoutContentAreZeroAndBeyondRangeRepeatTheLast) {
   const CpuModel& m = default_cpu_model();
   uint32_t r[4], last[4];
-  for (uint32_t leaf : {2u, 3u, 4u, 5u, 6u, 0xAu, 0xBu, 0xDu, 0x14u, 0x80000005u, 0x80000006u}) {
+  for (uint32_t leaf : {2u, 3u, 4u, 5u, 6u, 0xAu, 0xBu, 0x14u, 0x80000005u, 0x80000006u}) {
     cpuid(m, leaf, 0, r);
     EXPECT_EQ(r[0] | r[1] | r[2] | r[3], 0u) << std::hex << leaf;
   }
@@ -184,12 +218,21 @@ TEST(CpuModel, DerivedMasksFollowTheFeatures) {
   EXPECT_TRUE(cr4v & cr4::FSGSBASE);
   EXPECT_TRUE(cr4v & cr4::PCIDE);
   EXPECT_TRUE(cr4v & cr4::SMEP);
-  EXPECT_FALSE(cr4v & cr4::OSFXSR);
+  EXPECT_TRUE(cr4v & cr4::OSFXSR);
+  EXPECT_TRUE(cr4v & cr4::OSXMMEXCPT);
+  EXPECT_TRUE(cr4v & cr4::OSXSAVE);
   EXPECT_FALSE(cr4v & cr4::VME);
   EXPECT_FALSE(cr4v & cr4::LA57);
   EXPECT_EQ(cr4v >> 32, 0u);
   EXPECT_FALSE(cr4_valid_bits(*find_cpu_model("base")) & cr4::PCIDE);
-  EXPECT_TRUE(cr4_valid_bits(model_with({Feature::FXSR})) & cr4::OSFXSR);
+  // The FPU bits follow the features: absent on a model without FXSR, SSE, XSAVE.
+  const CpuModel no_fp = model_with({}, {Feature::FXSR, Feature::SSE, Feature::XSAVE});
+  EXPECT_FALSE(cr4_valid_bits(no_fp) & cr4::OSFXSR);
+  EXPECT_FALSE(cr4_valid_bits(no_fp) & cr4::OSXMMEXCPT);
+  EXPECT_FALSE(cr4_valid_bits(no_fp) & cr4::OSXSAVE);
+  EXPECT_TRUE(cr4_valid_bits(model_with({Feature::FXSR}, {Feature::SSE})) & cr4::OSFXSR);
+  EXPECT_TRUE(cr4_valid_bits(*find_cpu_model("base")) & cr4::OSFXSR);
+  EXPECT_FALSE(cr4_valid_bits(*find_cpu_model("base")) & cr4::OSXSAVE);
   EXPECT_EQ(efer_valid_bits(m), efer::SCE | efer::LME | efer::LMA | efer::NXE);
   const PagingFeatures p = paging_features_for(m);
   EXPECT_EQ(p.maxphyaddr, m.phys_addr_bits);

@@ -137,7 +137,7 @@ TEST_F(FpStateFx, LdmxcsrStmxcsr) {
   c.cr0 |= cr0::EM;
   EXPECT_EQ(fault_of(run({0x0f, 0xae, 0x1b})), kUD);
   c.cr0 &= ~cr0::EM;
-  c.cpu_model = nullptr;  // the default model has no SSE yet
+  c.cpu_model = &fp_bare_model();  // no SSE
   EXPECT_EQ(fault_of(run({0x0f, 0xae, 0x1b})), kUD);
 }
 
@@ -226,7 +226,7 @@ TEST_F(FpStateFx, AlignmentAndAvailabilityFaults) {
   c.cr0 = (c.cr0 & ~cr0::TS) | cr0::EM;
   EXPECT_EQ(fault_of(run({0x0f, 0xae, 0x0b})), kNM);
   c.cr0 &= ~cr0::EM;
-  c.cpu_model = nullptr;  // no FXSR
+  c.cpu_model = &fp_bare_model();  // no FXSR
   EXPECT_EQ(fault_of(run({0x0f, 0xae, 0x03})), kUD);
   // A non-canonical area is #GP(0), nothing written.
   c.cpu_model = &fp_test_model();

@@ -1,7 +1,6 @@
 // Helpers for the FPU-state and SSE4.2 string tests (fp_state_*_test.cpp,
-// simd_string_*_test.cpp): a CPU model with FXSR, SSE, XSAVE and SSE4.2 (the default model does
-// not advertise them until the whole FPU/SIMD work is done), and running real encodings through
-// the decoder.
+// simd_string_*_test.cpp): a CPU model with FXSR, SSE, XSAVE and SSE4.2 (as the default model
+// has them), one without any of them, and running real encodings through the decoder.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -25,6 +24,14 @@ inline const CpuModel& fp_test_model() {
       c.features[feature_word(f)] |= feature_mask(f);
     return c;
   }();
+  return m;
+}
+
+// The default model without any FPU/SIMD feature (for the #UD-by-model cases).
+inline const CpuModel& fp_bare_model() {
+  static const CpuModel m = model_with(
+      {}, {Feature::FPU, Feature::MMX, Feature::FXSR, Feature::SSE, Feature::SSE2, Feature::SSE3,
+           Feature::SSSE3, Feature::SSE4_1, Feature::SSE4_2, Feature::XSAVE});
   return m;
 }
 

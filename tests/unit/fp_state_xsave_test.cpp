@@ -265,10 +265,15 @@ TEST(FpStateCpuid, Leaf0D) {
   EXPECT_EQ(r[0], 1u);  // XSAVEOPT only
   cpuid(fp_test_model(), 0xD, 2, r);
   EXPECT_EQ(r[0] | r[1] | r[2] | r[3], 0u);
-  const CpuModel& d = default_cpu_model();
-  if (!d.has(Feature::XSAVE)) {
-    cpuid(d, 0xD, 0, r);
-    EXPECT_EQ(r[0] | r[1] | r[2] | r[3], 0u);
+  // The default model is the test model as far as leaf 0DH goes; a model without XSAVE has an
+  // empty leaf.
+  for (uint32_t sub : {0u, 1u, 2u}) {
+    uint32_t d[4], f[4];
+    cpuid(default_cpu_model(), 0xD, sub, d);
+    cpuid(fp_test_model(), 0xD, sub, f);
+    EXPECT_EQ(std::memcmp(d, f, sizeof d), 0) << sub;
+    cpuid(fp_bare_model(), 0xD, sub, d);
+    EXPECT_EQ(d[0] | d[1] | d[2] | d[3], 0u) << sub;
   }
 }
 

@@ -167,15 +167,28 @@ TEST(SysInsnCr, ClearingPgWithPcideFaults) {
 
 TEST(SysInsnCr, Cr4BitsTheModelLacksAreReserved) {
   for (uint64_t bit :
-       {uint64_t{1} << 13 /* VMXE */, uint64_t{1} << 14 /* SMXE */, cr4::OSFXSR /* no FXSR yet */,
-        cr4::OSXMMEXCPT, cr4::OSXSAVE, cr4::PKE, cr4::VME, cr4::PVI, cr4::LA57,
-        uint64_t{1} << 23 /* CET */, uint64_t{1} << 32, uint64_t{1} << 63}) {
+       {uint64_t{1} << 13 /* VMXE */, uint64_t{1} << 14 /* SMXE */, cr4::PKE, cr4::VME, cr4::PVI,
+        cr4::LA57, uint64_t{1} << 23 /* CET */, uint64_t{1} << 32, uint64_t{1} << 63}) {
     TestCpu t;
     auto& c = t.cpu();
     enter_long_mode(c);
     EXPECT_EQ(fault_of(write_cr(t, 4, c.cr4 | bit)), kGP) << std::hex << bit;
     EXPECT_EQ(c.cr4, cr4::PAE);
   }
+  // OSFXSR, OSXMMEXCPT and OSXSAVE on a model without FXSR, SSE and XSAVE.
+  const CpuModel no_fp = model_with({}, {Feature::FXSR, Feature::SSE, Feature::XSAVE});
+  for (uint64_t bit : {cr4::OSFXSR, cr4::OSXMMEXCPT, cr4::OSXSAVE}) {
+    TestCpu t;
+    auto& c = t.cpu();
+    c.cpu_model = &no_fp;
+    enter_long_mode(c);
+    EXPECT_EQ(fault_of(write_cr(t, 4, c.cr4 | bit)), kGP) << std::hex << bit;
+    EXPECT_EQ(c.cr4, cr4::PAE);
+  }
+  // The default model has them.
+  TestCpu t;
+  enter_long_mode(t.cpu());
+  EXPECT_FALSE(write_cr(t, 4, cr4::PAE | cr4::OSFXSR | cr4::OSXMMEXCPT | cr4::OSXSAVE).faulted);
 }
 
 TEST(SysInsnCr, Cr4SupportedBitsAreWritable) {

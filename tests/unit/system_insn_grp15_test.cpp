@@ -131,13 +131,15 @@ TEST(SysInsnGrp15, FencesNeedSseAndSse2) {
   TestCpu t;
   auto& c = t.cpu();
   enter_long_mode(c, 3);
-  // The default model has no SSE yet (the FPU work adds it): LFENCE/MFENCE/SFENCE are #UD,
-  // as on a processor without SSE/SSE2.
+  // A model without SSE/SSE2: LFENCE/MFENCE/SFENCE are #UD, as on a processor without them.
+  const CpuModel no_sse = model_with({}, {Feature::SSE, Feature::SSE2});
+  c.cpu_model = &no_sse;
   for (unsigned ext : {5u, 6u, 7u}) {
     Insn f = fence_insn(ext);
     EXPECT_EQ(fault_of(t.run(f)), kUD) << ext;
   }
-  const CpuModel sse2 = model_with({Feature::SSE, Feature::SSE2});
+  const CpuModel sse2 = default_cpu_model();  // has SSE and SSE2
+  ASSERT_TRUE(sse2.has(Feature::SSE) && sse2.has(Feature::SSE2));
   c.cpu_model = &sse2;
   for (unsigned ext : {5u, 6u, 7u}) {
     Insn f = fence_insn(ext);
@@ -145,7 +147,7 @@ TEST(SysInsnGrp15, FencesNeedSseAndSse2) {
     EXPECT_FALSE(t.run(f).faulted) << ext;
     EXPECT_EQ(c.rip, kSysRip + 3);
   }
-  const CpuModel sse = model_with({Feature::SSE});
+  const CpuModel sse = model_with({}, {Feature::SSE2});
   c.cpu_model = &sse;
   Insn sfence = fence_insn(7);
   EXPECT_FALSE(t.run(sfence).faulted);
