@@ -17,6 +17,7 @@
 #include "frontend/semantics/registry.h"
 #include "frontend/semantics/x87_internal.h"
 #include "frontend/semantics/x87_memory.h"
+#include "frontend/system/cpu_model.h"
 #include "frontend/system/mode.h"
 
 namespace umbra {
@@ -39,7 +40,7 @@ void record_last_instruction(CpuState& cpu, const Insn& i) {
 namespace {
 
 // Memory operand of a computational form: size in bytes, and whether it is written (stores)
-// rather than read. Size 0: not a computational memory form (control, FISTTP, invalid).
+// rather than read. Size 0: not a computational memory form (control, invalid).
 struct MemForm {
   uint8_t size;
   bool store;
@@ -61,17 +62,17 @@ MemForm mem_form(uint8_t opcode, unsigned reg) {
       return {0, false};
     case 0xDB:
       if (reg == 0) return {4, false};
-      if (reg == 2 || reg == 3) return {4, true};
+      if (reg == 1 || reg == 2 || reg == 3) return {4, true};  // FISTTP m32int, FIST, FISTP
       if (reg == 5) return {10, false};
       if (reg == 7) return {10, true};
-      return {0, false};  // FISTTP (SSE3) is not implemented
+      return {0, false};
     case 0xDD:
       if (reg == 0) return {8, false};
-      if (reg == 2 || reg == 3) return {8, true};
+      if (reg == 1 || reg == 2 || reg == 3) return {8, true};  // FISTTP m64int, FST, FSTP
       return {0, false};
     case 0xDF:
       if (reg == 0) return {2, false};
-      if (reg == 2 || reg == 3) return {2, true};
+      if (reg == 1 || reg == 2 || reg == 3) return {2, true};  // FISTTP m16int, FIST, FISTP
       if (reg == 4) return {10, false};
       if (reg == 5) return {8, false};
       if (reg == 6) return {10, true};
@@ -131,11 +132,16 @@ void run_computational(CpuState& cpu, const Insn& i, uint8_t opcode, uint8_t mod
   const bool is_mem = (modrm >> 6) != 3;
   const MemForm mf = is_mem ? mem_form(opcode, (modrm >> 3) & 7) : MemForm{0, false};
   if (is_mem && mf.size == 0) raise_fault(cpu, kUD);
+  // FISTTP (DB/DD/DF /1) belongs to SSE3 (SDM vol. 2, FISTTP: #UD if CPUID.01H:ECX.SSE3 = 0).
+  const bool fisttp =
+      is_mem && ((modrm >> 3) & 7) == 1 && (opcode == 0xDB || opcode == 0xDD || opcode == 0xDF);
+  if (fisttp && !cpu_has(cpu, Feature::SSE3)) raise_fault(cpu, kUD);
   if (!is_mem && invalid_register_form(opcode, modrm)) raise_fault(cpu, kUD);
   check_pending_mf(cpu);
 
   HostX87Frame f{};
   if (is_mem && !mf.store) read_block(cpu, i, f.mem, mf.size);
+  if (is_mem && mf.store) probe_store(cpu, i, mf.size);
 
   const bool sti = !is_mem && names_sti(opcode, modrm);
   const unsigned si = sti ? (modrm & 7) : 1;  // the guest ST(i) at host position 1

@@ -100,9 +100,12 @@ void load_env(CpuState& cpu, const Insn& i, const uint8_t* in) {
       x.fdp = get16(in + 10) | (uint64_t{static_cast<uint16_t>(get16(in + 12) >> 12)} << 16);
       x.fcs = x.fds = 0;
     } else {
+      // The 16-bit protected-mode environment has no opcode field (SDM vol. 1, figure 8-11):
+      // FOP is cleared, as the hardware does.
       x.fcs = get16(in + 8);
       x.fdp = get16(in + 10);
       x.fds = get16(in + 12);
+      x.fop = 0;
     }
   } else {
     x.fcw = loaded_fcw(get16(in + 0));
