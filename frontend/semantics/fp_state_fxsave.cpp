@@ -67,7 +67,8 @@ void fxsave(CpuState& cpu, const Insn& i) {
   const unsigned n = xmm_count(cpu);
   if (with_xmm)
     for (unsigned r = 0; r < n; ++r) std::memcpy(img + kXmm + 16 * r, cpu.xmm[r].b, 16);
-  probe_writable(cpu, linear, with_xmm ? xmm_end(n) : kXmm, i.seg);
+  // The operand is the whole m512byte, also the part that is not written (SDM vol. 2, FXSAVE).
+  probe_writable(cpu, linear, kLegacySize, i.seg);
   write_block(cpu, linear, i.seg, img, 0, with_xmm ? xmm_end(n) : kXmm);
   next_rip(cpu, i);
 }
@@ -78,7 +79,11 @@ void fxrstor(CpuState& cpu, const Insn& i) {
   const bool with_xmm = cpu.cr4 & cr4::OSFXSR;
   const unsigned n = xmm_count(cpu);
   alignas(16) uint8_t img[kLegacySize];
-  read_block(cpu, linear, i.seg, img, with_xmm ? xmm_end(n) : kXmm);
+  // The whole m512byte is read, also the part that is not loaded (SDM vol. 2, FXRSTOR); its
+  // last byte first, as the hardware reports CR2 there.
+  const uint64_t last = linear + kLegacySize - 1;  // 32-bit linear addresses wrap
+  (void)read_mem_seg<uint8_t>(cpu, cpu.mode64 ? last : static_cast<uint32_t>(last), i.seg);
+  read_block(cpu, linear, i.seg, img, kLegacySize);
   uint32_t mxcsr;
   std::memcpy(&mxcsr, img + kMxcsr, 4);
   if (mxcsr & ~kMxcsrMask) raise_fault(cpu, kGP, 0);

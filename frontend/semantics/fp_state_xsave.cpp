@@ -55,6 +55,9 @@ void xsave(CpuState& cpu, const Insn& i) {
   const uint64_t rfbm = xcr0_of(cpu) & instruction_mask(cpu);
   const uint64_t inuse = xinuse(cpu);
   alignas(64) uint8_t img[kXsaveAreaSize] = {};
+  // Every access of XSAVE is a write, including the XSTATE_BV update: an unwritable area is a
+  // write fault before anything is read or written.
+  probe_writable(cpu, linear, kXsaveAreaSize, i.seg);
   // XSAVE reads XSTATE_BV and writes it back with the RFBM bits replaced (SDM vol. 1, 13.7).
   const uint64_t header = linear + kXstateBv;  // 32-bit linear addresses wrap
   uint64_t xstate_bv =
@@ -70,7 +73,6 @@ void xsave(CpuState& cpu, const Insn& i) {
   std::memcpy(img + kMxcsrMaskOff, &mask, 4);
   const unsigned n = xmm_count(cpu);
   for (unsigned r = 0; r < n; ++r) std::memcpy(img + kXmm + 16 * r, cpu.xmm[r].b, 16);
-  probe_writable(cpu, linear, kXstateBv + 8, i.seg);
   if (save_x87) {
     write_block(cpu, linear, i.seg, img, 0, kMxcsr);
     write_block(cpu, linear, i.seg, img, kSt, kXmm);

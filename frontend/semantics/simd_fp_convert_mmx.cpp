@@ -56,6 +56,9 @@ struct FromMmx {
     XmmReg src{};
     std::memcpy(src.b, &ints, 8);
     const HostXmm b = to_host(src);
+    // The x87 -> MMX transition happens before the conversion can raise #XM/#UD: the hardware
+    // shows TOP = 0 and all tags valid in the state the exception handler sees.
+    if constexpr (K == OpKind::Reg) mmx_transition(cpu);
     XmmReg converted;
     execute_sse_fp(
         cpu,
@@ -70,7 +73,6 @@ struct FromMmx {
       d = converted;
     else
       std::memcpy(d.b, converted.b, 8);
-    if constexpr (K == OpKind::Reg) mmx_transition(cpu);
     next_rip(cpu, i);
   }
 };
@@ -84,6 +86,7 @@ struct ToMmx {
     XmmReg src = read_xmm_source<MemBytes, K>(cpu, i);
     if constexpr (MemBytes == 8) std::memset(src.b + 8, 0, 8);  // only two floats take part
     const HostXmm b = to_host(src);
+    mmx_transition(cpu);  // before a possible #XM, as the hardware does (see FromMmx)
     uint64_t ints = 0;
     execute_sse_fp(
         cpu,
@@ -94,7 +97,6 @@ struct ToMmx {
         },
         [] { return false; });
     write_mm(cpu, i.dst.reg, ints);
-    mmx_transition(cpu);
     next_rip(cpu, i);
   }
 };

@@ -319,7 +319,8 @@ void register_shift_group(SimdTable& t, uint8_t opcode) {
   register_simd(t, kMap0F, opcode, kCol66, false, &bind_shift_group<16, T>);
 }
 
-// EMMS (0F 77): every x87 tag empty (SDM vol. 2, EMMS). Same #UD/#NM rules as MMX.
+// EMMS (0F 77): every x87 tag empty, TOP = 0 (SDM vol. 2, EMMS; vol. 1, table 9-1). Same
+// #UD/#NM rules as MMX.
 void run_emms(CpuState& cpu, const Insn& i) {
   check_available<8>(cpu);
   mmx_empty(cpu);

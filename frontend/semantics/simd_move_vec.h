@@ -63,8 +63,9 @@ inline void mmx_enter(CpuState& cpu) {
   cpu.x87.fsw = static_cast<uint16_t>(cpu.x87.fsw & ~0x3800u);
   cpu.x87.ftw = 0;
 }
-// EMMS: every tag empty.
+// EMMS: every tag empty and TOP = 0 (SDM vol. 1, table 9-1, "EMMS" row: TOP 000B).
 inline void mmx_empty(CpuState& cpu) {
+  cpu.x87.fsw = static_cast<uint16_t>(cpu.x87.fsw & ~0x3800u);
   cpu.x87.ftw = 0xffff;
 }
 

@@ -75,13 +75,13 @@ TEST(SimdFpMmx, ToMmxMatchesTheHost) {
       faults += o.faulted;
       EXPECT_EQ(c.mxcsr, r.mxcsr);
       EXPECT_EQ(mm_of(c, 1), expect);
+      // The x87 -> MMX transition happens even when the conversion raises #XM/#UD (the host
+      // does it first: fp_bugs.md entry 2); the destination is written only without a fault.
+      EXPECT_EQ(c.x87.fsw & 0x3800, 0);
+      EXPECT_EQ(c.x87.ftw, 0);
       if (!o.faulted) {
         EXPECT_EQ(c.x87.st[1][8], 0xff);
         EXPECT_EQ(c.x87.st[1][9], 0xff);
-        EXPECT_EQ(c.x87.fsw & 0x3800, 0);
-        EXPECT_EQ(c.x87.ftw, 0);
-      } else {
-        EXPECT_EQ(c.x87.ftw, 0xffff);
       }
       if (HasFailure()) return;
     }
