@@ -22,12 +22,16 @@ uint8_t fp_mm(Gen& g);
 // A memory operand of `size` bytes for an FPU/SIMD form, its initial contents planted with
 // values of `lane`; `align` 16 or 64 for forms that require it (a misaligned operand is chosen
 // now and then: #GP(0)), 0 for none.
-bool fp_mem(Gen& g, Ib& ib, unsigned size, bool write, unsigned align, Lane lane, RmOp* rm);
+// `plant` false: the caller plants the contents itself (state images).
+bool fp_mem(Gen& g, Ib& ib, unsigned size, bool write, unsigned align, Lane lane, RmOp* rm,
+            bool plant = true);
 // Marks the memory operand of `size` bytes as a multi-part FPU state image (Ib::fp_span_lo).
 void fp_span(Ib& ib, unsigned size);
 // Writes `n` bytes at `addr` of initial memory as a series of plants (fails quietly once the
 // sequence has written memory; the random contents then stay).
-void fp_plant(Gen& g, uint64_t addr, const uint8_t* bytes, unsigned n);
+// `critical`: later plants may not overlap it (state images a later operand must not corrupt).
+// Returns false if some part could not be planted.
+bool fp_plant(Gen& g, uint64_t addr, const uint8_t* bytes, unsigned n, bool critical = false);
 
 // Registration (forms_fp_simd.cpp, forms_fp_x87.cpp, forms_fp_state.cpp).
 void add_fp_simd_forms(std::vector<Form>& out);

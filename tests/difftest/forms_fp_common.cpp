@@ -28,23 +28,30 @@ void fp_span(Ib& ib, unsigned size) {
   ib.fp_span_hi = ib.mem_addr + size;
 }
 
-void fp_plant(Gen& g, uint64_t addr, const uint8_t* bytes, unsigned n) {
+bool fp_plant(Gen& g, uint64_t addr, const uint8_t* bytes, unsigned n, bool critical) {
+  // Only the part inside the data pages can be planted (an operand placed where it faults
+  // lies partly or wholly outside).
   for (unsigned i = 0; i < n; i += 8) {
-    const unsigned k = n - i < 8 ? n - i : 8;
+    uint64_t lo = addr + i, hi = addr + i + (n - i < 8 ? n - i : 8);
+    if (lo < kDataBase) lo = kDataBase;
+    if (hi > kDataEnd) hi = kDataEnd;
+    if (lo >= hi) continue;
     uint64_t v = 0;
-    std::memcpy(&v, bytes + i, k);
-    if (!g.plant(addr + i, v, k)) return;
+    std::memcpy(&v, bytes + (lo - addr), hi - lo);
+    if (!g.plant(lo, v, static_cast<unsigned>(hi - lo), critical)) return false;
   }
+  return true;
 }
 
-bool fp_mem(Gen& g, Ib& ib, unsigned size, bool write, unsigned align, Lane lane, RmOp* rm) {
+bool fp_mem(Gen& g, Ib& ib, unsigned size, bool write, unsigned align, Lane lane, RmOp* rm,
+            bool plant) {
   MemReq req;
   req.write = write;
   req.allow_fault = !(g.disabled & kVarFpOperandFault);
   // Aligned forms get a misaligned operand (#GP(0)) now and then: the address is then random.
   req.align = align && g.rng.chance(15, 16) ? align : 0;
   if (!g.mem(ib, size, req, rm)) return false;
-  if (ib.mem_addr_known && !write) {
+  if (ib.mem_addr_known && !write && plant) {
     uint8_t buf[512];
     const unsigned n = size < sizeof buf ? size : sizeof buf;
     fill_lanes(g.rng, lane, buf, n);

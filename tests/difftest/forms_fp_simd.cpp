@@ -394,6 +394,24 @@ bool gen_crc32(Gen& g, unsigned dsize, unsigned ssize) {
   return g.emit(ib);
 }
 
+// MASKMOVQ mm1, mm2 (np 0F F7) and MASKMOVDQU xmm1, xmm2 (66 0F F7): the bytes of the first
+// operand whose mask byte (second operand) has bit 7 set are stored to DS:[RDI] (SDM vol. 2).
+bool gen_maskmov(Gen& g, bool xmm) {
+  Ib ib;
+  if (xmm) ib.s.add_prefix(0x66);
+  ib.s.set_opcode(0x0f, 0xf7);
+  g.fp_state();
+  const unsigned size = xmm ? 16 : 8;
+  const uint64_t want = kDataBase + g.rng.below(kDataSize - size + 1);
+  if (!g.is_free(RDI_) || !g.fix(RDI_, want, /*is_ptr=*/true)) return false;
+  RmOp rm;
+  rm.is_mem = false;
+  rm.reg = xmm ? fp_xmm(g, Lane::kInt) : fp_mm(g);
+  set_rm(ib, xmm ? fp_xmm(g, Lane::kInt) : fp_mm(g), rm);
+  ib.fx.mem_write = true;
+  return g.emit(ib);
+}
+
 }  // namespace
 
 void add_fp_simd_forms(std::vector<Form>& out) {
@@ -418,6 +436,10 @@ void add_fp_simd_forms(std::vector<Form>& out) {
           {name, o.cs.empty() ? mn : o.cs, o.feat, [&o, w](Gen& g) { return gen_simd(g, o, w); }});
     }
   }
+  out.push_back({std::string(kFpPrefix) + "maskmovq mm, mm", "maskmovq", 0,
+                 [](Gen& g) { return gen_maskmov(g, false); }});
+  out.push_back({std::string(kFpPrefix) + "maskmovdqu xmm, xmm", "maskmovdqu", 0,
+                 [](Gen& g) { return gen_maskmov(g, true); }});
   for (unsigned d : {4u, 8u})
     for (unsigned s : {1u, 2u, 4u, 8u}) {
       if ((s == 8) != (d == 8) && s != 1) continue;

@@ -62,15 +62,16 @@ bool gen_fxsave(Gen& g, bool restore, bool rex_w) {
   // planted, and random bytes would make an image no software writes (reserved bits).
   if (restore && g.flow().mem_written) return false;
   RmOp rm;
-  if (!fp_mem(g, ib, 512, !restore, 16, Lane::kInt, &rm)) return false;
-  // A saved image's address must be known for the comparison's masks (compare.cpp).
-  if (!restore && !ib.mem_addr_known) return false;
+  if (!fp_mem(g, ib, 512, !restore, 16, Lane::kInt, &rm, false)) return false;
+  // A saved image's address must be known for the comparison's masks (compare.cpp), and the
+  // image is not read back by a later instruction: the bytes that differ by design would be.
+  if (!restore && (!ib.mem_addr_known || !g.is_last())) return false;
   fp_span(ib, 512);
   if (restore && ib.mem_addr_known) {
     uint8_t img[512];
     make_fx_image(g, img);
     // Bytes 464-511 are available to software and never read; the rest is planted.
-    fp_plant(g, ib.mem_addr, img, 464);
+    if (!fp_plant(g, ib.mem_addr, img, 464, true)) return false;
   }
   if (!restore && ib.mem_addr_known) ib.fp_image = ib.mem_addr;
   set_rm(ib, ib.s.modrm_reg, rm);
@@ -85,14 +86,13 @@ bool gen_xsave(Gen& g, unsigned digit, bool rex_w) {
   g.fp_state();
   const bool restore = digit == 5;
   if (g.flow().mem_written) return false;  // the header (and a restored image) is planted
-  uint64_t v;
-  if (!g.fix_or_known(RAX_, (g.rng.next() & ~0xffffffffull) | g.rng.below(4), &v) ||
-      (v & 0xfffffffcull))
+  if (!g.is_free(RAX_) || !g.is_free(RDX_) ||
+      !g.fix(RAX_, (g.rng.next() & ~0xffffffffull) | g.rng.below(4)) ||
+      !g.fix(RDX_, g.rng.next() & ~0xffffffffull))
     return false;
-  if (!g.fix_or_known(RDX_, g.rng.next() & ~0xffffffffull, &v) || (v & 0xffffffffull)) return false;
   RmOp rm;
-  if (!fp_mem(g, ib, 576, !restore, 64, Lane::kInt, &rm)) return false;
-  if (!restore && !ib.mem_addr_known) return false;
+  if (!fp_mem(g, ib, 576, !restore, 64, Lane::kInt, &rm, false)) return false;
+  if (!restore && (!ib.mem_addr_known || !g.is_last())) return false;
   fp_span(ib, 576);
   if (ib.mem_addr_known) {
     uint8_t img[576] = {};
@@ -108,10 +108,10 @@ bool gen_xsave(Gen& g, unsigned digit, bool rex_w) {
       std::memcpy(img + 520 + 8 * g.rng.below(2), &junk, 8);
     }
     g.rng.fill(img + 536, 40);
-    if (restore)
-      fp_plant(g, ib.mem_addr, img, 576);
-    else
-      fp_plant(g, ib.mem_addr + 512, img + 512, 64);  // XSAVE reads and updates XSTATE_BV
+    // XSAVE reads and updates XSTATE_BV: its header is planted too.
+    if (restore ? !fp_plant(g, ib.mem_addr, img, 576, true)
+                : !fp_plant(g, ib.mem_addr + 512, img + 512, 64, true))
+      return false;
     if (!restore) ib.fp_image = ib.mem_addr;
   }
   set_rm(ib, ib.s.modrm_reg, rm);
@@ -122,8 +122,8 @@ bool gen_mxcsr(Gen& g, bool load) {
   Ib ib = grp15(load ? 2 : 3, false);
   g.fp_state();
   RmOp rm;
-  if (!fp_mem(g, ib, 4, !load, 0, Lane::kInt, &rm)) return false;
-  if (load && ib.mem_addr_known) g.plant(ib.mem_addr, image_mxcsr(g.rng), 4);
+  if (!fp_mem(g, ib, 4, !load, 0, Lane::kInt, &rm, false)) return false;
+  if (load && ib.mem_addr_known && !g.plant(ib.mem_addr, image_mxcsr(g.rng), 4, true)) return false;
   set_rm(ib, ib.s.modrm_reg, rm);
   return g.emit(ib);
 }

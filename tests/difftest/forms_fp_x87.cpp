@@ -62,7 +62,7 @@ bool gen_mem(Gen& g, const X87Mem& o, bool o16) {
   unsigned size = o.size;
   if (o.img == Img::kEnv || o.img == Img::kSave)
     size = (o.img == Img::kSave ? 80 : 0) + (o16 ? 14 : 28);
-  if (!fp_mem(g, ib, size, o.write, 0, o.lane, &rm)) return false;
+  if (!fp_mem(g, ib, size, o.write, 0, o.lane, &rm, o.img == Img::kNone)) return false;
   if (o.img == Img::kEnv || o.img == Img::kSave) fp_span(ib, size);
   if (!o.write && ib.mem_addr_known && o.img != Img::kNone) {
     uint8_t img[108];
@@ -74,7 +74,7 @@ bool gen_mem(Gen& g, const X87Mem& o, bool o16) {
     } else {
       make_env(g.rng, o16, o.img == Img::kSave, img, &n);
     }
-    fp_plant(g, ib.mem_addr, img, n);
+    if (!fp_plant(g, ib.mem_addr, img, n, true)) return false;
   }
   set_rm(ib, o.digit, rm);
   return g.emit(ib);
