@@ -20,7 +20,9 @@ case $(basename "$emulator") in
   qemu-system-*)
     # QEMU TCG is the reference; the command line lets the kernel tolerate the few documented
     # places where TCG deviates from the Intel SDM (docs/guest-tests.md).
-    set -- -accel tcg -append "tolerate=qemu-tcg" "$@" ;;
+    set -- -accel tcg -append "tolerate=qemu-tcg" "$@"
+    # QEMU_CPU (optional): the -cpu model, for kernels that need more than QEMU's default.
+    if [ -n "${QEMU_CPU:-}" ]; then set -- -cpu "$QEMU_CPU" "$@"; fi ;;
 esac
 
 output=$(timeout "$timeout_s" "$emulator" "$@" </dev/null 2>&1)
