@@ -10,6 +10,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "tests/unit/page_table_builder.h"
 #include "ui/console.h"
 
 namespace umbra {
@@ -56,6 +57,46 @@ TEST_F(ConsoleTerminalTest, SerialConsoleIsRawUntilDestroyed) {
     EXPECT_TRUE(t.c_oflag & OPOST);
   }
   EXPECT_TRUE(cooked());
+}
+
+TEST_F(ConsoleTerminalTest, RawTerminalEchoesMonitorInputAndPassesCtrlC) {
+  std::string serial;
+  StdioConsole console(
+      {}, nullptr, [&](uint8_t b) { serial += static_cast<char>(b); }, [] {}, slave_, slave_);
+  ASSERT_TRUE(console.raw());
+  // Ctrl-C reaches the guest as a byte (no SIGINT), CR is not turned into LF.
+  ASSERT_EQ(write(master_, "a\x03\r", 3), 3);
+  for (int i = 0; i < 20 && serial.size() < 3; ++i) console.poll(100);
+  EXPECT_EQ(serial, "a\x03\r");
+}
+
+TEST_F(ConsoleTerminalTest, RawTerminalMonitorEcho) {
+  test::PagingCpu pc;
+  Monitor monitor(pc.cpu(), pc.mem(), nullptr);
+  StdioConsole console(
+      {}, &monitor, [](uint8_t) {}, [] {}, slave_, slave_);
+  ASSERT_TRUE(console.raw());
+  ASSERT_EQ(write(master_,
+                  "\x01"
+                  "chelp x\r",
+                  10),
+            10);
+  for (int i = 0; i < 20 && console.mux().focus() != ConsoleMux::Focus::kMonitor; ++i)
+    console.poll(100);
+  console.poll(100);
+  std::string seen;
+  char buf[4096];
+  fcntl(master_, F_SETFL, O_NONBLOCK);
+  for (int i = 0; i < 50 && seen.find("/Nfu: N count") == std::string::npos; ++i) {
+    ssize_t n = read(master_, buf, sizeof buf);
+    if (n > 0)
+      seen.append(buf, static_cast<size_t>(n));
+    else
+      usleep(10000);
+  }
+  // The typed command is echoed (a raw terminal does not), then the reply.
+  EXPECT_NE(seen.find("(umbra) help x"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("/Nfu: N count"), std::string::npos) << seen;
 }
 
 TEST_F(ConsoleTerminalTest, MonitorOnlyConsoleKeepsLineEditing) {
