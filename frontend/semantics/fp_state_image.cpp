@@ -81,8 +81,13 @@ void store_x87(const CpuState& cpu, uint8_t* img, bool fmt64) {
 
 void load_x87(CpuState& cpu, const uint8_t* img, bool fmt64) {
   X87State& x = cpu.x87;
-  x.fcw = get<uint16_t>(img, kFcw);
-  x.fsw = get<uint16_t>(img, kFsw);
+  // FCW's reserved bits load as FLDCW loads them (bit 6 reads 1, bits 13-15 read 0), and FSW.ES
+  // and FSW.B are recomputed from the loaded flags and masks (ES = an unmasked exception flag
+  // is set, B = ES), as the host's FXRSTOR/XRSTOR do (fp_bugs.md entry 8).
+  x.fcw = static_cast<uint16_t>((get<uint16_t>(img, kFcw) & 0x1F3F) | 0x0040);
+  const uint16_t fsw = get<uint16_t>(img, kFsw);
+  const bool es = fsw & ~x.fcw & 0x3F;
+  x.fsw = static_cast<uint16_t>((fsw & 0x7F7F) | (es ? 0x8080 : 0));
   x.fop = get<uint16_t>(img, kFop) & 0x7FF;
   if (fmt64) {
     x.fip = get<uint64_t>(img, kFip);

@@ -198,5 +198,40 @@ TEST_F(FixesTest, XsaveFaultsAsAWrite) {
   }
 }
 
+// Entry 8: FXRSTOR/XRSTOR load FCW's reserved bits as FLDCW does and recompute FSW.ES and B;
+// checked against the host's own FXRSTOR64 + FXSAVE64.
+TEST_F(FixesTest, RestoredFcwAndFswMatchTheHost) {
+  auto& c = t.cpu();
+  const uint16_t cases[][2] = {
+      {0x6b63, 0xdf00}, {0xca3f, 0x0080}, {0x037f, 0x8000}, {0xffff, 0x38ff}, {0x0000, 0x0000}};
+  for (const auto& k : cases) {
+    alignas(16) uint8_t img[512] = {};
+    std::memcpy(img + 0, &k[0], 2);
+    std::memcpy(img + 2, &k[1], 2);
+    const uint32_t mxcsr = 0x1F80;
+    std::memcpy(img + 24, &mxcsr, 4);
+    alignas(16) uint8_t backup[512], host[512];
+    asm volatile("fxsave64 %0\n\tfxrstor64 %2\n\tfxsave64 %1\n\tfxrstor64 %0\n\t"
+                 : "+m"(backup), "=m"(host)
+                 : "m"(img));
+    uint16_t host_fcw, host_fsw;
+    std::memcpy(&host_fcw, host + 0, 2);
+    std::memcpy(&host_fsw, host + 2, 2);
+    // FXRSTOR64 and XRSTOR64 (XSTATE_BV = 1: the x87 component from the image).
+    for (const std::vector<uint8_t>& enc :
+         std::vector<std::vector<uint8_t>>{{0x48, 0x0f, 0xae, 0x0b}, {0x48, 0x0f, 0xae, 0x2b}}) {
+      c.gpr[RBX] = 0x6000;
+      c.gpr[RAX] = 3;
+      c.gpr[RDX] = 0;
+      std::memset(t.mem().ram() + 0x6000, 0, 576);
+      std::memcpy(t.mem().ram() + 0x6000, img, 512);
+      t.mem().ram()[0x6000 + 512] = 1;
+      ASSERT_FALSE(exec_bytes(t, enc).faulted);
+      EXPECT_EQ(c.x87.fcw, host_fcw) << std::hex << k[0];
+      EXPECT_EQ(c.x87.fsw, host_fsw) << std::hex << k[1];
+    }
+  }
+}
+
 }  // namespace
 }  // namespace umbra::test
