@@ -33,6 +33,10 @@ void fp_span(Ib& ib, unsigned size);
 // Returns false if some part could not be planted.
 bool fp_plant(Gen& g, uint64_t addr, const uint8_t* bytes, unsigned n, bool critical = false);
 
+// Now and then (1 in 64) a LOCK prefix: #UD for every x87, MMX and SSE instruction (SDM vol. 2,
+// LOCK: only read-modify-write integer instructions with a memory destination take it).
+void fp_maybe_lock(Gen& g, Ib& ib);
+
 // Registration (forms_fp_simd.cpp, forms_fp_x87.cpp, forms_fp_state.cpp).
 void add_fp_simd_forms(std::vector<Form>& out);
 void add_fp_x87_forms(std::vector<Form>& out);

@@ -22,6 +22,12 @@ uint8_t fp_mm(Gen& g) {
   return r;
 }
 
+void fp_maybe_lock(Gen& g, Ib& ib) {
+  if (!g.rng.chance(1, 64)) return;
+  ib.s.add_prefix(0xf0);
+  ib.expect_ud = true;
+}
+
 void fp_span(Ib& ib, unsigned size) {
   if (!ib.mem_addr_known) return;
   ib.fp_span_lo = ib.mem_addr;

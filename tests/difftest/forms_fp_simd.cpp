@@ -113,6 +113,7 @@ bool gen_simd(Gen& g, const Op& o, bool w) {
     if (o.fl & kShift) imm = shift_count(g.rng);
     ib.s.set_imm(imm, 1);
   }
+  fp_maybe_lock(g, ib);
   if (o.fl & kEfl) ib.fx.flags_def = fl::STATUS;
   if (o.fl & kEcx) ib.fx.regs_written |= 1u << RCX_;
   if (o.fl & kLen) {

@@ -77,6 +77,7 @@ bool gen_mem(Gen& g, const X87Mem& o, bool o16) {
     if (!fp_plant(g, ib.mem_addr, img, n, true)) return false;
   }
   set_rm(ib, o.digit, rm);
+  fp_maybe_lock(g, ib);
   return g.emit(ib);
 }
 
@@ -98,6 +99,7 @@ bool gen_reg(Gen& g, const X87Reg& o) {
   rm.is_mem = false;
   rm.reg = static_cast<uint8_t>((o.modrm & 7) | (o.has_i ? g.rng.below(8) : 0));
   set_rm(ib, (o.modrm >> 3) & 7, rm);
+  fp_maybe_lock(g, ib);
   ib.fx.flags_read = o.flags_read;
   ib.fx.flags_def = o.flags_def;
   if (o.writes_ax) ib.fx.regs_written |= 1u << RAX_;
