@@ -167,12 +167,15 @@ void compare_fp(const CaseOutput& nat, const CaseOutput& emu, std::string& d) {
 // XSTATE_BV bits 0 and 1 (byte 512) that the host sets and Umbra does not: the component is in
 // its initial configuration, and a processor may report XINUSE[i] = 1 for a component in that
 // state (SDM vol. 1, 13.6; the AMD host does so for SSE when MXCSR is not 1F80H).
-uint8_t ignored_image_bits(unsigned off, const uint8_t* native_image, const uint8_t* umbra_image) {
+// `has_header`: the XSAVE header's XSTATE_BV (bytes 512-519) lies inside the data pages too (an
+// FXSAVE image may end at the last byte of the data pages; an XSAVE image then faults).
+uint8_t ignored_image_bits(unsigned off, const uint8_t* native_image, const uint8_t* umbra_image,
+                           bool has_header) {
   if (off == fx::kMxcsrMask + 2) return 0x02;
   if (off == kFxSize) return native_image[off] & ~umbra_image[off] & 3;
   // Such a component: XSAVEOPT on the host writes its (initial) values, Umbra's init
   // optimization skips it and leaves memory as it was. The registers are compared anyway.
-  const uint8_t host_only = native_image[kFxSize] & ~umbra_image[kFxSize];
+  const uint8_t host_only = has_header ? native_image[kFxSize] & ~umbra_image[kFxSize] : 0;
   if ((host_only & 1) && (off < fx::kMxcsr || (off >= fx::kSt && off < fx::kXmm))) return 0xff;
   if ((host_only & 2) && off >= fx::kXmm && off < fx::kXmm + 256) return 0xff;
   const bool es = native_image[fx::kFsw] & kFswEs;
@@ -298,11 +301,13 @@ Verdict compare_case(const CaseInput& in, const CaseMeta& meta, const CaseOutput
     uint8_t bits = 0;
     for (unsigned k = 0; k < meta.n; ++k)
       // (An image that does not fit in the data pages faulted and was not written.)
-      if (meta.fp_image[k] >= kDataBase && meta.fp_image[k] + kFxSize + 8 <= kDataEnd &&
-          a >= meta.fp_image[k] && a < meta.fp_image[k] + kFxSize + 8)
-        bits |= ignored_image_bits(static_cast<unsigned>(a - meta.fp_image[k]),
-                                   nat.data + (meta.fp_image[k] - kDataBase),
-                                   emu.data + (meta.fp_image[k] - kDataBase));
+      if (meta.fp_image[k] >= kDataBase && meta.fp_image[k] + kFxSize <= kDataEnd) {
+        const bool has_header = meta.fp_image[k] + kFxSize + 8 <= kDataEnd;
+        if (a >= meta.fp_image[k] && a < meta.fp_image[k] + kFxSize + (has_header ? 8 : 0))
+          bits |= ignored_image_bits(static_cast<unsigned>(a - meta.fp_image[k]),
+                                     nat.data + (meta.fp_image[k] - kDataBase),
+                                     emu.data + (meta.fp_image[k] - kDataBase), has_header);
+      }
     return bits;
   };
   auto differs = [&](size_t i) {
