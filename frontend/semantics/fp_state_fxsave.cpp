@@ -46,6 +46,9 @@ uint64_t fx_operand(CpuState& cpu, const Insn& i, bool write) {
   if (!cpu_has(cpu, Feature::FXSR) || (i.prefixes & pfx::kLock)) raise_fault(cpu, kUD);
   check_x87_available(cpu);
   const uint64_t linear = linear_address(cpu, i, kLegacySize, write);
+  // FXRSTOR: a non-canonical operand faults before the alignment check, which matters for an
+  // SS-based operand (#SS(0) rather than #GP(0)); measured on the host (fp_bugs.md entry 9).
+  if (!write && cpu.mode64 && !is_canonical48(linear)) raise_fault(cpu, i.seg == SS ? kSS : kGP, 0);
   if (linear & 15) raise_fault(cpu, kGP, 0);
   return linear;
 }

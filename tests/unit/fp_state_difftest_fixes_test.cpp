@@ -233,5 +233,19 @@ TEST_F(FixesTest, RestoredFcwAndFswMatchTheHost) {
   }
 }
 
+// Entry 9: FXRSTOR of a non-canonical, misaligned RBP-based operand is #SS(0) (the canonical
+// check first); FXSAVE stays #GP(0) for the misalignment, as on the host.
+TEST_F(FixesTest, FxrstorNonCanonicalStackOperandIsSs) {
+  auto& c = t.cpu();
+  c.gpr[RBP] = 0x2000000000503c1aull;
+  const Outcome r = exec_bytes(t, {0x48, 0x0f, 0xae, 0x4d, 0x5a});  // fxrstor64 [rbp+0x5a]
+  EXPECT_EQ(fault_of(r), kSS);
+  EXPECT_EQ(r.error_code, 0u);
+  EXPECT_EQ(fault_of(exec_bytes(t, {0x0f, 0xae, 0x4d, 0x5a})), kSS);  // fxrstor [rbp+0x5a]
+  // Canonical but misaligned: #GP(0).
+  c.gpr[RBP] = 0x6000;
+  EXPECT_EQ(fault_of(exec_bytes(t, {0x48, 0x0f, 0xae, 0x4d, 0x5a})), kGP);
+}
+
 }  // namespace
 }  // namespace umbra::test
