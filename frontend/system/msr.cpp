@@ -76,6 +76,15 @@ bool read_msr(CpuState& cpu, uint32_t index, uint64_t* value) {
     case msr::PLATFORM_ID:
       v = 0;  // platform ID 0 (bits 52:50)
       break;
+    case msr::FEATURE_CONTROL:
+      // Locked (bit 0) with VMX and SMX disabled, as firmware leaves it on a processor whose
+      // VMX is off (SDM vol. 3, 23.7): the model has neither VMX nor SMX.
+      v = 1;
+      break;
+    case msr::TSC_ADJUST:
+      if (!m.has(Feature::TSC_ADJUST)) goto unknown;
+      v = f.tsc_adjust;
+      break;
     case msr::APIC_BASE:
       v = cpu.msr_apic_base;
       break;
@@ -178,6 +187,12 @@ bool write_msr(CpuState& cpu, uint32_t index, uint64_t v) {
       return true;
     case msr::PLATFORM_ID:
       return false;  // read-only
+    case msr::FEATURE_CONTROL:
+      return false;  // locked: writes #GP (SDM vol. 4, table 2-2)
+    case msr::TSC_ADJUST:
+      if (!m.has(Feature::TSC_ADJUST)) break;
+      write_guest_tsc_adjust(cpu, v);
+      return true;
     case msr::APIC_BASE: {
       const uint64_t writable = kApicEnable | (m.has(Feature::X2APIC) ? kApicX2 : 0) |
                                 (~above_maxphyaddr(m) & ~uint64_t{0xfff});
@@ -323,6 +338,7 @@ void reset_model_state(CpuState& cpu, const CpuModel& model) {
   cpu.dr[6] = 0xFFFF0FF0;
   cpu.dr[7] = 0x400;
   write_guest_tsc(cpu, 0);
+  cpu.msrs.tsc_adjust = 0;  // both start at 0 (SDM vol. 3, 18.17.3)
 }
 
 }  // namespace umbra

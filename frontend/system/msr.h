@@ -20,6 +20,8 @@ namespace msr {
 constexpr uint32_t TSC = 0x10;
 constexpr uint32_t PLATFORM_ID = 0x17;
 constexpr uint32_t APIC_BASE = 0x1B;
+constexpr uint32_t FEATURE_CONTROL = 0x3A;  // IA32_FEATURE_CONTROL
+constexpr uint32_t TSC_ADJUST = 0x3B;       // IA32_TSC_ADJUST
 constexpr uint32_t BIOS_SIGN_ID = 0x8B;  // microcode update signature (IA32_BIOS_SIGN_ID)
 constexpr uint32_t MTRRCAP = 0xFE;
 constexpr uint32_t SYSENTER_CS = 0x174;
@@ -65,6 +67,7 @@ struct MsrFile {
   uint64_t mtrr_physmask[kMaxVariableMtrrs];
   uint64_t mtrr_fixed[kNumFixedMtrrs];  // 64K_00000, 16K_80000, 16K_A0000, 4K_C0000 .. 4K_F8000
   uint64_t tsc_last;  // last TSC value returned: keeps RDTSC strictly increasing (tsc.cpp)
+  uint64_t tsc_adjust;  // IA32_TSC_ADJUST (tsc.cpp)
 };
 
 // Reads MSR `index` into *value. Returns false when RDMSR must raise #GP(0) (unknown MSR, or

@@ -37,8 +37,19 @@ uint64_t read_guest_tsc(CpuState& cpu) {
 }
 
 void write_guest_tsc(CpuState& cpu, uint64_t value) {
+  // A write to the TSC moves IA32_TSC_ADJUST by the same amount (SDM vol. 3, 18.17.3).
+  const uint64_t before = tsc_ticks(cpu) + cpu.tsc_offset;
+  cpu.msrs.tsc_adjust += value - before;
   cpu.tsc_offset = value - tsc_ticks(cpu);
   cpu.msrs.tsc_last = value - 1;
+}
+
+void write_guest_tsc_adjust(CpuState& cpu, uint64_t value) {
+  // The TSC moves by the change of IA32_TSC_ADJUST (SDM vol. 3, 18.17.3).
+  const uint64_t delta = value - cpu.msrs.tsc_adjust;
+  cpu.msrs.tsc_adjust = value;
+  cpu.tsc_offset += delta;
+  if (static_cast<int64_t>(delta) < 0) cpu.msrs.tsc_last += delta;
 }
 
 }  // namespace umbra

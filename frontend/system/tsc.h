@@ -23,4 +23,8 @@ uint64_t read_guest_tsc(CpuState& cpu);
 // written with WRMSR").
 void write_guest_tsc(CpuState& cpu, uint64_t value);
 
+// WRMSR(IA32_TSC_ADJUST): the counter moves by the change of the adjust value; a TSC write moves
+// the adjust value by the change of the counter (SDM vol. 3, 18.17.3).
+void write_guest_tsc_adjust(CpuState& cpu, uint64_t value);
+
 }  // namespace umbra

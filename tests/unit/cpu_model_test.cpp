@@ -57,7 +57,7 @@ TEST(CpuModel, DefaultModelAdvertisesExactlyThis) {
   const std::set<std::string> expected = {
       "fpu", "de", "pse", "tsc", "msr", "pae", "mce", "cx8", "apic", "sep", "mtrr", "pge", "cmov",
       "pat", "pse36", "clflush", "mmx", "fxsr", "sse", "sse2", "pni", "ssse3", "cx16", "pcid",
-      "sse4_1", "sse4_2", "movbe", "popcnt", "tsc_deadline_timer", "xsave", "fsgsbase", "bmi1",
+      "sse4_1", "sse4_2", "movbe", "popcnt", "tsc_deadline_timer", "xsave", "fsgsbase", "tsc_adjust", "bmi1",
       "smep", "bmi2", "erms", "invpcid", "adx", "smap", "clflushopt", "clwb", "umip", "syscall",
       "nx", "pdpe1gb", "rdtscp", "lm", "lahf_lm", "abm", "3dnowprefetch", "constant_tsc",
       "rdpid"};
