@@ -24,6 +24,7 @@
 #include "frontend/flags.h"
 #include "frontend/system/cpu_model.h"
 #include "frontend/system/mode.h"
+#include "frontend/system/tsc.h"
 #include "frontend/system/msr.h"
 #include "jit/tier0.h"
 #include "machine/linux_boot.h"
@@ -158,12 +159,19 @@ uint64_t PcMachine::service_devices() {
   // freely; the engine sees cpu.irq_line at its next block boundary.
   const uint64_t now = clock_.now_ns();
   timers_.run_expired(now);
-  // Host time: slices short enough that timers fire within ~1 ms of their deadline at tier 0's
-  // speed. Instruction time: exactly up to the next deadline, so runs are reproducible.
-  constexpr uint64_t kHostSlice = 100'000;
-  if (!clock_.deterministic()) return kHostSlice;
+  // Instruction time: exactly up to the next deadline, so runs are reproducible. Host time: up
+  // to the next deadline at the speed the guest has been running (measured over the previous
+  // slices), so a timer interrupt is late by about one block rather than a whole slice; a guest
+  // that counts timer ticks (Linux's jiffies before it has a better clocksource) then keeps up
+  // with the TSC.
+  constexpr uint64_t kMaxSlice = 100'000, kMinSlice = 200;
   const uint64_t next = timers_.next_deadline();
-  if (next == TimerQueue::kNever) return kHostSlice;
+  if (next == TimerQueue::kNever) return kMaxSlice;
+  if (!clock_.deterministic()) {
+    if (next <= now) return kMinSlice;
+    const double insns = static_cast<double>(next - now) * insns_per_ns_;
+    return std::clamp<uint64_t>(static_cast<uint64_t>(insns), kMinSlice, kMaxSlice);
+  }
   const unsigned shift = *config_.icount_shift;
   const uint64_t ns = next > now ? next - now : 0;
   return std::max<uint64_t>(1, (ns + (uint64_t{1} << shift) - 1) >> shift);
@@ -250,7 +258,12 @@ int PcMachine::run() {
                          : std::min<uint64_t>(next > now ? next - now : 0, 50'000'000));
       continue;
     }
+    const uint64_t t0 = host_monotonic_ns();
     RunResult r = engine_->run(slice);
+    const uint64_t t1 = host_monotonic_ns();
+    // The guest's speed, smoothed; slices that ended early (HLT, I/O exits) say little.
+    if (r.insns >= 1000 && t1 > t0)
+      insns_per_ns_ = 0.75 * insns_per_ns_ + 0.25 * (static_cast<double>(r.insns) / (t1 - t0));
     c.exit_request &= ~kExitRequested;
     flush_serial();
     if (powered_off_) {

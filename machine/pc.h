@@ -135,6 +135,7 @@ class PcMachine : public MonitorControl {
   std::unique_ptr<StdioConsole> console_;
   std::string serial_buffer_;  // COM1 output not yet written to the console
   bool paused_ = false;        // stopped by the monitor
+  double insns_per_ns_ = 0.1;  // measured guest speed (service_devices sizes slices with it)
   bool quit_requested_ = false;
   uint64_t acpi_rsdp_ = 0;
   bool powered_off_ = false;

@@ -107,7 +107,81 @@ TEST(PcMachine, MissingOrMalformedKernelIsAnError) {
   std::ofstream(junk) << "not a kernel";
   PcMachine bad(config_for(junk));
   EXPECT_FALSE(bad.boot(&err));
-  EXPECT_NE(err.find("not a multiboot"), std::string::npos);
+  EXPECT_NE(err.find("neither a Linux bzImage nor a multiboot"), std::string::npos);
+  // A bzImage header (boot flag, "HdrS") with nothing behind it: the Linux loader's one-line
+  // error, not a crash.
+  std::vector<uint8_t> hdr(0x400, 0);
+  hdr[0x1fe] = 0x55;
+  hdr[0x1ff] = 0xaa;
+  std::memcpy(&hdr[0x202], "HdrS", 4);
+  hdr[0x1f1] = 60;  // setup_sects: far beyond the file
+  std::string trunc = testing::TempDir() + "/umbra_pc_truncated_bzimage.bin";
+  std::ofstream(trunc, std::ios::binary)
+      .write(reinterpret_cast<const char*>(hdr.data()), static_cast<std::streamsize>(hdr.size()));
+  PcConfig cfg = config_for(trunc);
+  cfg.ram_bytes = 128ull << 20;
+  PcMachine linux_bad(cfg);
+  err.clear();
+  EXPECT_FALSE(linux_bad.boot(&err));
+  EXPECT_FALSE(err.empty());
+  EXPECT_EQ(err.find('\n'), std::string::npos);
+}
+
+// The board's timers wake a halted CPU: a multiboot kernel programs the PIT (channel 0, mode 2,
+// about 1 kHz) and the master 8259 (IRQ0 -> vector 0x20), enables interrupts and halts; the
+// handler counts ticks and exits through isa-debug-exit after 5. With the instruction clock the
+// run is deterministic. The local APIC is in virtual-wire mode, as the board leaves it.
+TEST(PcMachine, PitInterruptWakesHaltedCpu) {
+  // 32-bit code at 0x100020 (after the multiboot header), IDT at 0x100200, handler at 0x100100.
+  std::vector<uint8_t> c(0x300, 0x90);
+  const uint8_t main_code[] = {
+      0xb0, 0x11, 0xe6, 0x20,  // ICW1: edge, cascade, ICW4
+      0xb0, 0x20, 0xe6, 0x21,  // ICW2: vectors 0x20..0x27
+      0xb0, 0x04, 0xe6, 0x21,  // ICW3: slave on IR2
+      0xb0, 0x01, 0xe6, 0x21,  // ICW4: 8086 mode
+      0xb0, 0xfe, 0xe6, 0x21,  // OCW1: only IRQ0 unmasked
+      0xb0, 0x34, 0xe6, 0x43,  // PIT: channel 0, lobyte/hibyte, mode 2
+      0xb0, 0xa9, 0xe6, 0x40,  // count 0x04a9 = 1193: ~1 ms
+      0xb0, 0x04, 0xe6, 0x40,
+      0x0f, 0x01, 0x15, 0xe8, 0x01, 0x10, 0x00,  // lgdt [0x1001e8] (multiboot leaves GDTR undefined)
+      0x0f, 0x01, 0x1d, 0xf8, 0x01, 0x10, 0x00,  // lidt [0x1001f8]
+      0x31, 0xdb,                                // xor ebx, ebx
+      0xfb,                                      // sti
+      0xf4,                                      // 1: hlt
+      0xeb, 0xfd,                                // jmp 1b
+  };
+  std::memcpy(c.data(), main_code, sizeof(main_code));
+  const uint8_t handler[] = {
+      0x43,                    // inc ebx
+      0xb0, 0x20, 0xe6, 0x20,  // EOI
+      0x83, 0xfb, 0x05,        // cmp ebx, 5
+      0x75, 0x04,              // jne +4
+      0xb0, 0x10, 0xe6, 0xf4,  // out 0xf4, 0x10: exit status 0x21
+      0xcf,                    // iret
+  };
+  std::memcpy(c.data() + 0xe0, handler, sizeof(handler));  // at 0x100100
+  // GDT at 0x1001c0: null, flat 32-bit code (0x08), flat data (0x10); its GDTR image at 0x1001e8.
+  const uint8_t gdt[] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0x9a, 0xcf, 0,
+                         0xff, 0xff, 0, 0, 0, 0x92, 0xcf, 0};
+  std::memcpy(c.data() + 0x1a0, gdt, sizeof(gdt));
+  const uint8_t gdtr[] = {0x17, 0x00, 0xc0, 0x01, 0x10, 0x00};
+  std::memcpy(c.data() + 0x1c8, gdtr, sizeof(gdtr));
+  // IDTR image at 0x1001f8 (limit, base), IDT at 0x100200: gate 0x20 -> 0x08:0x100100.
+  const uint8_t idtr[] = {0xff, 0x01, 0x00, 0x02, 0x10, 0x00};
+  std::memcpy(c.data() + 0x1d8, idtr, sizeof(idtr));
+  const uint8_t gate[] = {0x00, 0x01, 0x08, 0x00, 0x00, 0x8e, 0x10, 0x00};
+  std::memcpy(c.data() + 0x1e0 + 0x20 * 8, gate, sizeof(gate));
+  PcConfig cfg = config_for(write_kernel(c));
+  cfg.debug_exit = std::make_pair(uint16_t{0xf4}, uint16_t{4});
+  cfg.icount_shift = 3;
+  PcMachine pc(cfg);
+  std::string err;
+  ASSERT_TRUE(pc.boot(&err)) << err;
+  EXPECT_EQ(pc.run(), 0x21);
+  EXPECT_EQ(pc.cpu().gpr[RBX], 5u);
+  // Five 1-ms periods of guest time have passed (the CPU slept through them on the
+  // instruction clock).
+  EXPECT_GE(pc.clock().now_ns(), 4'000'000u);
 }
 
 }  // namespace
