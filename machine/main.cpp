@@ -45,6 +45,11 @@ std::vector<std::string> split_modules(const std::string& s) {
 }
 
 int run_pc(const umbra::Options& o) {
+  // RAM is one range from address 0; above 3.5 GiB it would overlap the PCI window, the IOAPIC
+  // and the local APIC (RAM above 4 GiB behind a PCI hole is not modelled yet).
+  constexpr uint64_t kMaxPcRam = 3584ull << 20;
+  if (o.ram_bytes > kMaxPcRam)
+    return fail("-m: the PC machine takes at most 3584M of RAM for now (no PCI hole yet)");
   umbra::PcConfig cfg;
   cfg.ram_bytes = o.ram_bytes;
   cfg.kernel = o.kernel;
