@@ -39,8 +39,9 @@ using F = Feature;
 //   X2APIC                    : the local APIC is xAPIC only (devices/lapic.h).
 //   VME                       : virtual-8086 interrupt redirection and VIF in PUSHF/POPF/INT n
 //                               are not implemented (CLI/STI honour CR4.VME/PVI if ever set).
-//   MCA                       : no machine-check banks (MCE only: CR4.MCE is writable, #MC
-//                               is never raised).
+//   MCE MCA                   : no machine-check architecture: #MC is never raised and there
+//                               are no banks. (MCE without MCA is worse than neither: Linux's
+//                               machine-check driver then logs "Unable to init MCE device".)
 //   LA57 PKU                  : the page walker implements 5-level paging but linear
 //                               addresses are checked for 48-bit canonical form everywhere;
 //                               protection keys are not implemented.
@@ -53,7 +54,7 @@ constexpr FeatureSet kUmbraFeatures = feature_set({
     // The local APIC (xAPIC) with its TSC-deadline timer (devices/lapic.h).
     F::APIC, F::TSC_DEADLINE,
     // CPUID.01H:EDX
-    F::FPU, F::DE, F::PSE, F::TSC, F::MSR, F::PAE, F::MCE, F::CX8, F::SEP, F::MTRR, F::PGE,
+    F::FPU, F::DE, F::PSE, F::TSC, F::MSR, F::PAE, F::CX8, F::SEP, F::MTRR, F::PGE,
     F::CMOV, F::PAT, F::PSE36, F::CLFSH, F::MMX, F::FXSR, F::SSE, F::SSE2,
     // CPUID.01H:ECX
     F::SSE3, F::SSSE3, F::CX16, F::PCID, F::SSE4_1, F::SSE4_2, F::MOVBE, F::POPCNT, F::XSAVE,
@@ -74,7 +75,7 @@ constexpr FeatureSet kUmbraFeatures = feature_set({
 // clang-format off
 constexpr FeatureSet kBaseFeatures = feature_set({
     F::APIC,
-    F::FPU, F::DE, F::PSE, F::TSC, F::MSR, F::PAE, F::MCE, F::CX8, F::SEP, F::MTRR, F::PGE,
+    F::FPU, F::DE, F::PSE, F::TSC, F::MSR, F::PAE, F::CX8, F::SEP, F::MTRR, F::PGE,
     F::CMOV, F::PAT, F::PSE36, F::CLFSH, F::MMX, F::FXSR, F::SSE, F::SSE2,
     F::SYSCALL, F::NX, F::LM,
     F::INVARIANT_TSC,

@@ -195,10 +195,12 @@ TEST(SysInsnCr, Cr4SupportedBitsAreWritable) {
   TestCpu t;
   auto& c = t.cpu();
   enter_long_mode(c);
-  const uint64_t v = cr4::PAE | cr4::TSD | cr4::DE | cr4::PSE | cr4::MCE | cr4::PGE | cr4::PCE |
+  const uint64_t v = cr4::PAE | cr4::TSD | cr4::DE | cr4::PSE | cr4::PGE | cr4::PCE |
                      cr4::UMIP | cr4::FSGSBASE | cr4::SMEP | cr4::SMAP;
   ASSERT_FALSE(write_cr(t, 4, v).faulted);
   EXPECT_EQ(read_cr(t, 4), v);
+  // No machine-check architecture in the model: CR4.MCE is reserved.
+  EXPECT_EQ(fault_of(write_cr(t, 4, v | cr4::MCE)), kGP);
 }
 
 TEST(SysInsnCr, Cr4WritableMaskFollowsTheModel) {
