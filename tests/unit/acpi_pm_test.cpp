@@ -12,6 +12,7 @@
 #include "devices/timer_queue.h"
 #include "frontend/cpu_state.h"
 #include "frontend/system/guest_clock.h"
+#include "tests/unit/device_test_util.h"
 
 namespace umbra::acpi {
 namespace {
@@ -29,11 +30,7 @@ struct SciRecorder : IrqSink {
   unsigned calls = 0;
 };
 
-std::unique_ptr<CpuState> zeroed_cpu() {
-  auto cpu = std::make_unique<CpuState>();
-  std::memset(cpu.get(), 0, sizeof(CpuState));
-  return cpu;
-}
+using umbra::test::zeroed_cpu;
 
 constexpr uint16_t kBase = kDefaultPmBase;
 constexpr uint16_t kSts = kBase + kPm1EvtOffset, kEn = kBase + kPm1EvtOffset + 2,

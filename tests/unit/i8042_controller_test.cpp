@@ -7,18 +7,12 @@
 #include "devices/i8042.h"
 #include "devices/irq.h"
 #include "devices/port_bus.h"
+#include "tests/unit/device_test_util.h"
 
 namespace umbra {
 namespace {
 
-struct RecordingSink : IrqSink {
-  void set_irq(unsigned pin, bool level) override {
-    if (level && !levels[pin]) ++rises[pin];
-    levels[pin] = level;
-  }
-  bool levels[16] = {};
-  unsigned rises[16] = {};
-};
+using test::RecordingSink;
 
 class I8042Test : public ::testing::Test {
  protected:

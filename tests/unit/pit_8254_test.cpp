@@ -13,24 +13,13 @@
 #include "devices/timer_queue.h"
 #include "frontend/cpu_state.h"
 #include "frontend/system/guest_clock.h"
+#include "tests/unit/device_test_util.h"
 
 namespace umbra {
 namespace {
 
-struct RecordingSink : IrqSink {
-  void set_irq(unsigned pin, bool level) override {
-    if (level && !levels[pin]) ++rises[pin];
-    levels[pin] = level;
-  }
-  bool levels[16] = {};
-  unsigned rises[16] = {};
-};
-
-std::unique_ptr<CpuState> zeroed_cpu() {
-  auto cpu = std::make_unique<CpuState>();
-  std::memset(cpu.get(), 0, sizeof(CpuState));
-  return cpu;
-}
+using test::RecordingSink;
+using test::zeroed_cpu;
 
 class PitTest : public ::testing::Test {
  protected:

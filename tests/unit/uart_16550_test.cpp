@@ -12,24 +12,13 @@
 #include "devices/uart16550.h"
 #include "frontend/cpu_state.h"
 #include "frontend/system/guest_clock.h"
+#include "tests/unit/device_test_util.h"
 
 namespace umbra {
 namespace {
 
-struct RecordingSink : IrqSink {
-  void set_irq(unsigned pin, bool level) override {
-    if (level && !levels[pin]) ++rises[pin];
-    levels[pin] = level;
-  }
-  bool levels[16] = {};
-  unsigned rises[16] = {};
-};
-
-std::unique_ptr<CpuState> zeroed_cpu() {
-  auto cpu = std::make_unique<CpuState>();
-  std::memset(cpu.get(), 0, sizeof(CpuState));
-  return cpu;
-}
+using test::RecordingSink;
+using test::zeroed_cpu;
 
 constexpr uint16_t kCom1 = 0x3f8;
 enum : uint16_t { THR = kCom1, IER, IIR, LCR, MCR, LSR, MSR, SCR };
