@@ -244,6 +244,7 @@ int PcMachine::run() {
   for (;;) {
     const uint64_t slice = std::min(budget, service_devices());
     if (console_) console_->poll(0);
+    if (!serial_input_.empty()) feed_serial_input();
     if (quit_requested_) {
       flush_serial();
       std::fprintf(stderr, "umbra: quit\n");

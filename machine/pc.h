@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -109,6 +110,8 @@ class PcMachine : public MonitorControl {
   // without a console it just sleeps for the timeout. False if it would wait forever.
   bool wait_for_input(uint64_t timeout_ns);
   void flush_serial();
+  // Moves held console input into COM1's receiver while its FIFO has room.
+  void feed_serial_input();
 
   PcConfig config_;
   GuestClock clock_;
@@ -134,6 +137,7 @@ class PcMachine : public MonitorControl {
   std::unique_ptr<Monitor> monitor_;
   std::unique_ptr<StdioConsole> console_;
   std::string serial_buffer_;  // COM1 output not yet written to the console
+  std::deque<uint8_t> serial_input_;  // console input COM1 could not take yet
   bool paused_ = false;        // stopped by the monitor
   double insns_per_ns_ = 0.1;  // measured guest speed (service_devices sizes slices with it)
   bool quit_requested_ = false;

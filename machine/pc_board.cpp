@@ -88,8 +88,10 @@ void PcMachine::build_devices() {
     console_ = std::make_unique<StdioConsole>(
         cc, config_.console_monitor ? monitor_.get() : nullptr,
         [this](uint8_t byte) {
-          // Typed faster than the guest drains its FIFO: the byte is lost, as on a real line.
-          if (com1_->can_receive()) com1_->receive(byte);
+          // Held until the UART's receive FIFO has room (flow control, as a terminal program
+          // would do), so a paste or a script piped into stdin is not lost.
+          serial_input_.push_back(byte);
+          feed_serial_input();
         },
         [this] { quit(); });
   }
@@ -108,6 +110,13 @@ void PcMachine::reset_devices() {
   i8042_->reset();
   pci_->reset();
   powered_off_ = false;
+}
+
+void PcMachine::feed_serial_input() {
+  while (!serial_input_.empty() && com1_->can_receive()) {
+    com1_->receive(serial_input_.front());
+    serial_input_.pop_front();
+  }
 }
 
 std::vector<E820Entry> PcMachine::memory_map() const {
