@@ -61,7 +61,8 @@ uint32_t PortBus::read_untraced(uint16_t port, unsigned size) {
     return ranges_[idx].handler.read(port, 1) & 0xff;
   }
   uint32_t v = 0;
-  for (unsigned i = 0; i < size; ++i) v |= read_untraced(static_cast<uint16_t>(port + i), 1) << (8 * i);
+  for (unsigned i = 0; i < size; ++i)
+    v |= read_untraced(static_cast<uint16_t>(port + i), 1) << (8 * i);
   return v;
 }
 

@@ -41,7 +41,8 @@ class PortBus {
   void write_untraced(uint16_t port, unsigned size, uint32_t value);
 
   std::vector<int16_t> index_;
-  uint32_t trace_lo_ = 1, trace_hi_ = 0;  // UMBRA_TRACE_PORTS range (empty by default)  // port -> index into ranges_, or -1
+  uint32_t trace_lo_ = 1, trace_hi_ = 0;  // UMBRA_TRACE_PORTS range (empty by default)  // port ->
+                                          // index into ranges_, or -1
   uint64_t unclaimed_reads_ = 0, unclaimed_writes_ = 0;
 };
 

@@ -7,9 +7,13 @@ TimerQueue::TimerId TimerQueue::add(std::function<void(uint64_t)> callback, std:
   return static_cast<TimerId>(timers_.size() - 1);
 }
 
-void TimerQueue::arm(TimerId id, uint64_t deadline_ns) { timers_[id].deadline = deadline_ns; }
+void TimerQueue::arm(TimerId id, uint64_t deadline_ns) {
+  timers_[id].deadline = deadline_ns;
+}
 
-void TimerQueue::disarm(TimerId id) { timers_[id].deadline = kNever; }
+void TimerQueue::disarm(TimerId id) {
+  timers_[id].deadline = kNever;
+}
 
 uint64_t TimerQueue::next_deadline() const {
   uint64_t next = kNever;

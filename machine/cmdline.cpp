@@ -142,9 +142,12 @@ std::optional<Options> parse_command_line(const std::vector<std::string>& args,
         *error = "bad number '" + *v + "' for " + a;
         return std::nullopt;
       }
-      if (a == "--load-addr") o.load_addr = *n;
-      else if (a == "--entry") o.entry = *n;
-      else o.max_insns = *n;
+      if (a == "--load-addr")
+        o.load_addr = *n;
+      else if (a == "--entry")
+        o.entry = *n;
+      else
+        o.max_insns = *n;
     } else if (a == "-device") {
       const std::string* v = need_value(i, a);
       if (!v || !parse_device(*v, o, error)) return std::nullopt;
@@ -163,8 +166,10 @@ std::optional<Options> parse_command_line(const std::vector<std::string>& args,
     } else if (a == "-kernel" || a == "-initrd" || a == "-append" || a == "-cpu") {
       const std::string* v = need_value(i, a);
       if (!v) return std::nullopt;
-      (a == "-kernel" ? o.kernel : a == "-initrd" ? o.initrd : a == "-append" ? o.append
-                                                                              : o.cpu_model) = *v;
+      (a == "-kernel"   ? o.kernel
+       : a == "-initrd" ? o.initrd
+       : a == "-append" ? o.append
+                        : o.cpu_model) = *v;
     } else if (a == "-no-reboot") {
       o.no_reboot = true;
     } else if (a == "-nographic") {

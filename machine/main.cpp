@@ -11,18 +11,18 @@
 #include <vector>
 
 #include "devices/debug_ports.h"
+#include "frontend/system/cpu_model.h"
 #include "jit/tier0.h"
 #include "machine/cmdline.h"
 #include "machine/flat64.h"
 #include "machine/pc.h"
-#include "frontend/system/cpu_model.h"
 
 namespace {
 
 const char* vector_name(unsigned v) {
-  static const char* const kNames[] = {"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM",
-                                       "#DF", "(9)", "#TS", "#NP", "#SS", "#GP", "#PF", "(15)",
-                                       "#MF", "#AC", "#MC", "#XM"};
+  static const char* const kNames[] = {"#DE", "#DB",  "NMI", "#BP", "#OF", "#BR", "#UD",
+                                       "#NM", "#DF",  "(9)", "#TS", "#NP", "#SS", "#GP",
+                                       "#PF", "(15)", "#MF", "#AC", "#MC", "#XM"};
   return v < std::size(kNames) ? kNames[v] : "(exception)";
 }
 
@@ -139,7 +139,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "umbra: guest requested exit (status %d)", exit_status);
     status = exit_status;
   } else if (r.reason & kExitHalt) {
-    std::fprintf(stderr, "umbra: guest halted at rip=%#llx", static_cast<unsigned long long>(cpu.rip));
+    std::fprintf(stderr, "umbra: guest halted at rip=%#llx",
+                 static_cast<unsigned long long>(cpu.rip));
   } else if (r.reason & kExitFault) {
     std::fprintf(stderr, "umbra: guest exception %s (vector %u", vector_name(r.vector), r.vector);
     if (r.error_code != kNoErrorCode) std::fprintf(stderr, ", error code %#x", r.error_code);

@@ -1,7 +1,7 @@
 #include "machine/pc.h"
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -15,21 +15,21 @@
 #include "devices/isa_irq_router.h"
 #include "devices/lapic.h"
 #include "devices/pci_host.h"
-#include "devices/port80.h"
 #include "devices/pic.h"
 #include "devices/pit.h"
+#include "devices/port80.h"
 #include "devices/rtc.h"
 #include "devices/uart16550.h"
-#include "ui/console.h"
 #include "frontend/flags.h"
 #include "frontend/system/cpu_model.h"
 #include "frontend/system/mode.h"
-#include "frontend/system/tsc.h"
 #include "frontend/system/msr.h"
+#include "frontend/system/tsc.h"
 #include "jit/tier0.h"
 #include "machine/linux_boot.h"
 #include "machine/multiboot.h"
 #include "softmmu/paging_translator.h"
+#include "ui/console.h"
 
 namespace umbra {
 
@@ -139,8 +139,7 @@ bool PcMachine::boot(std::string* error) {
   reset_devices();
   if (is_bzimage(kernel_image_)) return boot_linux(error);
   if (!is_multiboot(kernel_image_)) {
-    *error = "kernel '" + config_.kernel +
-             "' is neither a Linux bzImage nor a multiboot v1 kernel";
+    *error = "kernel '" + config_.kernel + "' is neither a Linux bzImage nor a multiboot v1 kernel";
     return false;
   }
   MultibootImage mb;
@@ -181,9 +180,9 @@ bool PcMachine::wait_for_input(uint64_t timeout_ns) {
   const bool forever = timeout_ns == TimerQueue::kNever;
   if (console_ && console_->fd() >= 0) {
     // poll() takes milliseconds: round up so a short wait does not become a busy loop.
-    const int ms = forever ? -1
-                           : static_cast<int>(std::min<uint64_t>((timeout_ns + 999'999) / 1'000'000,
-                                                                 1000));
+    const int ms =
+        forever ? -1
+                : static_cast<int>(std::min<uint64_t>((timeout_ns + 999'999) / 1'000'000, 1000));
     console_->poll(ms);
     return true;
   }
@@ -223,7 +222,9 @@ void PcMachine::stop() {
   cpu_->exit_request |= kExitRequested;
 }
 
-void PcMachine::cont() { paused_ = false; }
+void PcMachine::cont() {
+  paused_ = false;
+}
 
 uint64_t PcMachine::step(uint64_t count) {
   const RunResult r = engine_->run(count);

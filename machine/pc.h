@@ -49,7 +49,7 @@ struct PcConfig {
   std::string cmdline;               // -append
   bool no_reboot = false;
   std::optional<std::pair<uint16_t, uint16_t>> debug_exit;  // iobase, iosize
-  std::FILE* serial_out = stdout;    // COM1 output (nullptr: discarded) without a console
+  std::FILE* serial_out = stdout;  // COM1 output (nullptr: discarded) without a console
   // The terminal (stdin/stdout) as a console: COM1 input and output (console_serial) and/or the
   // monitor (console_monitor), multiplexed with Ctrl-A like QEMU's -nographic.
   bool console_serial = false;
@@ -136,10 +136,10 @@ class PcMachine : public MonitorControl {
   std::unique_ptr<FwCfg> fw_cfg_;
   std::unique_ptr<Monitor> monitor_;
   std::unique_ptr<StdioConsole> console_;
-  std::string serial_buffer_;  // COM1 output not yet written to the console
+  std::string serial_buffer_;         // COM1 output not yet written to the console
   std::deque<uint8_t> serial_input_;  // console input COM1 could not take yet
-  bool paused_ = false;        // stopped by the monitor
-  double insns_per_ns_ = 0.1;  // measured guest speed (service_devices sizes slices with it)
+  bool paused_ = false;               // stopped by the monitor
+  double insns_per_ns_ = 0.1;         // measured guest speed (service_devices sizes slices with it)
   bool quit_requested_ = false;
   uint64_t acpi_rsdp_ = 0;
   bool powered_off_ = false;

@@ -13,9 +13,9 @@
 #include "devices/isa_irq_router.h"
 #include "devices/lapic.h"
 #include "devices/pci_host.h"
-#include "devices/port80.h"
 #include "devices/pic.h"
 #include "devices/pit.h"
+#include "devices/port80.h"
 #include "devices/rtc.h"
 #include "devices/uart16550.h"
 #include "frontend/cpu_state.h"
@@ -57,8 +57,8 @@ void PcMachine::build_devices() {
   engine_->set_interrupt_controller(lapic_.get());
 
   pit_ = std::make_unique<Pit8254>(ports_, timers_, clock_, isa_irqs_->line(0));
-  rtc_ = std::make_unique<Rtc146818>(ports_, isa_irqs_->line(8), timers_, clock_,
-                                     config_.ram_bytes);
+  rtc_ =
+      std::make_unique<Rtc146818>(ports_, isa_irqs_->line(8), timers_, clock_, config_.ram_bytes);
   com1_ = std::make_unique<Uart16550>(ports_, 0x3f8, isa_irqs_->line(4), timers_, clock_);
   com1_->on_transmit = [this](uint8_t byte) {
     if (console_ || config_.serial_out) serial_buffer_.push_back(static_cast<char>(byte));

@@ -19,8 +19,8 @@ struct PageCacheState {
   uint64_t tlb_host_paddr = 0;  // physical address the TLB entry maps to (if any tag matches)
   // Shadow page tables (false/empty when the MMU has none).
   bool has_shadow_mmu = false;
-  bool shadow_present = false;      // a shadow leaf entry maps the page
-  std::string shadow_detail;        // e.g. "leaf r-x in shadow page 0x1234000 (level 1)"
+  bool shadow_present = false;  // a shadow leaf entry maps the page
+  std::string shadow_detail;    // e.g. "leaf r-x in shadow page 0x1234000 (level 1)"
   // The guest page-table pages on the walk path: physical page, write-tracked?, unsynced?
   struct TablePage {
     uint64_t paddr = 0;

@@ -42,9 +42,9 @@ class GuestClock {
   Source source_ = Source::kHost;
   unsigned shift_ = 0;
   const CpuState* cpu_ = nullptr;
-  uint64_t host_epoch_ns_ = 0;    // host clock: host_monotonic_ns() at reset
-  uint64_t insn_epoch_ = 0;       // instruction clock: insn_count at reset
-  uint64_t skipped_ns_ = 0;       // instruction clock: time skipped while halted
+  uint64_t host_epoch_ns_ = 0;  // host clock: host_monotonic_ns() at reset
+  uint64_t insn_epoch_ = 0;     // instruction clock: insn_count at reset
+  uint64_t skipped_ns_ = 0;     // instruction clock: time skipped while halted
 };
 
 }  // namespace umbra

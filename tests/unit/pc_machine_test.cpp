@@ -1,12 +1,12 @@
 // The PC machine: multiboot entry state, triple fault with and without -no-reboot, debug exit.
-#include "machine/pc.h"
-
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <vector>
+
+#include "machine/pc.h"
 
 namespace umbra {
 namespace {
@@ -29,8 +29,8 @@ std::string write_kernel(const std::vector<uint8_t>& code) {
   // One file per test: CTest runs the tests of this suite in parallel processes.
   std::string path = testing::TempDir() + "/umbra_pc_" +
                      testing::UnitTest::GetInstance()->current_test_info()->name() + ".bin";
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(img.data()),
-                                              static_cast<std::streamsize>(img.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(img.data()), static_cast<std::streamsize>(img.size()));
   return path;
 }
 
@@ -142,8 +142,8 @@ TEST(PcMachine, PitInterruptWakesHaltedCpu) {
       0xb0, 0xfe, 0xe6, 0x21,  // OCW1: only IRQ0 unmasked
       0xb0, 0x34, 0xe6, 0x43,  // PIT: channel 0, lobyte/hibyte, mode 2
       0xb0, 0xa9, 0xe6, 0x40,  // count 0x04a9 = 1193: ~1 ms
-      0xb0, 0x04, 0xe6, 0x40,
-      0x0f, 0x01, 0x15, 0xe8, 0x01, 0x10, 0x00,  // lgdt [0x1001e8] (multiboot leaves GDTR undefined)
+      0xb0, 0x04, 0xe6, 0x40, 0x0f, 0x01, 0x15,
+      0xe8, 0x01, 0x10, 0x00,  // lgdt [0x1001e8] (multiboot leaves GDTR undefined)
       0x0f, 0x01, 0x1d, 0xf8, 0x01, 0x10, 0x00,  // lidt [0x1001f8]
       0x31, 0xdb,                                // xor ebx, ebx
       0xfb,                                      // sti
@@ -161,8 +161,8 @@ TEST(PcMachine, PitInterruptWakesHaltedCpu) {
   };
   std::memcpy(c.data() + 0xe0, handler, sizeof(handler));  // at 0x100100
   // GDT at 0x1001c0: null, flat 32-bit code (0x08), flat data (0x10); its GDTR image at 0x1001e8.
-  const uint8_t gdt[] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0x9a, 0xcf, 0,
-                         0xff, 0xff, 0, 0, 0, 0x92, 0xcf, 0};
+  const uint8_t gdt[] = {0, 0,    0,    0, 0,    0,    0, 0, 0xff, 0xff, 0,    0,
+                         0, 0x9a, 0xcf, 0, 0xff, 0xff, 0, 0, 0,    0x92, 0xcf, 0};
   std::memcpy(c.data() + 0x1a0, gdt, sizeof(gdt));
   const uint8_t gdtr[] = {0x17, 0x00, 0xc0, 0x01, 0x10, 0x00};
   std::memcpy(c.data() + 0x1c8, gdtr, sizeof(gdtr));
