@@ -48,27 +48,7 @@ inline void enter_fp_long_mode(CpuState& c, unsigned cpl = 0) {
 
 // Decodes `bytes` (64-bit mode unless `mode64` is false) and runs the instruction once.
 inline Outcome exec_bytes(TestCpu& t, const std::vector<uint8_t>& b, bool mode64 = true) {
-  Insn i;
-  const DecodeStatus st =
-      decode(b.data(), static_cast<unsigned>(b.size()), DecodeMode{mode64, true}, &i);
-  EXPECT_EQ(st, DecodeStatus::Ok);
-  EXPECT_EQ(i.len, b.size());
-  const uint64_t rip = t.cpu().rip;
-  std::jmp_buf jb;
-  t.cpu().fault_jmp = &jb;
-  Outcome o;
-  if (setjmp(jb) == 0) {
-    i.fn(t.cpu(), i);
-  } else {
-    o.faulted = true;
-    o.vector = static_cast<uint8_t>(t.cpu().pending_fault_vector);
-    o.error_code = t.cpu().pending_fault_error;
-  }
-  t.cpu().fault_jmp = nullptr;
-  if (!o.faulted) {
-    EXPECT_EQ(t.cpu().rip, rip + b.size());
-  }
-  return o;
+  return exec_decoded(t, b, mode64);
 }
 
 }  // namespace umbra::test

@@ -91,27 +91,7 @@ inline void enable_sse(TestCpu& t) {
 
 // Decodes `bytes` in 64-bit mode and runs them once on the guest.
 inline Outcome exec_guest(TestCpu& t, const std::vector<uint8_t>& bytes) {
-  Insn i;
-  const DecodeStatus st =
-      decode(bytes.data(), static_cast<unsigned>(bytes.size()), DecodeMode{true, true}, &i);
-  EXPECT_EQ(st, DecodeStatus::Ok);
-  EXPECT_EQ(i.len, bytes.size());
-  const uint64_t rip = t.cpu().rip;
-  std::jmp_buf jb;
-  t.cpu().fault_jmp = &jb;
-  Outcome o;
-  if (setjmp(jb) == 0) {
-    i.fn(t.cpu(), i);
-  } else {
-    o.faulted = true;
-    o.vector = static_cast<uint8_t>(t.cpu().pending_fault_vector);
-    o.error_code = t.cpu().pending_fault_error;
-  }
-  t.cpu().fault_jmp = nullptr;
-  if (!o.faulted) {
-    EXPECT_EQ(t.cpu().rip, rip + bytes.size());
-  }
-  return o;
+  return exec_decoded(t, bytes);
 }
 
 // Runs `bytes` on the guest with the state `s` (memory operand at kMemAddr, RSI = RDI = it).

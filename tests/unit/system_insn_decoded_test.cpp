@@ -17,28 +17,7 @@ namespace {
 
 // Decodes `bytes` in 64-bit mode (or 32-bit) and runs the instruction once.
 Outcome exec(TestCpu& t, std::initializer_list<uint8_t> bytes, bool mode64 = true) {
-  std::vector<uint8_t> b(bytes);
-  Insn i;
-  const DecodeStatus st =
-      decode(b.data(), static_cast<unsigned>(b.size()), DecodeMode{mode64, true}, &i);
-  EXPECT_EQ(st, DecodeStatus::Ok);
-  EXPECT_EQ(i.len, b.size());
-  const uint64_t rip = t.cpu().rip;
-  std::jmp_buf jb;
-  t.cpu().fault_jmp = &jb;
-  Outcome o;
-  if (setjmp(jb) == 0) {
-    i.fn(t.cpu(), i);
-  } else {
-    o.faulted = true;
-    o.vector = static_cast<uint8_t>(t.cpu().pending_fault_vector);
-    o.error_code = t.cpu().pending_fault_error;
-  }
-  t.cpu().fault_jmp = nullptr;
-  if (!o.faulted) {
-    EXPECT_EQ(t.cpu().rip, rip + b.size());
-  }
-  return o;
+  return exec_decoded(t, std::vector<uint8_t>(bytes), mode64);
 }
 
 TEST(SysInsnDecoded, ControlAndDebugRegisters) {

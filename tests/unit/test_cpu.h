@@ -7,8 +7,10 @@
 #include <csetjmp>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "frontend/cpu_state.h"
+#include "frontend/decoder.h"
 #include "frontend/flags.h"
 #include "frontend/insn.h"
 #include "frontend/semantics/registry.h"
@@ -96,6 +98,33 @@ inline Operand mem_operand() { return Operand{OpKind::Mem, 0}; }
 inline void set_mem(Insn& i, uint8_t base, int64_t disp) {
   i.base = base;
   i.disp = disp;
+}
+
+// Decodes `bytes` (64-bit mode, or 32-bit when `mode64` is false) and runs the instruction once,
+// catching a fault. Expects the encoding to decode whole, and RIP to advance past it when the
+// instruction completes.
+inline Outcome exec_decoded(TestCpu& t, const std::vector<uint8_t>& bytes, bool mode64 = true) {
+  Insn i;
+  const DecodeStatus st =
+      decode(bytes.data(), static_cast<unsigned>(bytes.size()), DecodeMode{mode64, true}, &i);
+  EXPECT_EQ(st, DecodeStatus::Ok);
+  EXPECT_EQ(i.len, bytes.size());
+  const uint64_t rip = t.cpu().rip;
+  std::jmp_buf jb;
+  t.cpu().fault_jmp = &jb;
+  Outcome o;
+  if (setjmp(jb) == 0) {
+    i.fn(t.cpu(), i);
+  } else {
+    o.faulted = true;
+    o.vector = static_cast<uint8_t>(t.cpu().pending_fault_vector);
+    o.error_code = t.cpu().pending_fault_error;
+  }
+  t.cpu().fault_jmp = nullptr;
+  if (!o.faulted) {
+    EXPECT_EQ(t.cpu().rip, rip + bytes.size());
+  }
+  return o;
 }
 
 }  // namespace umbra::test
