@@ -1,8 +1,10 @@
 // paging_matrix, 32-bit part: the permission matrix (paging_matrix.h) under 32-bit paging
 // (4-KiB PTE and 4-MiB PSE PDE leaves; no XD) and PAE paging (4-KiB PTE and 2-MiB PDE leaves;
 // XD in the leaf or the PDE; PDPTEs carry no rights), then the 64-bit part runs 4-level paging.
-// The kernel itself runs from an identity map of the first 64 MiB (user-accessible, as the test
-// library needs for its ring-3 probes).
+// The kernel itself runs from an identity map of the first 64 MiB: user-accessible, as the test
+// library needs for its ring-3 probes, except for the SMEP / SMAP / AC cases, which make it
+// supervisor-only and run their ring-3 halves through a user alias of the low 4 MiB (kernel
+// code, data and the library's user stack) at PM_USER_ALIAS.
 #include "cpu32.h"
 #include "paging_matrix.h"
 
@@ -35,9 +37,19 @@ static uint64_t entry32(const struct pm_case* c, int i) {
   return *entries32[i];
 }
 
+static void modify32(int i, uint64_t set, uint64_t clear) {
+  *entries32[i] = (*entries32[i] | (uint32_t)set) & ~(uint32_t)clear;
+}
+
+static void supervisor_kernel32(int on) {
+  for (uint32_t i = 0; i < IDENT_MB / 4; ++i) pd32[i] = on ? pd32[i] & ~4u : pd32[i] | 4u;
+  write_cr3(read_cr3());
+}
+
 // ---- PAE paging ----
 static uint64_t pdpt_pae[4] ALIGNED(32);
 static uint64_t pd_ident[512] ALIGNED(4096);
+static uint64_t pd_alias[512] ALIGNED(4096);
 static uint64_t pd_pae[512] ALIGNED(4096);
 static uint64_t pt_pae[512] ALIGNED(4096);
 static volatile uint64_t* const entries_pae[2] = {&pd_pae[(VA >> 21) & 511],
@@ -66,6 +78,15 @@ static uint64_t entry_pae(const struct pm_case* c, int i) {
   return *entries_pae[i];
 }
 
+static void modify_pae(int i, uint64_t set, uint64_t clear) {
+  *entries_pae[i] = (*entries_pae[i] | set) & ~clear;
+}
+
+static void supervisor_kernel_pae(int on) {
+  for (uint32_t i = 0; i < 512; ++i) pd_ident[i] = on ? pd_ident[i] & ~4ull : pd_ident[i] | 4u;
+  write_cr3(read_cr3());  // also reloads the PDPTEs (SDM vol. 3, 4.4.1)
+}
+
 static void paging_off(void) {
   write_cr0(read_cr0() & ~(ureg)CR0_PG);
   write_cr4(read_cr4() & ~(ureg)(CR4_PSE | CR4_PAE));
@@ -76,21 +97,46 @@ void kmain32(void) {
   const uint64_t efer0 = rdmsr(MSR_EFER);
 
   for (uint32_t i = 0; i < IDENT_MB / 4; ++i) pd32[i] = (i << 22) | 0x80 | 4 | 2 | 1;
+  pd32[PM_USER_ALIAS >> 22] = 0x80 | 4 | 2 | 1;  // the user alias: one 4-MiB page at 0
   write_cr4(read_cr4() | CR4_PSE);
   write_cr3((uint32_t)pd32);
   write_cr0(read_cr0() | CR0_PG);
-  struct pm_mode m32 = {"32-bit paging", VA, 0, {2, 1}, {"4-KiB", "4-MiB"}, 2, setup32, entry32};
+  const struct pm_mode m32 = {.name = "32-bit paging",
+                              .kind = PM_KIND_32BIT,
+                              .va = VA,
+                              .has_xd = 0,
+                              .level_options = {2, 1},
+                              .level_names = {"4-KiB", "4-MiB"},
+                              .num_options = 2,
+                              .setup = setup32,
+                              .entry = entry32,
+                              .modify = modify32,
+                              .supervisor_kernel = supervisor_kernel32};
   pm_run(&m32, efer0, read_cr0());
+  pm_run_reserved(&m32, efer0, read_cr0());
   paging_off();
 
   for (uint32_t i = 0; i < 512; ++i) pd_ident[i] = ((uint64_t)i << 21) | 0x80 | 4 | 2 | 1;
+  for (uint32_t i = 0; i < 2; ++i) pd_alias[i] = ((uint64_t)i << 21) | 0x80 | 4 | 2 | 1;
   pdpt_pae[0] = (uint32_t)pd_ident | 1;
+  pdpt_pae[PM_USER_ALIAS >> 30] = (uint32_t)pd_alias | 1;  // the user alias of the low 4 MiB
   pdpt_pae[2] = (uint32_t)pd_pae | 1;
   write_cr4(read_cr4() | CR4_PAE);
   write_cr3((uint32_t)pdpt_pae);
   write_cr0(read_cr0() | CR0_PG);
-  struct pm_mode mpae = {"PAE paging", VA, 1, {2, 1}, {"4-KiB", "2-MiB"}, 2, setup_pae, entry_pae};
+  const struct pm_mode mpae = {.name = "PAE paging",
+                               .kind = PM_KIND_PAE,
+                               .va = VA,
+                               .has_xd = 1,
+                               .level_options = {2, 1},
+                               .level_names = {"4-KiB", "2-MiB"},
+                               .num_options = 2,
+                               .setup = setup_pae,
+                               .entry = entry_pae,
+                               .modify = modify_pae,
+                               .supervisor_kernel = supervisor_kernel_pae};
   pm_run(&mpae, efer0, read_cr0());
+  pm_run_reserved(&mpae, efer0, read_cr0());
   paging_off();
 
   pm_finish();
