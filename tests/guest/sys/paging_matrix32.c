@@ -114,6 +114,7 @@ void kmain32(void) {
                               .supervisor_kernel = supervisor_kernel32};
   pm_run(&m32, efer0, read_cr0());
   pm_run_reserved(&m32, efer0, read_cr0());
+  pm_run_implicit(&m32);
   paging_off();
 
   for (uint32_t i = 0; i < 512; ++i) pd_ident[i] = ((uint64_t)i << 21) | 0x80 | 4 | 2 | 1;
@@ -137,6 +138,7 @@ void kmain32(void) {
                                .supervisor_kernel = supervisor_kernel_pae};
   pm_run(&mpae, efer0, read_cr0());
   pm_run_reserved(&mpae, efer0, read_cr0());
+  pm_run_implicit(&mpae);
   paging_off();
 
   pm_finish();

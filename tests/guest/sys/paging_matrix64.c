@@ -75,6 +75,7 @@ void kmain64(void) {
                             .supervisor_kernel = supervisor_kernel};
   pm_run(&m, rdmsr(MSR_EFER), read_cr0());
   pm_run_reserved(&m, rdmsr(MSR_EFER), read_cr0());
+  pm_run_implicit(&m);
   for (int i = 0; i < 4; ++i) *entries[i] = 0;
   invlpg(VA);
   pm_finish();
