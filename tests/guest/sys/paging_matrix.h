@@ -374,41 +374,56 @@ static void pm_run_reserved(const struct pm_mode* m, uint64_t efer0, ureg cr0_0)
   ksnprintf(title, sizeof title, "%s: reserved bits", m->name);
   section(title);
   pm_write_target();
+  // MAXPHYADDR: CPUID.80000008H:EAX[7:0], else 36 (SDM vol. 3, 4.1.4).
   const int maxphyaddr =
-      (int)(cpuid(0x80000000, 0).eax >= 0x80000008 ? cpuid(0x80000008, 0).eax & 0xff
-                                                   : (m->kind == PM_KIND_32BIT ? 32 : 36));
+      (int)(cpuid(0x80000000, 0).eax >= 0x80000008 ? cpuid(0x80000008, 0).eax & 0xff : 36);
+  const int has_smep = (pm_leaf7_ebx() >> 7) & 1;
+  const ureg cr4_0 = read_cr4();
   const unsigned long cases0 = pm_cases, mism0 = pm_mismatches;
   unsigned long reserved = 0, ignored = 0;
   const int wp = (cr0_0 & CR0_WP) != 0;
-  for (int nxe = 0; nxe < 2; ++nxe) {
-    wrmsr(MSR_EFER, nxe ? efer0 | PM_EFER_NXE : efer0 & ~PM_EFER_NXE);
-    for (int o = 0; o < m->num_options; ++o) {
-      const int levels = m->level_options[o];
-      const unsigned all = (1u << levels) - 1;
-      for (int i = 0; i < levels; ++i) {
-        int bits[8], kinds[8];
-        const int nbits = pm_reserved_bits(m, levels, i, maxphyaddr, bits, kinds);
-        for (int b = 0; b < nbits; ++b)
-          for (int np = 0; np < (kinds[b] == PM_RSVD_SET ? 2 : 1); ++np)
-            for (int access = 0; access < 3; ++access)
-              for (int cpl = 0; cpl <= 3; cpl += 3) {
-                const int rsvd = np ? PM_RSVD_NOT_PRESENT : kinds[b];
-                const struct pm_case c = {levels, all, all, 0, access, cpl, wp,
-                                          nxe,    0,   0,   0, rsvd,   i,   bits[b]};
-                pm_case_run(m, &c);
-                if (rsvd == PM_RSVD_IGNORED)
-                  ++ignored;
-                else
-                  ++reserved;
-              }
+  // SMEP too: it sets I/D in the error code of every fetch fault, also in 32-bit paging.
+  for (int smep = 0; smep <= has_smep; ++smep) {
+    if (smep) {
+      m->supervisor_kernel(1);
+      write_cr4(cr4_0 | PM_CR4_SMEP);
+    }
+    for (int nxe = 0; nxe < 2; ++nxe) {
+      wrmsr(MSR_EFER, nxe ? efer0 | PM_EFER_NXE : efer0 & ~PM_EFER_NXE);
+      for (int o = 0; o < m->num_options; ++o) {
+        const int levels = m->level_options[o];
+        const unsigned all = (1u << levels) - 1;
+        for (int i = 0; i < levels; ++i) {
+          int bits[8], kinds[8];
+          const int nbits = pm_reserved_bits(m, levels, i, maxphyaddr, bits, kinds);
+          for (int b = 0; b < nbits; ++b)
+            for (int np = 0; np < (kinds[b] == PM_RSVD_SET ? 2 : 1); ++np)
+              for (int access = 0; access < 3; ++access)
+                for (int cpl = 0; cpl <= 3; cpl += 3) {
+                  const int rsvd = np ? PM_RSVD_NOT_PRESENT : kinds[b];
+                  const struct pm_case c = {levels, all,  all, 0, access, cpl, wp,
+                                            nxe,    smep, 0,   0, rsvd,   i,   bits[b]};
+                  pm_case_run(m, &c);
+                  if (rsvd == PM_RSVD_IGNORED)
+                    ++ignored;
+                  else
+                    ++reserved;
+                }
+        }
       }
+    }
+    if (smep) {
+      write_cr4(cr4_0);
+      m->supervisor_kernel(0);
     }
   }
   wrmsr(MSR_EFER, efer0);
   check_eq(pm_mismatches - mism0, 0,
            "%s: %lu reserved-bit cases (%lu reserved, with P = 1 and P = 0; %lu ignored; "
-           "MAXPHYADDR %d): fault, error code (RSVD), CR2, IP, no A below the entry, no D",
-           m->name, pm_cases - cases0, reserved, ignored, maxphyaddr);
+           "MAXPHYADDR %d; SMEP %s): fault, error code (RSVD, I/D), CR2, IP, no A below the "
+           "entry, no D",
+           m->name, pm_cases - cases0, reserved, ignored, maxphyaddr,
+           has_smep ? "off and on" : "off (not advertised)");
 }
 
 // ---- implicit supervisor-mode accesses (SDM vol. 3, 4.6) ----

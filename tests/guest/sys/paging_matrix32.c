@@ -87,6 +87,70 @@ static void supervisor_kernel_pae(int on) {
   write_cr3(read_cr3());  // also reloads the PDPTEs (SDM vol. 3, 4.4.1)
 }
 
+// PAE PDPTEs live in registers, loaded by MOV to CR3 (and by the MOV to CR0/CR4 that change
+// PG, PAE, PGE, PSE, SMEP, CD or NW under PAE paging). One with P = 1 and a reserved bit (2:1,
+// 8:5, 63:MAXPHYADDR; table 4-8) makes that MOV #GP(0), and the PDPTEs are not loaded: the old
+// ones stay in use (SDM vol. 3, 4.4.1). Ignored bits (11:9) and reserved bits with P = 0 load.
+// Runs under PAE paging with the matrix's tables; one check per case.
+static void pdpte_reserved(void) {
+  section("PAE paging: PDPTE reserved bits (MOV to CR3, MOV to CR4)");
+  const int maxphyaddr =
+      (int)(cpuid(0x80000000, 0).eax >= 0x80000008 ? cpuid(0x80000008, 0).eax & 0xff : 36);
+  const int has_pge = (cpuid(1, 0).edx >> 13) & 1;
+  // A permissive 4-KiB walk to VA through PDPTE 2.
+  const struct pm_case c = {2, 3, 3, 0, PM_READ, 0, 0, 0, 0, 0, 0, PM_RSVD_NONE, 0, 0};
+  setup_pae(&c);
+  const uint64_t good = pdpt_pae[2];
+  const uint32_t cr3 = (uint32_t)pdpt_pae;
+  const int bits[] = {1, 2, 5, 6, 7, 8, maxphyaddr, 51, 63, 9, 10, 11};
+  const ureg cr4 = read_cr4();
+  for (unsigned b = 0; b < ARRAY_SIZE(bits); ++b) {
+    const int bit = bits[b], reserved = bit < 9 || bit > 11;
+    for (int present = 1; present >= (reserved ? 0 : 1); --present) {
+      pdpt_pae[2] = (good | (1ull << bit)) & ~(uint64_t)(present ? 0 : 1);
+      const int want_gp = reserved && present;
+      const char* what = reserved ? (present ? "reserved" : "reserved, P = 0") : "ignored";
+      trap_reset();
+      int faulted = TRY_ASM1(FAULT_AT("movl %%eax, %%cr3"), cr3);
+      // The event as one value: vector << 16 | error code, or ~0 for none.
+      uint32_t event = faulted ? trap.vector << 16 | trap.error_code : ~0u;
+      // QEMU 7.2 TCG does not load PDPTEs at MOV to CR3 (it reads them at each walk): no #GP.
+      if (want_gp) {
+        check_eq_sdm(event, 13u << 16, ~0u, "MOV CR3 with PDPTE bit %d (%s): #GP(0)", bit, what);
+        if (faulted) check_eq(trap.ip, probe_ip, "MOV CR3 #GP: saved IP = the MOV");
+      } else {
+        check_eq(event, ~0u, "MOV CR3 with PDPTE bit %d (%s): loads", bit, what);
+      }
+      // After the #GP the old PDPTEs stay in use: VA translates (no TLB entry left for it).
+      invlpg(VA + PM_DATA_OFF);
+      trap_reset();
+      faulted = TRY_ASM1(FAULT_AT(PM_LOAD), VA + PM_DATA_OFF);
+      event = faulted ? trap.vector << 16 | trap.error_code : ~0u;
+      if (want_gp)
+        check_eq_sdm(faulted, 0, 1, "PDPTE bit %d (%s): after the #GP the old PDPTEs translate VA",
+                     bit, what);
+      else if (!present)
+        check_eq(event, 14u << 16, "PDPTE bit %d (%s): VA not present, #PF error code 0 (no RSVD)",
+                 bit, what);
+      else
+        check_eq(event, ~0u, "PDPTE bit %d (%s): VA translates", bit, what);
+      if (want_gp && has_pge) {
+        // MOV to CR4 changing PGE under PAE paging loads the PDPTEs too: the same #GP, CR4 kept.
+        trap_reset();
+        faulted = TRY_ASM1(FAULT_AT("movl %%eax, %%cr4"), cr4 ^ CR4_PGE);
+        event = faulted ? trap.vector << 16 | trap.error_code : ~0u;
+        check_eq_sdm(event, 13u << 16, ~0u, "MOV CR4 (PGE) with PDPTE bit %d (%s): #GP(0)", bit,
+                     what);
+        check_eq_sdm(read_cr4(), cr4, cr4 ^ CR4_PGE,
+                     "MOV CR4 (PGE) with PDPTE bit %d (%s): CR4 unchanged", bit, what);
+        write_cr4(cr4);
+      }
+      pdpt_pae[2] = good;
+      write_cr3(cr3);
+    }
+  }
+}
+
 static void paging_off(void) {
   write_cr0(read_cr0() & ~(ureg)CR0_PG);
   write_cr4(read_cr4() & ~(ureg)(CR4_PSE | CR4_PAE));
@@ -139,6 +203,7 @@ void kmain32(void) {
   pm_run(&mpae, efer0, read_cr0());
   pm_run_reserved(&mpae, efer0, read_cr0());
   pm_run_implicit(&mpae);
+  pdpte_reserved();
   paging_off();
 
   pm_finish();
