@@ -56,6 +56,11 @@ struct pm_case {
   int smep, smap, ac;  // CR4.SMEP, CR4.SMAP, EFLAGS.AC (at CPL 3 too, where AC changes nothing)
   int rsvd;            // PM_RSVD_*: entry rsvd_entry gets bit rsvd_bit
   int rsvd_entry, rsvd_bit;
+  // Warm TLB: before the access, a read at CPL 0 with EFLAGS.AC = 1 and one at CPL 3 (outcomes
+  // ignored) may cache the translation. Rights come from the unchanged entries and the current
+  // CR0/CR4/EFLAGS/CPL at every access, so the result must not change (SDM vol. 3, 4.10.2.2,
+  // 4.10.4: CPL and AC changes need no invalidation), and a write after them must still set D.
+  int warm;
 };
 
 struct pm_mode {
@@ -206,6 +211,16 @@ static void pm_case_run(const struct pm_mode* m, const struct pm_case* c) {
     invlpg(m->va + PM_DATA_OFF);
   }
   const uint32_t want = pm_expected(m, c);
+  if (c->warm) {
+    struct pm_case w = *c;
+    w.access = PM_READ;
+    w.cpl = 0;
+    w.ac = 1;
+    pm_access(m, &w);
+    w.cpl = 3;
+    w.ac = c->ac;  // the same kernel map and alias choice as the case
+    pm_access(m, &w);
+  }
   const int faulted = pm_access(m, c);
   const uint64_t leaf = m->entry(c, c->levels - 1);
   if (faulted != (want != 0)) {
@@ -263,7 +278,7 @@ static uint32_t pm_leaf7_ebx(void) {
 
 // The full matrix under one SMEP / SMAP / AC setting (CR4 and the identity map already set).
 static void pm_run_protection(const struct pm_mode* m, uint64_t efer0, ureg cr0_0, int smep,
-                              int smap, int ac) {
+                              int smap, int ac, int warm) {
   const unsigned long cases0 = pm_cases, mism0 = pm_mismatches;
   unsigned long per_option[3] = {0, 0, 0};
   for (int nxe = 0; nxe < 2; ++nxe) {
@@ -278,8 +293,18 @@ static void pm_run_protection(const struct pm_mode* m, uint64_t efer0, ureg cr0_
             for (int xd = 0; xd < (m->has_xd ? 3 : 1); ++xd)
               for (int access = 0; access < 3; ++access)
                 for (int cpl = 0; cpl <= 3; cpl += 3) {
-                  const struct pm_case c = {levels, us,   rw,   xd, access,       cpl, wp,
-                                            nxe,    smep, smap, ac, PM_RSVD_NONE, 0,   0};
+                  const struct pm_case c = {.levels = levels,
+                                            .us = us,
+                                            .rw = rw,
+                                            .xd = xd,
+                                            .access = access,
+                                            .cpl = cpl,
+                                            .wp = wp,
+                                            .nxe = nxe,
+                                            .smep = smep,
+                                            .smap = smap,
+                                            .ac = ac,
+                                            .warm = warm};
                   pm_case_run(m, &c);
                   ++per_option[o];
                 }
@@ -293,14 +318,15 @@ static void pm_run_protection(const struct pm_mode* m, uint64_t efer0, ureg cr0_
   for (int o = 0; o < m->num_options; ++o)
     n += ksnprintf(sizes + n, sizeof sizes - (size_t)n, "%s%lu with %s leaves", o ? ", " : "",
                    per_option[o], m->level_names[o]);
+  const char* tlb = warm ? ", warm TLB (reads at CPL 0 with AC = 1 and at CPL 3 first)" : "";
   if (!smep && !smap && !ac)
-    check_eq(pm_mismatches - mism0, 0, "%s: %lu cases (%s): fault, error code, CR2, IP, A/D",
-             m->name, pm_cases - cases0, sizes);
+    check_eq(pm_mismatches - mism0, 0, "%s%s: %lu cases (%s): fault, error code, CR2, IP, A/D",
+             m->name, tlb, pm_cases - cases0, sizes);
   else
     check_eq(pm_mismatches - mism0, 0,
-             "%s, SMEP=%d SMAP=%d AC=%d (supervisor-only kernel): %lu cases (%s): fault, error "
-             "code, CR2, IP, A/D",
-             m->name, smep, smap, ac, pm_cases - cases0, sizes);
+             "%s, SMEP=%d SMAP=%d AC=%d (supervisor-only kernel)%s: %lu cases (%s): fault, "
+             "error code, CR2, IP, A/D",
+             m->name, smep, smap, ac, tlb, pm_cases - cases0, sizes);
 }
 
 // Runs the whole matrix of the mode (paging must be on with the mode's tables): first with
@@ -317,7 +343,7 @@ static void pm_run(const struct pm_mode* m, uint64_t efer0, ureg cr0_0) {
     if ((smep && !has_smep) || (smap && !has_smap)) continue;
     if (p) m->supervisor_kernel(1);
     write_cr4(cr4_0 | (smep ? PM_CR4_SMEP : 0) | (smap ? PM_CR4_SMAP : 0));
-    pm_run_protection(m, efer0, cr0_0, smep, smap, ac);
+    for (int warm = 0; warm < 2; ++warm) pm_run_protection(m, efer0, cr0_0, smep, smap, ac, warm);
     write_cr4(cr4_0);
     if (p) m->supervisor_kernel(0);
   }
@@ -401,8 +427,17 @@ static void pm_run_reserved(const struct pm_mode* m, uint64_t efer0, ureg cr0_0)
               for (int access = 0; access < 3; ++access)
                 for (int cpl = 0; cpl <= 3; cpl += 3) {
                   const int rsvd = np ? PM_RSVD_NOT_PRESENT : kinds[b];
-                  const struct pm_case c = {levels, all,  all, 0, access, cpl, wp,
-                                            nxe,    smep, 0,   0, rsvd,   i,   bits[b]};
+                  const struct pm_case c = {.levels = levels,
+                                            .us = all,
+                                            .rw = all,
+                                            .access = access,
+                                            .cpl = cpl,
+                                            .wp = wp,
+                                            .nxe = nxe,
+                                            .smep = smep,
+                                            .rsvd = rsvd,
+                                            .rsvd_entry = i,
+                                            .rsvd_bit = bits[b]};
                   pm_case_run(m, &c);
                   if (rsvd == PM_RSVD_IGNORED)
                     ++ignored;
@@ -487,8 +522,13 @@ static void pm_run_implicit(const struct pm_mode* m) {
     for (int smap = 0; smap <= has_smap; ++smap)
       for (int ac = 0; ac < 2; ++ac)
         for (int cpl = 0; cpl <= 3; cpl += 3) {
-          const struct pm_case c = {levels, user ? all : 0, all, 0, PM_READ, cpl, 0, 0, 0, smap,
-                                    ac,     PM_RSVD_NONE,   0,   0};
+          const struct pm_case c = {.levels = levels,
+                                    .us = user ? all : 0,
+                                    .rw = all,
+                                    .access = PM_READ,
+                                    .cpl = cpl,
+                                    .smap = smap,
+                                    .ac = ac};
           m->setup(&c);
           // A flat DPL-3 data descriptor, accessed already so that loading it only reads it.
           *(volatile uint64_t*)(ureg)(PM_TARGET + PM_DATA_OFF) =

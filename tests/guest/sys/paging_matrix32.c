@@ -98,7 +98,7 @@ static void pdpte_reserved(void) {
       (int)(cpuid(0x80000000, 0).eax >= 0x80000008 ? cpuid(0x80000008, 0).eax & 0xff : 36);
   const int has_pge = (cpuid(1, 0).edx >> 13) & 1;
   // A permissive 4-KiB walk to VA through PDPTE 2.
-  const struct pm_case c = {2, 3, 3, 0, PM_READ, 0, 0, 0, 0, 0, 0, PM_RSVD_NONE, 0, 0};
+  const struct pm_case c = {.levels = 2, .us = 3, .rw = 3, .access = PM_READ};
   setup_pae(&c);
   const uint64_t good = pdpt_pae[2];
   const uint32_t cr3 = (uint32_t)pdpt_pae;
