@@ -1,17 +1,20 @@
 // The permission-matrix engine of the paging_matrix kernel, shared by its 32-bit part (32-bit and
 // PAE paging) and its 64-bit part (4-level paging). A part describes its paging mode with
-// struct pm_mode (how to build the entries of one case, where they are) and calls pm_run() and
-// pm_run_reserved().
+// struct pm_mode (how to build the entries of one case, where they are) and calls pm_run(),
+// pm_run_reserved() and pm_run_implicit().
 //
 // Every case of pm_run(): the rights-carrying entries of the walk to VA (root first) get U/S and
 // R/W from two bit masks and XD (where the mode has it) nowhere / in the leaf / in the top entry,
 // then one access (read, write, fetch) at CPL 0 or 3 under CR0.WP, EFER.NXE, CR4.SMEP, CR4.SMAP
 // and EFLAGS.AC. The model below is the SDM's (vol. 3, 4.6 rights, 4.7 error code, 4.8 A/D):
 // fault or not, the error code, CR2, the saved instruction pointer, and afterwards A in every
-// entry and D in the leaf exactly when a permitted write happened.
+// entry and D in the leaf exactly when a permitted write happened. Every case runs with a cold
+// TLB and again with a warm one (pm_case.warm).
 //
 // pm_run_reserved() sets one reserved bit (or one ignored bit) in one entry of an otherwise fully
 // permissive walk: a reserved bit is #PF with RSVD and P, no A below that entry, D never.
+// pm_run_implicit() makes the walk's target page an LDT and loads DS from it: an implicit
+// supervisor-mode access, which SMAP forbids on a user page whatever EFLAGS.AC is.
 //
 // SMEP and SMAP would stop the kernel itself, which the test library maps user-accessible (its
 // ring-3 probes run the kernel's own code and stack). With either of them (or EFLAGS.AC) the mode

@@ -1,6 +1,8 @@
 // paging_matrix, 32-bit part: the permission matrix (paging_matrix.h) under 32-bit paging
 // (4-KiB PTE and 4-MiB PSE PDE leaves; no XD) and PAE paging (4-KiB PTE and 2-MiB PDE leaves;
-// XD in the leaf or the PDE; PDPTEs carry no rights), then the 64-bit part runs 4-level paging.
+// XD in the leaf or the PDE; PDPTEs carry no rights), each followed by its reserved bits and
+// implicit supervisor accesses; PAE also by the PDPTE reserved bits of MOV to CR3 / CR4. Then the
+// 64-bit part runs 4-level paging.
 // The kernel itself runs from an identity map of the first 64 MiB: user-accessible, as the test
 // library needs for its ring-3 probes, except for the SMEP / SMAP / AC cases, which make it
 // supervisor-only and run their ring-3 halves through a user alias of the low 4 MiB (kernel
