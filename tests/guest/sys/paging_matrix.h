@@ -356,21 +356,25 @@ static void pm_run(const struct pm_mode* m, uint64_t efer0, ureg cr0_0) {
 }
 
 // The bits of rights entry i (of a walk with `levels` rights entries) that are reserved or
-// ignored for the mode, at most 8; returns the count. SDM vol. 3: 32-bit paging table 4-4 (bit 21
-// of a 4-MiB PDE); PAE paging tables 4-8 .. 4-11 (bits 62:MAXPHYADDR of a PDE or PTE, bits 20:13
-// of a 2-MiB PDE; PDPTE reserved bits are #GP at the CR3 load, not #PF); 4-level paging tables
-// 4-14 .. 4-20 (bits 51:MAXPHYADDR everywhere, PS in a PML4E, bits 20:13 of a 2-MiB PDE and
-// 29:13 of a 1-GiB PDPTE reserved; bits 62:52 ignored with CR4.PKE = 0).
-static int pm_reserved_bits(const struct pm_mode* m, int levels, int i, int maxphyaddr, int bits[8],
-                            int kinds[8]) {
+// ignored for the mode, at most PM_MAX_BITS; returns the count. SDM vol. 3: 32-bit paging tables
+// 4-4 .. 4-6 (bit 21 of a 4-MiB PDE reserved); PAE paging tables 4-8 .. 4-11 (bits 62:MAXPHYADDR
+// of a PDE or PTE, bits 20:13 of a 2-MiB PDE reserved; PDPTE reserved bits are #GP at the CR3
+// load, not #PF: pdpte_reserved() in the 32-bit part); 4-level paging tables 4-14 .. 4-20 (bits
+// 51:MAXPHYADDR everywhere, PS in a PML4E, bits 20:13 of a 2-MiB PDE and 29:13 of a 1-GiB PDPTE
+// reserved; bits 62:52 ignored with CR4.PKE = 0). Bits 11:9 are ignored in every mode.
+#define PM_MAX_BITS 12
+static int pm_reserved_bits(const struct pm_mode* m, int levels, int i, int maxphyaddr,
+                            int bits[PM_MAX_BITS], int kinds[PM_MAX_BITS]) {
   int n = 0;
   const int leaf = i == levels - 1;
 #define PM_ADD(b, k) (bits[n] = (b), kinds[n] = (k), ++n)
+  PM_ADD(9, PM_RSVD_IGNORED);
+  PM_ADD(11, PM_RSVD_IGNORED);
   if (m->kind == PM_KIND_32BIT) {
-    if (leaf && levels == 1) PM_ADD(21, PM_RSVD_SET);
+    if (leaf && levels == 1) PM_ADD(21, PM_RSVD_SET);  // 4-MiB leaf
     return n;
   }
-  PM_ADD(maxphyaddr, PM_RSVD_SET);
+  if (maxphyaddr < 52) PM_ADD(maxphyaddr, PM_RSVD_SET);
   if (maxphyaddr < 51) PM_ADD(51, PM_RSVD_SET);
   if (m->kind == PM_KIND_PAE) {
     PM_ADD(62, PM_RSVD_SET);
@@ -423,7 +427,7 @@ static void pm_run_reserved(const struct pm_mode* m, uint64_t efer0, ureg cr0_0)
         const int levels = m->level_options[o];
         const unsigned all = (1u << levels) - 1;
         for (int i = 0; i < levels; ++i) {
-          int bits[8], kinds[8];
+          int bits[PM_MAX_BITS], kinds[PM_MAX_BITS];
           const int nbits = pm_reserved_bits(m, levels, i, maxphyaddr, bits, kinds);
           for (int b = 0; b < nbits; ++b)
             for (int np = 0; np < (kinds[b] == PM_RSVD_SET ? 2 : 1); ++np)
