@@ -1,13 +1,19 @@
 #include "jit/block_cache.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace umbra {
 
 BlockCache::BlockCache() : jump_cache_(kJumpCacheSize, JumpEntry{~uint64_t{0}, 0, nullptr}) {}
 
+namespace {
+std::atomic<uint64_t> g_next_block_id{1};
+}
+
 Block* BlockCache::insert(std::unique_ptr<Block> b) {
   Block* raw = b.get();
+  raw->id = g_next_block_id.fetch_add(1, std::memory_order_relaxed);
   by_page_[raw->paddr & kPageMask].push_back(raw);
   if (raw->page2 != ~uint64_t{0}) by_page_[raw->page2].push_back(raw);
   auto& slot = map_[key(raw->paddr, raw->mode_key)];
@@ -27,6 +33,8 @@ void BlockCache::reclaim() {
   if (graveyard_.empty()) return;
   for (JumpEntry& e : jump_cache_)
     if (e.block && !e.block->valid) e = JumpEntry{~uint64_t{0}, 0, nullptr};
+  if (on_free_)
+    for (const auto& b : graveyard_) on_free_(on_free_ctx_, *b);
   graveyard_.clear();
 }
 

@@ -29,8 +29,20 @@ struct Block {
   uint32_t mode_key;
   uint32_t byte_len;    // guest bytes covered
   uint64_t exec_count = 0;  // times entered (tier-up heuristics, statistics)
+  uint64_t id = 0;          // process-unique (names its tier-1 code)
+  // Tier 1's code for this block (docs/jit.md): runs the whole block and returns how many
+  // instructions it completed. Installed by the CPU thread only, between blocks.
+  uint32_t (*tier1)(CpuState*) = nullptr;
+  uint8_t tier1_state = 0;  // Tier1State
   bool valid = true;
   std::vector<Insn> insns;
+};
+
+enum Tier1State : uint8_t {
+  kTier1None = 0,
+  kTier1Queued = 1,    // a compile request is outstanding
+  kTier1Compiled = 2,  // `tier1` is set
+  kTier1Failed = 3,    // tier 1 could not compile it: stays on tier 0
 };
 
 class BlockCache {
@@ -68,6 +80,11 @@ class BlockCache {
   }
   void clear();
   void reclaim();
+  // Called for each block as reclaim() frees it (tier 1 frees the block's code).
+  void set_on_free(void (*fn)(void* ctx, const Block& b), void* ctx) {
+    on_free_ = fn;
+    on_free_ctx_ = ctx;
+  }
   size_t size() const { return map_.size(); }
 
  private:
@@ -79,6 +96,8 @@ class BlockCache {
   std::unordered_map<uint64_t, std::vector<Block*>> by_page_;
   std::vector<std::unique_ptr<Block>> graveyard_;
   std::vector<JumpEntry> jump_cache_;
+  void (*on_free_)(void*, const Block&) = nullptr;
+  void* on_free_ctx_ = nullptr;
 };
 
 }  // namespace umbra

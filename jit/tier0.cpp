@@ -1,5 +1,6 @@
 #include "jit/tier0.h"
 
+#include <atomic>
 #include <csetjmp>
 #include <cstdio>
 
@@ -44,9 +45,14 @@ Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
   // A page that starts holding code loses direct write access in the fast TLB, so the next
   // write to it takes the slow path and reaches on_code_write.
   mem.on_code_page_marked = [this](uint64_t page) { tlb_revoke_write(cpu_, page); };
+  cache_.set_on_free(&Tier0Engine::on_block_freed, this);
+  set_accel(default_accel_mode());
 }
 
 Tier0Engine::~Tier0Engine() {
+  // Frees every block now, so tier 1 releases their code.
+  cache_.clear();
+  cache_.reclaim();
   cpu_.memory->on_code_write = nullptr;
   cpu_.memory->on_code_write_range = nullptr;
   cpu_.memory->on_code_page_marked = nullptr;
@@ -57,6 +63,70 @@ void Tier0Engine::invalidate_page(uint64_t page_paddr) {
   stats_.blocks_invalidated += cache_.invalidate_page(page_paddr, running_, &hit_running);
   // The running block's remaining instructions may be stale: leave it after this instruction.
   if (hit_running) cpu_.exit_request |= kExitCodeChanged;
+}
+
+void Tier0Engine::set_accel(AccelMode mode) { accel_ = mode; }
+
+// Tier 1 is set up on the first block that gets hot, so runs that never need it (and tier 0)
+// pay nothing for LLVM.
+void Tier0Engine::tier_up(Block* b) {
+  if (!tier1_) {
+    std::string error;
+    tier1_ = tier1::Tier1::get(&error);
+    if (!tier1_) {
+      static std::atomic<bool> said{false};
+      if (!said.exchange(true))
+        std::fprintf(stderr, "umbra: tier 1 is unavailable (%s); running on tier 0 only\n",
+                     error.c_str());
+      accel_ = AccelMode::Tier0;
+      return;
+    }
+    tier1_results_ = std::make_shared<tier1::ResultQueue>();
+  }
+  if (accel_ == AccelMode::CompileAll) {
+    tier1::BlockFn fn = tier1_->compile_now(b->id, b->mode_key, b->insns);
+    if (fn) {
+      b->tier1 = fn;
+      b->tier1_state = kTier1Compiled;
+      ++stats_.tier1_installed;
+    } else {
+      b->tier1_state = kTier1Failed;
+      ++stats_.tier1_failed;
+    }
+    return;
+  }
+  b->tier1_state = kTier1Queued;
+  tier1_pending_[b->id] = b;
+  tier1_->request(tier1_results_, b->id, b->mode_key, b->insns);
+}
+
+// Installs code the compiler thread finished. Blocks dropped meanwhile (self-modifying code,
+// remapped pages, a flush) are no longer pending: their code is freed unused.
+void Tier0Engine::install_tier1_results() {
+  for (const tier1::ResultQueue::Result& r : tier1_results_->take()) {
+    auto it = tier1_pending_.find(r.id);
+    if (it == tier1_pending_.end()) {
+      if (r.fn) tier1_->release(r.id);
+      continue;
+    }
+    Block* b = it->second;
+    tier1_pending_.erase(it);
+    if (r.fn && b->valid) {
+      b->tier1 = r.fn;
+      b->tier1_state = kTier1Compiled;
+      ++stats_.tier1_installed;
+    } else {
+      if (r.fn) tier1_->release(r.id);
+      if (!r.fn) ++stats_.tier1_failed;
+      b->tier1_state = kTier1Failed;
+    }
+  }
+}
+
+void Tier0Engine::on_block_freed(void* self, const Block& b) {
+  auto* e = static_cast<Tier0Engine*>(self);
+  if (b.tier1_state == kTier1Compiled) e->tier1_->release(b.id);
+  else if (b.tier1_state == kTier1Queued) e->tier1_pending_.erase(b.id);
 }
 
 void Tier0Engine::flush() {
@@ -259,10 +329,22 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
         break;
       }
     }
-    const Block* b = find_block();
-    ++const_cast<Block*>(b)->exec_count;
+    if (tier1_results_ && tier1_results_->ready()) install_tier1_results();
+    Block* const b = const_cast<Block*>(find_block());
+    ++b->exec_count;
+    if (__builtin_expect(b->tier1_state == kTier1None, 0) && accel_ != AccelMode::Tier0 &&
+        b->exec_count >= (accel_ == AccelMode::CompileAll ? 1u : hot_threshold_))
+      tier_up(b);
     running_ = b;
     running_rip_ = linear_pc(cpu);
+    if (b->tier1) {
+      const uint32_t n = b->tier1(&cpu);
+      cpu.insn_count += n;
+      stats_.tier1_insns += n;
+      ++stats_.tier1_runs;
+      running_ = nullptr;
+      continue;
+    }
     const Insn* i = b->insns.data();
     const Insn* const end = i + b->insns.size();
     while (i != end) {

@@ -5,11 +5,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <unordered_map>
 
 #include "frontend/cpu_state.h"
 #include "frontend/system/interrupts.h"
 #include "jit/block_cache.h"
 #include "jit/engine.h"
+#include "jit/tier1/tier1.h"
 
 namespace umbra {
 
@@ -22,6 +24,10 @@ struct EngineStats {
   uint64_t faults = 0;
   uint64_t events_delivered = 0;
   uint64_t double_faults = 0;
+  uint64_t tier1_runs = 0;       // blocks run as tier-1 code
+  uint64_t tier1_insns = 0;      // instructions retired by tier-1 code
+  uint64_t tier1_installed = 0;  // compiled blocks installed
+  uint64_t tier1_failed = 0;     // blocks tier 1 could not compile (they stay on tier 0)
 };
 
 class Tier0Engine {
@@ -39,6 +45,12 @@ class Tier0Engine {
   RunResult run(uint64_t max_insns);
 
   void set_deliver_events(bool on) { deliver_events_ = on; }
+  // Which tiers run code (docs/jit.md); the default is default_accel_mode(). If tier 1 cannot
+  // start, the engine says why once on stderr and stays on tier 0.
+  void set_accel(AccelMode mode);
+  AccelMode accel() const { return accel_; }
+  // Executions of a tier-0 block before it is queued for tier 1 (tiered mode).
+  void set_hot_threshold(uint32_t n) { hot_threshold_ = n; }
   void set_interrupt_controller(InterruptController* ic) { irq_ = ic; }
 
   // Drops every block whose code lies on the physical page at `page_paddr`.
@@ -63,6 +75,10 @@ class Tier0Engine {
   void run_one_instruction();
   void deliver(const Event& ev);
   const Block* build_block(uint64_t rip, uint32_t mode_key);
+  // Tier 1: queue (or, in compile-everything mode, compile) a block; install finished code.
+  void tier_up(Block* b);
+  void install_tier1_results();
+  static void on_block_freed(void* self, const Block& b);
 
   CpuState& cpu_;
   BlockCache cache_;
@@ -74,6 +90,11 @@ class Tier0Engine {
   bool deliver_events_ = false;
   uint8_t tlb_view_ = 0;  // privilege view the fast TLB was filled under
   InterruptController* irq_ = nullptr;
+  AccelMode accel_ = AccelMode::Tier0;
+  uint32_t hot_threshold_ = 50;
+  tier1::Tier1* tier1_ = nullptr;
+  std::shared_ptr<tier1::ResultQueue> tier1_results_;
+  std::unordered_map<uint64_t, Block*> tier1_pending_;  // queued blocks by id
   // The event to deliver when the fault-catching region is re-entered (members, not locals,
   // because they change between setjmp and longjmp).
   Event pending_event_{};

@@ -1,5 +1,7 @@
 #include "machine/cmdline.h"
 
+#include "jit/tier1/tier1.h"
+
 #include <cerrno>
 #include <cstdlib>
 
@@ -97,7 +99,8 @@ const char* usage_text() {
          "  --entry ADDR         start address for --flat (default: the load address)\n"
          "  -device isa-debug-exit[,iobase=0xf4][,iosize=0x4]\n"
          "                       writing V to the port exits with status (V << 1) | 1\n"
-         "  -accel tier0         execution engine (tier 0 is the only one so far)\n"
+         "  -accel MODE          execution engines: jit (default: tier 0, hot blocks compiled by\n"
+         "                       LLVM in the background), tier0, compile-all (every block by LLVM)\n"
          "  --max-insns N        stop after about N guest instructions\n"
          "  --disas              print each block as it is translated (Capstone disassembly)\n"
          "  --stats              print engine statistics at exit\n"
@@ -154,8 +157,9 @@ std::optional<Options> parse_command_line(const std::vector<std::string>& args,
     } else if (a == "-accel") {
       const std::string* v = need_value(i, a);
       if (!v) return std::nullopt;
-      if (*v != "tier0") {
-        *error = "unsupported -accel '" + *v + "' (available: tier0)";
+      AccelMode mode;
+      if (!parse_accel_mode(*v, &mode)) {
+        *error = "unsupported -accel '" + *v + "' (available: tier0, jit, compile-all)";
         return std::nullopt;
       }
       o.accel = *v;

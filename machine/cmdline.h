@@ -26,7 +26,7 @@ struct Options {
   uint64_t load_addr = 0x100000;   // --load-addr
   std::optional<uint64_t> entry;   // --entry (default: load address)
   std::optional<DebugExitConfig> debug_exit;
-  std::string accel = "tier0";
+  std::string accel;  // empty: default_accel_mode() (UMBRA_ACCEL, else jit)
   std::optional<unsigned> icount_shift;  // -icount shift=N: deterministic instruction clock
   std::string monitor = "none";          // -monitor stdio|none
   bool nographic = false;                // -nographic: serial and monitor share stdio

@@ -44,6 +44,40 @@ std::vector<std::string> split_modules(const std::string& s) {
   return out;
 }
 
+// --stats: what the engines did.
+void print_engine_stats(const umbra::Tier0Engine& engine) {
+  const umbra::EngineStats& s = engine.stats();
+  std::fprintf(stderr,
+               "umbra: tier 0: %llu blocks built, %llu invalidated, jump cache %llu hits / %llu "
+               "misses, %llu faults\n",
+               static_cast<unsigned long long>(s.blocks_built),
+               static_cast<unsigned long long>(s.blocks_invalidated),
+               static_cast<unsigned long long>(s.jump_cache_hits),
+               static_cast<unsigned long long>(s.jump_cache_misses),
+               static_cast<unsigned long long>(s.faults));
+  if (engine.accel() == umbra::AccelMode::Tier0 && s.tier1_installed == 0) return;
+  std::fprintf(stderr,
+               "umbra: tier 1 (%s): %llu blocks installed, %llu failed, %llu block runs, %llu "
+               "instructions\n",
+               umbra::accel_mode_name(engine.accel()),
+               static_cast<unsigned long long>(s.tier1_installed),
+               static_cast<unsigned long long>(s.tier1_failed),
+               static_cast<unsigned long long>(s.tier1_runs),
+               static_cast<unsigned long long>(s.tier1_insns));
+  std::string error;
+  if (umbra::tier1::Tier1* t = umbra::tier1::Tier1::get(&error)) {
+    const umbra::tier1::CompileStats c = t->stats().compile;
+    const double n = c.blocks ? static_cast<double>(c.blocks) : 1.0;
+    std::fprintf(stderr,
+                 "umbra: tier 1 compiler: %llu blocks (%llu guest instructions), %.3f s total, "
+                 "per block %.2f ms (IR %.2f, optimize %.2f, codegen %.2f)\n",
+                 static_cast<unsigned long long>(c.blocks),
+                 static_cast<unsigned long long>(c.guest_insns), c.ns_total / 1e9,
+                 c.ns_total / n / 1e6, c.ns_ir / n / 1e6, c.ns_opt / n / 1e6,
+                 c.ns_codegen / n / 1e6);
+  }
+}
+
 int run_pc(const umbra::Options& o) {
   // RAM is one range from address 0; above 3.5 GiB it would overlap the PCI window, the IOAPIC
   // and the local APIC (RAM above 4 GiB behind a PCI hole is not modelled yet).
@@ -74,6 +108,7 @@ int run_pc(const umbra::Options& o) {
   if (!pc.boot(&error)) return fail(error);
   const int status = pc.run();
   std::fflush(stdout);
+  if (o.stats) print_engine_stats(pc.engine());
   return status;
 }
 
@@ -85,6 +120,11 @@ int main(int argc, char** argv) {
   std::string error;
   auto opts = parse_command_line(args, &error);
   if (!opts) return fail(error);
+  if (!opts->accel.empty()) {
+    AccelMode mode;
+    parse_accel_mode(opts->accel, &mode);
+    set_default_accel_mode(mode);
+  }
   if (opts->cpu_model == "help") {
     list_cpu_models(stdout);
     return 0;
@@ -153,16 +193,6 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "; %llu instructions in %.3f s (%.1f MIPS)\n",
                static_cast<unsigned long long>(r.insns), secs, mips);
-  if (opts->stats) {
-    const EngineStats& s = machine.engine().stats();
-    std::fprintf(stderr,
-                 "umbra: tier 0: %llu blocks built, %llu invalidated, jump cache %llu hits / %llu "
-                 "misses, %llu faults\n",
-                 static_cast<unsigned long long>(s.blocks_built),
-                 static_cast<unsigned long long>(s.blocks_invalidated),
-                 static_cast<unsigned long long>(s.jump_cache_hits),
-                 static_cast<unsigned long long>(s.jump_cache_misses),
-                 static_cast<unsigned long long>(s.faults));
-  }
+  if (opts->stats) print_engine_stats(machine.engine());
   return status;
 }

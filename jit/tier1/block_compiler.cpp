@@ -1,0 +1,393 @@
+#include "jit/tier1/block_compiler.h"
+
+#include <dlfcn.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <unordered_map>
+
+#include <llvm/ExecutionEngine/Orc/Core.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
+#include <llvm/Analysis/ValueTracking.h>
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/Instructions.h>
+#include <llvm/IR/IntrinsicInst.h>
+#include <llvm/IR/MDBuilder.h>
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Linker/Linker.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/Target/TargetMachine.h>
+#include <llvm/Transforms/IPO/AlwaysInliner.h>
+#include <llvm/Transforms/IPO/ElimAvailExtern.h>
+#include <llvm/Transforms/IPO/GlobalDCE.h>
+#include <llvm/Transforms/InstCombine/InstCombine.h>
+#include <llvm/Transforms/Scalar/ADCE.h>
+#include <llvm/Transforms/Scalar/DeadStoreElimination.h>
+#include <llvm/Transforms/Scalar/EarlyCSE.h>
+#include <llvm/Transforms/Scalar/GVN.h>
+#include <llvm/Transforms/Scalar/SROA.h>
+#include <llvm/Transforms/Scalar/SimplifyCFG.h>
+
+#include "jit/tier1/native_symbols.h"
+#include "jit/tier1/semantics_library.h"
+
+namespace umbra::tier1 {
+
+namespace {
+
+uint64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Resolves what JIT code refers to outside itself: the executable's functions and variables
+// (by the names the semantics library gave them, or their own global names), then the shared
+// libraries of the process (libc, libm).
+class NativeGenerator : public llvm::orc::DefinitionGenerator {
+ public:
+  NativeGenerator(const NativeSymbols& natives,
+                  const std::unordered_map<std::string, uint64_t>& names)
+      : natives_(natives), names_(names) {}
+
+  llvm::Error tryToGenerate(llvm::orc::LookupState&, llvm::orc::LookupKind,
+                            llvm::orc::JITDylib& jd, llvm::orc::JITDylibLookupFlags,
+                            const llvm::orc::SymbolLookupSet& symbols) override {
+    llvm::orc::SymbolMap found;
+    for (const auto& [name, flags] : symbols) {
+      const std::string s = (*name).str();
+      uint64_t a = 0;
+      if (auto it = names_.find(s); it != names_.end()) a = it->second;
+      if (!a) a = natives_.global(s);
+      if (!a) a = reinterpret_cast<uint64_t>(dlsym(RTLD_DEFAULT, s.c_str()));
+      if (a)
+        found[name] = llvm::orc::ExecutorSymbolDef(llvm::orc::ExecutorAddr(a),
+                                                   llvm::JITSymbolFlags::Exported);
+    }
+    if (found.empty()) return llvm::Error::success();
+    return jd.define(llvm::orc::absoluteSymbols(std::move(found)));
+  }
+
+ private:
+  const NativeSymbols& natives_;
+  const std::unordered_map<std::string, uint64_t>& names_;
+};
+
+// Handlers and helpers up to this many IR instructions are inlined into the block; bigger ones
+// (PCMPxSTRx, FXSAVE, far transfers ...) stay calls into the executable's copy, which is the
+// same code: inlining them buys little and costs compile time.
+constexpr unsigned kInlineLimit = 600;
+constexpr unsigned kInternalInlineLimit = 200;
+
+// Guest memory (reached through the fast TLB: a host pointer made from an integer) never
+// overlaps the CpuState: tell LLVM, so guest loads and stores do not force guest registers
+// and flags back to memory and back. Accesses whose underlying object is the `cpu` argument
+// get scope "cpu", those through an int-to-pointer get scope "guest", each noalias with the
+// other; anything else (pointers loaded from memory) gets no claim at all.
+void annotate_alias_scopes(llvm::Function& fn, llvm::Argument* cpu) {
+  llvm::LLVMContext& ctx = fn.getContext();
+  llvm::MDBuilder md(ctx);
+  llvm::MDNode* domain = md.createAnonymousAliasScopeDomain("umbra");
+  llvm::MDNode* cpu_scope = md.createAnonymousAliasScope(domain, "cpu");
+  llvm::MDNode* guest_scope = md.createAnonymousAliasScope(domain, "guest");
+  llvm::MDNode* cpu_list = llvm::MDNode::get(ctx, {cpu_scope});
+  llvm::MDNode* guest_list = llvm::MDNode::get(ctx, {guest_scope});
+  for (llvm::BasicBlock& bb : fn) {
+    for (llvm::Instruction& ins : bb) {
+      llvm::Value* p = nullptr;
+      if (auto* ld = llvm::dyn_cast<llvm::LoadInst>(&ins)) p = ld->getPointerOperand();
+      else if (auto* st = llvm::dyn_cast<llvm::StoreInst>(&ins)) p = st->getPointerOperand();
+      else if (auto* mi = llvm::dyn_cast<llvm::MemTransferInst>(&ins)) {
+        // A copy between guest memory and the CPU state (or within one) has two objects.
+        const llvm::Value* d = llvm::getUnderlyingObject(mi->getRawDest(), 16);
+        const llvm::Value* src = llvm::getUnderlyingObject(mi->getRawSource(), 16);
+        const bool d_cpu = d == cpu, s_cpu = src == cpu;
+        const bool d_guest = llvm::isa<llvm::IntToPtrInst>(d), s_guest = llvm::isa<llvm::IntToPtrInst>(src);
+        if ((d_cpu || d_guest) && (s_cpu || s_guest) && d_cpu == s_cpu) {
+          ins.setMetadata(llvm::LLVMContext::MD_alias_scope, d_cpu ? cpu_list : guest_list);
+          ins.setMetadata(llvm::LLVMContext::MD_noalias, d_cpu ? guest_list : cpu_list);
+        }
+        continue;
+      } else if (auto* ms = llvm::dyn_cast<llvm::MemSetInst>(&ins)) {
+        p = ms->getRawDest();
+      }
+      if (!p) continue;
+      const llvm::Value* obj = llvm::getUnderlyingObject(p, 16);
+      if (obj == cpu) {
+        ins.setMetadata(llvm::LLVMContext::MD_alias_scope, cpu_list);
+        ins.setMetadata(llvm::LLVMContext::MD_noalias, guest_list);
+      } else if (llvm::isa<llvm::IntToPtrInst>(obj)) {
+        ins.setMetadata(llvm::LLVMContext::MD_alias_scope, guest_list);
+        ins.setMetadata(llvm::LLVMContext::MD_noalias, cpu_list);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+struct BlockCompiler::Impl {
+  llvm::orc::ThreadSafeContext tsc{std::make_unique<llvm::LLVMContext>()};
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+  std::unique_ptr<llvm::TargetMachine> tm;
+  std::unique_ptr<SemanticsLibrary> library;
+  std::string cpu_name, cpu_features;
+  // Names JIT code may refer to -> run-time addresses in the executable (grows as handlers are
+  // extracted; the addresses never change).
+  std::unordered_map<std::string, uint64_t> native_names;
+  std::unordered_map<uint64_t, llvm::orc::ResourceTrackerSP> code;  // block id -> its code
+};
+
+std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
+  static const bool targets = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)targets;
+  const NativeSymbols& natives = NativeSymbols::get();
+  if (!natives.ok()) {
+    *error = natives.error();
+    return nullptr;
+  }
+  auto impl = std::make_unique<Impl>();
+  auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!jtmb) {
+    *error = llvm::toString(jtmb.takeError());
+    return nullptr;
+  }
+  // Code generation level: measured in docs/jit.md "Compile cost" (UMBRA_JIT_CG=0..3 overrides).
+  llvm::CodeGenOptLevel cg = llvm::CodeGenOptLevel::Default;
+  if (const char* v = std::getenv("UMBRA_JIT_CG"); v && *v >= '0' && *v <= '3')
+    cg = static_cast<llvm::CodeGenOptLevel>(*v - '0');
+  jtmb->setCodeGenOptLevel(cg);
+  impl->cpu_name = jtmb->getCPU();
+  impl->cpu_features = jtmb->getFeatures().getString();
+  auto tm = jtmb->createTargetMachine();
+  if (!tm) {
+    *error = llvm::toString(tm.takeError());
+    return nullptr;
+  }
+  impl->tm = std::move(*tm);
+  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(*jtmb)).create();
+  if (!jit) {
+    *error = llvm::toString(jit.takeError());
+    return nullptr;
+  }
+  impl->jit = std::move(*jit);
+  impl->jit->getMainJITDylib().addGenerator(
+      std::make_unique<NativeGenerator>(natives, impl->native_names));
+  impl->library = std::make_unique<SemanticsLibrary>(*impl->tsc.getContext(), natives);
+  if (!impl->library->ok()) {
+    *error = impl->library->error();
+    return nullptr;
+  }
+  return std::unique_ptr<BlockCompiler>(new BlockCompiler(std::move(impl)));
+}
+
+BlockCompiler::BlockCompiler(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+BlockCompiler::~BlockCompiler() = default;
+
+BlockFn BlockCompiler::compile(uint64_t id, uint32_t mode_key, const std::vector<Insn>& insns) {
+  Impl& im = *impl_;
+  const uint64_t t0 = now_ns();
+  llvm::LLVMContext& ctx = *im.tsc.getContext();
+  SemanticsLibrary& lib = *im.library;
+  const std::string fn_name = "umbra_tb_" + std::to_string(id);
+  auto m = std::make_unique<llvm::Module>(fn_name, ctx);
+  m->setDataLayout(lib.data_layout());
+  m->setTargetTriple(lib.triple());
+
+  llvm::Type* void_ty = llvm::Type::getVoidTy(ctx);
+  llvm::Type* i32 = llvm::Type::getInt32Ty(ctx);
+  llvm::Type* ptr = llvm::PointerType::get(ctx, 0);
+  llvm::FunctionType* handler_ty = llvm::FunctionType::get(void_ty, {ptr, ptr}, false);
+
+  // The handlers: one declaration per distinct handler, named by its native address; those
+  // with a bitcode body are grouped by library module for extraction.
+  struct TuHandlers {
+    std::vector<const llvm::Function*> fns;
+    std::vector<std::string> names;
+  };
+  std::unordered_map<unsigned, TuHandlers> by_tu;
+  std::unordered_map<uint64_t, llvm::Function*> declared;
+  std::vector<llvm::Function*> callee(insns.size());
+  for (size_t i = 0; i < insns.size(); ++i) {
+    const uint64_t addr = reinterpret_cast<uint64_t>(insns[i].fn);
+    auto [it, fresh] = declared.try_emplace(addr, nullptr);
+    if (fresh) {
+      char name[48];
+      std::snprintf(name, sizeof name, "umbra.handler.%llx", static_cast<unsigned long long>(addr));
+      it->second = llvm::Function::Create(handler_ty, llvm::GlobalValue::ExternalLinkage, name, *m);
+      SemanticsLibrary::HandlerRef ref;
+      if (lib.find_handler(addr, &ref)) {
+        TuHandlers& t = by_tu[ref.tu];
+        t.fns.push_back(ref.fn);
+        t.names.push_back(name);
+        ++stats_.handlers_inlinable;
+      } else {
+        im.native_names[name] = addr;
+        ++stats_.handlers_native;
+      }
+    }
+    callee[i] = it->second;
+  }
+
+  // uint32_t tb(CpuState* cpu): the handlers in order, leaving early when exit_request is set.
+  llvm::Function* fn = llvm::Function::Create(llvm::FunctionType::get(i32, {ptr}, false),
+                                              llvm::GlobalValue::ExternalLinkage, fn_name, *m);
+  fn->addFnAttr("target-cpu", im.cpu_name);
+  if (!im.cpu_features.empty()) fn->addFnAttr("target-features", im.cpu_features);
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
+  llvm::Argument* cpu = fn->getArg(0);
+  cpu->setName("cpu");
+  llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fn));
+  llvm::Type* i8 = llvm::Type::getInt8Ty(ctx);
+  llvm::Value* exit_req_ptr =
+      b.CreateConstInBoundsGEP1_64(i8, cpu, offsetof(CpuState, exit_request), "exit_request");
+  // The block's key fixes the decoding mode (CS.L, CS.D) and no instruction inside a block
+  // changes it, so the handlers' mode checks fold (re-stated after every instruction: a call
+  // left in a handler may clobber what LLVM knows about memory).
+  llvm::Value* mode64_ptr = b.CreateConstInBoundsGEP1_64(i8, cpu, offsetof(CpuState, mode64));
+  llvm::Value* code32_ptr = b.CreateConstInBoundsGEP1_64(i8, cpu, offsetof(CpuState, code32));
+  auto assume_mode = [&] {
+    b.CreateAssumption(b.CreateICmpEQ(b.CreateLoad(i8, mode64_ptr), b.getInt8(mode_key & 1)));
+    b.CreateAssumption(
+        b.CreateICmpEQ(b.CreateLoad(i8, code32_ptr), b.getInt8((mode_key >> 1) & 1)));
+  };
+  assume_mode();
+  for (size_t i = 0; i < insns.size(); ++i) {
+    auto* bytes = llvm::ConstantDataArray::get(
+        ctx, llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t*>(&insns[i]), sizeof(Insn)));
+    auto* g = new llvm::GlobalVariable(*m, bytes->getType(), true,
+                                       llvm::GlobalValue::PrivateLinkage, bytes, "insn");
+    g->setAlignment(llvm::Align(alignof(Insn)));
+    g->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+    b.CreateCall(handler_ty, callee[i], {cpu, g});
+    if (i + 1 == insns.size()) break;
+    assume_mode();
+    llvm::Value* req = b.CreateLoad(i32, exit_req_ptr);
+    auto* leave = llvm::BasicBlock::Create(ctx, "leave", fn);
+    auto* next = llvm::BasicBlock::Create(ctx, "next", fn);
+    b.CreateCondBr(b.CreateICmpNE(req, b.getInt32(0)), leave, next);
+    b.SetInsertPoint(leave);
+    b.CreateRet(b.getInt32(static_cast<uint32_t>(i + 1)));
+    b.SetInsertPoint(next);
+  }
+  b.CreateRet(b.getInt32(static_cast<uint32_t>(insns.size())));
+
+  for (auto& [tu, t] : by_tu) {
+    std::unique_ptr<llvm::Module> part = lib.extract(tu, t.fns, t.names, &im.native_names);
+    if (llvm::Linker::linkModules(*m, std::move(part), llvm::Linker::LinkOnlyNeeded)) {
+      last_error_ = "linking the semantics of a block failed";
+      ++stats_.failures;
+      return nullptr;
+    }
+  }
+  if (verify_) {
+    std::string verify;
+    llvm::raw_string_ostream vs(verify);
+    if (llvm::verifyModule(*m, &vs)) {
+      last_error_ = "invalid block IR: " + vs.str().substr(0, 400);
+      ++stats_.failures;
+      return nullptr;
+    }
+  }
+  // Inline what is worth it: handlers called by the block, small helpers with no native copy.
+  for (llvm::BasicBlock& bb : *fn)
+    for (llvm::Instruction& ins : bb)
+      if (auto* call = llvm::dyn_cast<llvm::CallInst>(&ins))
+        if (llvm::Function* f = call->getCalledFunction();
+            f && !f->isDeclaration() && f->getInstructionCount() <= kInlineLimit)
+          call->addFnAttr(llvm::Attribute::AlwaysInline);
+  for (llvm::Function& f : *m)
+    if (f.hasLocalLinkage() && !f.isDeclaration() && f.getInstructionCount() <= kInternalInlineLimit &&
+        !f.hasFnAttribute(llvm::Attribute::NoInline))
+      f.addFnAttr(llvm::Attribute::AlwaysInline);
+  const uint64_t t1 = now_ns();
+
+  {
+    llvm::LoopAnalysisManager lam;
+    llvm::FunctionAnalysisManager fam;
+    llvm::CGSCCAnalysisManager cgam;
+    llvm::ModuleAnalysisManager mam;
+    llvm::PassBuilder pb(im.tm.get());
+    pb.registerModuleAnalyses(mam);
+    pb.registerCGSCCAnalyses(cgam);
+    pb.registerFunctionAnalyses(fam);
+    pb.registerLoopAnalyses(lam);
+    pb.crossRegisterProxies(lam, fam, cgam, mam);
+    llvm::ModulePassManager mpm;
+    if (full_pipeline_) {
+      mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O2);
+      mpm.run(*m, mam);
+    } else {
+      // A short pipeline chosen by measurement (docs/jit.md "Compile cost"): inline, drop the
+      // library bodies nothing uses any more, then one round of scalar cleanup over what is
+      // left (the block and the few helpers compiled here).
+      mpm.addPass(llvm::AlwaysInlinerPass(/*InsertLifetimeIntrinsics=*/false));
+      mpm.addPass(llvm::EliminateAvailableExternallyPass());
+      mpm.addPass(llvm::GlobalDCEPass());
+      mpm.run(*m, mam);
+      annotate_alias_scopes(*fn, cpu);
+      llvm::FunctionPassManager fpm;
+      fpm.addPass(llvm::SROAPass(llvm::SROAOptions::ModifyCFG));
+      fpm.addPass(llvm::EarlyCSEPass(/*UseMemorySSA=*/true));
+      fpm.addPass(llvm::InstCombinePass());
+      fpm.addPass(llvm::SimplifyCFGPass());
+      fpm.addPass(llvm::GVNPass());
+      fpm.addPass(llvm::DSEPass());
+      fpm.addPass(llvm::InstCombinePass());
+      fpm.addPass(llvm::SimplifyCFGPass());
+      llvm::ModulePassManager mpm2;
+      mpm2.addPass(llvm::createModuleToFunctionPassAdaptor(std::move(fpm)));
+      mpm2.run(*m, mam);
+    }
+  }
+  if (dump_ir_) m->print(llvm::errs(), nullptr);
+  const uint64_t t2 = now_ns();
+  (void)t1;
+
+  llvm::orc::ResourceTrackerSP rt = im.jit->getMainJITDylib().createResourceTracker();
+  if (llvm::Error e = im.jit->addIRModule(rt, llvm::orc::ThreadSafeModule(std::move(m), im.tsc))) {
+    last_error_ = llvm::toString(std::move(e));
+    ++stats_.failures;
+    return nullptr;
+  }
+  auto sym = im.jit->lookup(fn_name);
+  if (!sym) {
+    last_error_ = llvm::toString(sym.takeError());
+    ++stats_.failures;
+    llvm::consumeError(rt->remove());
+    return nullptr;
+  }
+  const uint64_t t3 = now_ns();
+  im.code.emplace(id, rt);
+  ++stats_.blocks;
+  stats_.guest_insns += insns.size();
+  stats_.ns_ir += t1 - t0;
+  stats_.ns_opt += t2 - t1;
+  stats_.ns_codegen += t3 - t2;
+  stats_.ns_total += t3 - t0;
+  return sym->toPtr<BlockFn>();
+}
+
+void BlockCompiler::release(uint64_t id) {
+  auto it = impl_->code.find(id);
+  if (it == impl_->code.end()) return;
+  llvm::consumeError(it->second->remove());
+  impl_->code.erase(it);
+  ++stats_.freed;
+}
+
+}  // namespace umbra::tier1

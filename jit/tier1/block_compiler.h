@@ -1,0 +1,74 @@
+// Tier 1's compiler: turns a decoded block into host code through LLVM (docs/jit.md).
+//
+// The block becomes one function `uint32_t tb(CpuState*)` that calls, for each guest
+// instruction, the same semantic handler tier 0 calls, with that instruction's decoded Insn as
+// a constant; the handlers' bodies come from the semantics bitcode (SemanticsLibrary) and are
+// inlined, so the decoded fields fold away and LLVM optimizes across instructions. After each
+// instruction the function returns early if CpuState::exit_request is set (exactly where tier 0
+// stops); it returns the number of instructions it completed. A fault unwinds with longjmp, as
+// in tier 0, leaving the state of the last completed instruction.
+//
+// Not thread-safe: one thread compiles (the background compiler, or the CPU thread in the
+// compile-everything mode).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "frontend/insn.h"
+
+namespace umbra::tier1 {
+
+using BlockFn = uint32_t (*)(CpuState*);
+
+struct CompileStats {
+  uint64_t blocks = 0;           // blocks compiled
+  uint64_t failures = 0;         // blocks that could not be compiled (they stay on tier 0)
+  uint64_t guest_insns = 0;      // guest instructions in compiled blocks
+  uint64_t handlers_inlinable = 0;  // handler calls with a bitcode body
+  uint64_t handlers_native = 0;     // handler calls left as calls into the executable
+  uint64_t ns_total = 0;         // wall time in the compiler
+  uint64_t ns_ir = 0;            // building and linking IR
+  uint64_t ns_opt = 0;           // the optimization pipeline
+  uint64_t ns_codegen = 0;       // instruction selection, emission, linking (JIT lookup)
+  uint64_t freed = 0;            // compiled blocks whose code was released
+};
+
+class BlockCompiler {
+ public:
+  // Sets up LLVM and loads the semantics library; on failure returns null with *error set.
+  static std::unique_ptr<BlockCompiler> create(std::string* error);
+  ~BlockCompiler();
+
+  // Compiles the block; returns its entry point (null on failure, reason in last_error()).
+  // `id` names the code so that release(id) can free it.
+  // `mode_key` is the block's decode_mode_key (bit 0 CS.L, bit 1 CS.D).
+  BlockFn compile(uint64_t id, uint32_t mode_key, const std::vector<Insn>& insns);
+  // Frees the code of block `id` (the block is gone and nothing runs it any more).
+  void release(uint64_t id);
+
+  const CompileStats& stats() const { return stats_; }
+  const std::string& last_error() const { return last_error_; }
+
+  // Debugging: print each block's optimized IR to stderr (UMBRA_JIT_DUMP=1).
+  void set_dump_ir(bool on) { dump_ir_ = on; }
+  // Testing: verify every module before optimizing it (UMBRA_JIT_VERIFY=1).
+  void set_verify(bool on) { verify_ = on; }
+  // Measurement: LLVM's whole -O2 module pipeline instead of the short one (UMBRA_JIT_O2=1).
+  void set_full_pipeline(bool on) { full_pipeline_ = on; }
+
+  struct Impl;
+
+ private:
+  explicit BlockCompiler(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  CompileStats stats_;
+  std::string last_error_;
+  bool dump_ir_ = false;
+  bool verify_ = false;
+  bool full_pipeline_ = false;
+};
+
+}  // namespace umbra::tier1

@@ -1,0 +1,166 @@
+#include "jit/tier1/tier1.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+
+namespace umbra {
+
+namespace {
+std::atomic<int> g_default_mode{-1};
+}
+
+bool parse_accel_mode(const std::string& s, AccelMode* out) {
+  if (s == "tier0") *out = AccelMode::Tier0;
+  else if (s == "jit") *out = AccelMode::Jit;
+  else if (s == "compile-all") *out = AccelMode::CompileAll;
+  else return false;
+  return true;
+}
+
+const char* accel_mode_name(AccelMode mode) {
+  switch (mode) {
+    case AccelMode::Tier0: return "tier0";
+    case AccelMode::Jit: return "jit";
+    case AccelMode::CompileAll: return "compile-all";
+  }
+  return "?";
+}
+
+AccelMode default_accel_mode() {
+  int m = g_default_mode.load();
+  if (m >= 0) return static_cast<AccelMode>(m);
+  AccelMode mode = AccelMode::Jit;
+  if (const char* env = std::getenv("UMBRA_ACCEL"); env && *env) {
+    if (!parse_accel_mode(env, &mode)) {
+      std::fprintf(stderr, "umbra: UMBRA_ACCEL='%s' is not tier0, jit or compile-all; using jit\n", env);
+      mode = AccelMode::Jit;
+    }
+  }
+  g_default_mode.store(static_cast<int>(mode));
+  return mode;
+}
+
+void set_default_accel_mode(AccelMode mode) { g_default_mode.store(static_cast<int>(mode)); }
+
+namespace tier1 {
+
+std::vector<ResultQueue::Result> ResultQueue::take() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Result> out;
+  out.swap(results_);
+  ready_.store(false, std::memory_order_release);
+  return out;
+}
+
+void ResultQueue::push(const Result& r) {
+  std::lock_guard<std::mutex> lock(mu_);
+  results_.push_back(r);
+  ready_.store(true, std::memory_order_release);
+}
+
+Tier1* Tier1::get(std::string* error) {
+  static std::mutex mu;
+  static Tier1* instance = nullptr;
+  static std::string failure;
+  std::lock_guard<std::mutex> lock(mu);
+  if (instance) return instance;
+  if (!failure.empty()) {
+    *error = failure;
+    return nullptr;
+  }
+  std::unique_ptr<BlockCompiler> c = BlockCompiler::create(&failure);
+  if (!c) {
+    *error = failure;
+    return nullptr;
+  }
+  auto env_on = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v && *v == '1';
+  };
+  c->set_dump_ir(env_on("UMBRA_JIT_DUMP"));
+  c->set_verify(env_on("UMBRA_JIT_VERIFY"));
+  c->set_full_pipeline(env_on("UMBRA_JIT_O2"));
+  instance = new Tier1(std::move(c));
+  // Never destroyed (LLVM's own statics may already be gone at that point); the compiler
+  // thread is stopped before static destructors run.
+  std::atexit([] { instance->stop(); });
+  return instance;
+}
+
+Tier1::Tier1(std::unique_ptr<BlockCompiler> compiler) : compiler_(std::move(compiler)) {
+  thread_ = std::thread([this] { thread_main(); });
+}
+
+Tier1::~Tier1() { stop(); }
+
+void Tier1::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+BlockFn Tier1::compile_now(uint64_t id, uint32_t mode_key, const std::vector<Insn>& insns) {
+  std::lock_guard<std::mutex> c(compiler_mu_);
+  BlockFn fn = compiler_->compile(id, mode_key, insns);
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.compile = compiler_->stats();
+  return fn;
+}
+
+void Tier1::request(std::shared_ptr<ResultQueue> to, uint64_t id, uint32_t mode_key,
+                    const std::vector<Insn>& insns) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    requests_.push_back(Request{std::move(to), id, mode_key, insns});
+    ++stats_.requests;
+  }
+  cv_.notify_one();
+}
+
+void Tier1::release(uint64_t id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    releases_.push_back(id);
+  }
+  cv_.notify_one();
+}
+
+Tier1Stats Tier1::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+// The compiler thread: frees released code first (so memory stays bounded), then compiles the
+// oldest request. A request whose block died meanwhile is compiled anyway; the engine frees the
+// code when it finds the block gone.
+void Tier1::thread_main() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stop_ || !requests_.empty() || !releases_.empty(); });
+    if (stop_) return;
+    std::vector<uint64_t> releases;
+    releases.swap(releases_);
+    std::optional<Request> req;
+    if (!requests_.empty()) {
+      req.emplace(std::move(requests_.front()));
+      requests_.pop_front();
+    }
+    lock.unlock();
+    BlockFn fn = nullptr;
+    {
+      std::lock_guard<std::mutex> c(compiler_mu_);
+      for (uint64_t id : releases) compiler_->release(id);
+      if (req) fn = compiler_->compile(req->id, req->mode_key, req->insns);
+    }
+    if (req) req->to->push(ResultQueue::Result{req->id, fn});
+    lock.lock();
+    stats_.compile = compiler_->stats();
+  }
+}
+
+}  // namespace tier1
+}  // namespace umbra

@@ -1,0 +1,104 @@
+// Tier 1 as the engine sees it (docs/jit.md): a compiler of hot blocks running on a background
+// thread (or, in the compile-everything mode, inline on the CPU thread), a queue of requests and
+// a queue of finished code that the CPU thread installs at block boundaries.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "jit/tier1/block_compiler.h"
+
+namespace umbra {
+
+// Which engines run guest code (-accel).
+enum class AccelMode : uint8_t {
+  Tier0,       // tier 0 only
+  Jit,         // tiered: tier 0, hot blocks compiled by tier 1 in the background (default)
+  CompileAll,  // every block compiled by tier 1 before it first runs (testing)
+};
+
+// The process-wide default: -accel sets it; else the environment variable UMBRA_ACCEL
+// (tier0 / jit / compile-all), so that every test binary can run on each mode; else Jit.
+AccelMode default_accel_mode();
+void set_default_accel_mode(AccelMode mode);
+// Parses "tier0", "jit", "compile-all"; false for anything else.
+bool parse_accel_mode(const std::string& s, AccelMode* out);
+const char* accel_mode_name(AccelMode mode);
+
+namespace tier1 {
+
+struct Tier1Stats {
+  CompileStats compile;
+  uint64_t requests = 0;  // blocks queued for background compilation
+};
+
+// Where the compiler thread leaves finished code for one engine; the engine installs it at a
+// block boundary (so a block never changes tier while it runs).
+class ResultQueue {
+ public:
+  struct Result {
+    uint64_t id;
+    BlockFn fn;  // null: compilation failed
+  };
+  // Cheap enough for every block boundary: one acquire load.
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+  std::vector<Result> take();
+  void push(const Result& r);
+
+ private:
+  std::mutex mu_;
+  std::vector<Result> results_;
+  std::atomic<bool> ready_{false};
+};
+
+// The process's tier-1 compiler (one LLVM JIT shared by every engine: compiled code depends
+// only on the decoded instructions, and blocks have process-unique ids).
+class Tier1 {
+ public:
+  // Created on first use; null (with *error) when LLVM or the semantics library cannot be set
+  // up. Lives until the process exits (its thread is stopped at exit).
+  static Tier1* get(std::string* error);
+
+  // Compiles now, on the calling thread (compile-everything mode).
+  BlockFn compile_now(uint64_t id, uint32_t mode_key, const std::vector<Insn>& insns);
+  // Queues the block for the background thread; the result goes to `to`.
+  void request(std::shared_ptr<ResultQueue> to, uint64_t id, uint32_t mode_key,
+               const std::vector<Insn>& insns);
+  // The block is gone: free its code (on the compiler thread if it runs).
+  void release(uint64_t id);
+
+  Tier1Stats stats() const;
+
+  ~Tier1();
+
+ private:
+  explicit Tier1(std::unique_ptr<BlockCompiler> compiler);
+  void thread_main();
+  void stop();
+
+  std::unique_ptr<BlockCompiler> compiler_;
+  std::mutex compiler_mu_;  // the compiler is used by one thread at a time
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  struct Request {
+    std::shared_ptr<ResultQueue> to;
+    uint64_t id;
+    uint32_t mode_key;
+    std::vector<Insn> insns;
+  };
+  std::deque<Request> requests_;
+  std::vector<uint64_t> releases_;
+  Tier1Stats stats_;  // guarded by mu_
+};
+
+}  // namespace tier1
+}  // namespace umbra
