@@ -565,10 +565,56 @@ static void pm_run_implicit(const struct pm_mode* m) {
               if (!(m->entry(&c, i) & (1u << 5))) ++other_mismatches;
           }
         }
+  check_eq(other_mismatches, 0,
+           "%s: %lu implicit-read cases: CR2 = the descriptor, saved IP = MOV DS, A after a "
+           "read that did not fault",
+           m->name, n);
+
+  // Implicit writes: loading a descriptor whose accessed bit is clear makes the processor set
+  // it (vol. 3, 3.4.5.1), a supervisor-mode write even at CPL 3. On a read-only page (R/W = 0 at
+  // every level) it faults only with CR0.WP = 1, with error code P | W (U/S = 0); a user-mode
+  // write would fault at CPL 3 whatever WP is. SMAP off.
+  const ureg cr0_0 = read_cr0();
+  other_mismatches = n = 0;
+  for (int user = 0; user < 2; ++user)
+    for (int wp = 0; wp < 2; ++wp)
+      for (int cpl = 0; cpl <= 3; cpl += 3) {
+        const struct pm_case c = {
+            .levels = levels, .us = user ? all : 0, .access = PM_WRITE, .cpl = cpl, .wp = wp};
+        m->setup(&c);
+        volatile uint64_t* desc = (volatile uint64_t*)(ureg)(PM_TARGET + PM_DATA_OFF);
+        *desc = flat_data32(3);  // accessed bit clear
+        pm_load_ldt(m->va);
+        write_cr0(wp ? cr0_0 | CR0_WP : cr0_0 & ~(ureg)CR0_WP);
+        const int faulted = pm_implicit_access(&c);
+        write_cr0(cr0_0);
+        pm_load_ldt(0);
+        ++n;
+        const uint32_t want = wp ? 0x10000 | 1 | 2 : 0;  // P, W, U/S = 0
+        const uint32_t got = faulted ? 0x10000 | (trap.vector == 14 ? trap.error_code : 0xFFFF) : 0;
+        check_eq(got, want,
+                 "%s: MOV DS from an LDT on a read-only %s page, descriptor not accessed, CPL %d, "
+                 "WP=%d: %s",
+                 m->name, user ? "user" : "supervisor", cpl, wp,
+                 want ? "#PF, error code P | W (implicit supervisor write)" : "no fault");
+        const int accessed = (*desc >> 40) & TYPE_ACCESSED;
+        const int dirty = (m->entry(&c, levels - 1) >> 6) & 1;
+        if (faulted) {
+          if (!want) print_trap();
+          // The write's address within the descriptor is not architectural: CR2 must point
+          // into it.
+          const ureg ip = probe_ip + (cpl == 3 ? PM_USER_ALIAS : 0);
+          if (trap.cr2 < m->va + PM_DATA_OFF || trap.cr2 > m->va + PM_DATA_OFF + 7 ||
+              trap.ip != ip || accessed || dirty)
+            ++other_mismatches;
+        } else if (!accessed || !dirty) {
+          ++other_mismatches;
+        }
+      }
   m->supervisor_kernel(0);
   check_eq(other_mismatches, 0,
-           "%s: %lu implicit-access cases: CR2 = the descriptor, saved IP = MOV DS, A after a "
-           "read that did not fault",
+           "%s: %lu implicit-write cases: after a fault CR2 in the descriptor, saved IP = MOV DS, "
+           "descriptor A and leaf D clear; else both set",
            m->name, n);
 }
 
