@@ -14,7 +14,8 @@
 // pm_run_reserved() sets one reserved bit (or one ignored bit) in one entry of an otherwise fully
 // permissive walk: a reserved bit is #PF with RSVD and P, no A below that entry, D never.
 // pm_run_implicit() makes the walk's target page an LDT and loads DS from it: an implicit
-// supervisor-mode access, which SMAP forbids on a user page whatever EFLAGS.AC is.
+// supervisor-mode read, which SMAP forbids on a user page whatever EFLAGS.AC is, and (with the
+// descriptor's accessed bit clear) an implicit supervisor-mode write, which honours CR0.WP.
 //
 // SMEP and SMAP would stop the kernel itself, which the test library maps user-accessible (its
 // ring-3 probes run the kernel's own code and stack). With either of them (or EFLAGS.AC) the mode
@@ -200,6 +201,7 @@ static void pm_mismatch(const struct pm_mode* m, const struct pm_case* c, const 
       "AC=%d",
       m->name, what, c->levels, c->us, c->rw, c->xd, pm_access_name[c->access], c->cpl, c->wp,
       c->nxe, c->smep, c->smap, c->ac);
+  if (c->warm) kprintf(" warm TLB");
   if (c->rsvd) kprintf(" %s bit %d in entry %d", pm_rsvd_name[c->rsvd], c->rsvd_bit, c->rsvd_entry);
   kprintf(": got %llx want %llx\n", (unsigned long long)got, (unsigned long long)want);
 }
