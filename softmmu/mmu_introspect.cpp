@@ -38,16 +38,25 @@ PageCacheState page_cache_state(CpuState& cpu, uint64_t linear) {
   }
   PagingTranslator* pt = paging_translator_of(cpu);
   if (!pt || !cpu.memory) return s;
-  // The cache is a set of per-address-space TLB tables kept coherent by write tracing; it has no
-  // separate shadow page tables, so "shadow present" means "a cached translation exists".
   s.has_shadow_mmu = true;
-  s.shadow_present = s.tlb_read || s.tlb_write || s.tlb_exec;
-  if (s.shadow_present) {
-    s.shadow_detail = std::string("cached ") + (s.tlb_read ? "r" : "-") +
-                      (s.tlb_write ? "w" : "-") + (s.tlb_exec ? "x" : "-") + " -> " +
-                      hex(s.tlb_host_paddr) + " in the active address space's table";
-  }
   if (!(cpu.cr0 & cr0::PG)) return s;
+  TranslationCache& tc = pt->cache();
+  const ShadowPath path = tc.shadow_path(cpu, linear);
+  if (path.leaf) {
+    s.shadow_present = true;
+    const ShadowTable* leaf = path.table[path.depth - 1];
+    const PagingControls c = paging_controls(cpu);
+    s.shadow_detail =
+        std::string("leaf ") + (path.rights.user ? "u" : "s") + (path.rights.writable ? "w" : "r") +
+        (c.nx && path.rights.no_execute ? "-" : "x") + (path.dirty ? " dirty" : " clean") + " -> " +
+        hex(path.paddr & kPageMask) + " (" + std::to_string(path.page_size >> 10) +
+        " KiB page) in the shadow "
+        "table of page " +
+        hex(leaf->pfn << kPageShift) + " (level " + std::to_string(leaf->level()) + ")";
+  } else if (path.depth > 0) {
+    s.shadow_detail = "path cached down to level " +
+                      std::to_string(path.table[path.depth - 1]->level()) + ", no leaf";
+  }
   const WalkResult r =
       probe_walk(cpu, linear, explicit_intent(cpu, Access::Read), paging_features(cpu));
   for (unsigned i = 0; i < r.num_levels; ++i) {
@@ -57,6 +66,16 @@ PageCacheState page_cache_state(CpuState& cpu, uint64_t linear) {
     t.paddr = l.entry_addr & kPageMask;
     t.write_tracked = cpu.memory->is_table_page(t.paddr);
     t.unsynced = false;  // tables are never unsynced (docs/softmmu.md, the unsync policy)
+    t.level = l.level;
+    t.entry_paddr = l.entry_addr;
+    const uint64_t pfn = t.paddr >> kPageShift;
+    const std::vector<const ShadowTable*> tables = tc.shadow_tables().tables_of(pfn);
+    t.shadow_roles = static_cast<unsigned>(tables.size());
+    for (const ShadowTable* st : tables) {
+      if (st->role != shadow_role(r.mode, l.level)) continue;
+      t.shadow_table = true;
+      t.entry_cached = st->entry[(l.entry_addr & (kPageSize - 1)) / st->entry_size] != 0;
+    }
     s.tables.push_back(t);
   }
   return s;
@@ -91,7 +110,20 @@ std::vector<MmuCounter> mmu_counters(CpuState& cpu) {
   out.push_back({"flushes: page (INVLPG, INVPCID)", c.flush_page});
   out.push_back({"shadow hits (misses served without a guest walk)", c.shadow_hits});
   out.push_back({"hidden faults (misses needing a guest walk)", c.hidden_faults});
-  out.push_back({"shadow maps reset for size", c.shadow_resets});
+  const ShadowTableStats& sh = pt->cache().shadow_stats();
+  out.push_back({"shadow tables live", pt->cache().shadow_tables_live()});
+  out.push_back({"shadow tables created", sh.tables_created});
+  out.push_back({"shadow shared links (child already cached)", sh.shared_links});
+  out.push_back({"shadow entries cached", sh.entries_cached});
+  out.push_back({"shadow entries zapped by guest writes", sh.entries_zapped});
+  out.push_back({"shadow leaves dropped by INVLPG/INVPCID", sh.entries_invlpg});
+  out.push_back({"shadow tables zapped: write flooding", sh.zapped_flood});
+  out.push_back({"shadow tables zapped: unlinked, at the bound", sh.zapped_unlinked});
+  out.push_back({"shadow tables zapped: reset at the bound", sh.zapped_reset});
+  out.push_back({"shadow tables zapped: full flush", sh.zapped_flush});
+  out.push_back({"shadow resets at the bound", sh.resets});
+  out.push_back({"pages untraced after write flooding", c.flood_untraced});
+  out.push_back({"shadow fills stopped at a non-RAM table", sh.not_ram});
   out.push_back({"reverse-map records", pt->cache().rmap_records()});
   out.push_back({"reverse-map prunes", c.rmap_prunes});
   return out;

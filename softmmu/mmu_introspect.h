@@ -21,11 +21,17 @@ struct PageCacheState {
   bool has_shadow_mmu = false;
   bool shadow_present = false;  // a shadow leaf entry maps the page
   std::string shadow_detail;    // e.g. "leaf r-x in shadow page 0x1234000 (level 1)"
-  // The guest page-table pages on the walk path: physical page, write-tracked?, unsynced?
+  // The guest page-table pages on the walk path: physical page, write-tracked?, unsynced?, and
+  // the shadow table of that page in the walk's role (paging mode, level).
   struct TablePage {
     uint64_t paddr = 0;
     bool write_tracked = false;
     bool unsynced = false;
+    unsigned level = 0;         // the level of the walk's entry on this page (5..1)
+    uint64_t entry_paddr = 0;   // the walk's entry
+    bool shadow_table = false;  // a shadow table exists for (page, role)
+    bool entry_cached = false;  // ... and caches the walk's entry
+    unsigned shadow_roles = 0;  // shadow tables on the page, every role (a self-map: several)
   };
   std::vector<TablePage> tables;  // filled when has_shadow_mmu
 };

@@ -20,24 +20,15 @@ Translation PagingTranslator::translate(CpuState& cpu, uint64_t linear, Access a
     ++stats_.identity;
     return Translation{linear, true, true};
   }
-  // The shadow map first: a translation found by an earlier walk whose entries have not changed
-  // since (write tracing drops it otherwise). Usable when the access is allowed and needs no
-  // A/D update (A is set in every entry already; D only matters for a write).
-  TranslationCache::ShadowLeaf leaf;
-  if (cache_->shadow_lookup(linear, &leaf)) {
-    WalkResult r;
-    r.paddr = leaf.ppage | (linear & (kPageSize - 1));
-    r.rights = PageRights{leaf.user, leaf.writable, leaf.no_execute};
-    r.dirty = leaf.dirty;
-    if (check_access_rights(paging_controls(cpu), r.rights, intent) == WalkStatus::kOk &&
-        (access != Access::Write || leaf.dirty)) {
-      cache_->note_shadow_hit(linear);
-      return grant(cpu, r, intent);
-    }
-    cache_->note_shadow_unusable();  // a first write (D), or a fault: the walk decides
-  }
+  // The shadow page tables first: a translation found by an earlier walk, in this or another
+  // address space sharing the tables, whose entries have not changed since (write tracing zaps
+  // them otherwise). Used when the access is allowed and needs no A/D update.
+  WalkResult hit;
+  if (cache_->shadow_translate(cpu, linear, intent, &hit)) return grant(cpu, hit, intent);
+  // A hidden fault: the guest walk raises the guest's #PF or finds the translation.
   WalkResult r = walk_or_fault(cpu, linear, intent);
-  // The fill that follows depends on every entry the walk used: trace them.
+  // The fill that follows depends on every entry the walk used: trace them, cache them in the
+  // shadow tables.
   cache_->note_walk(cpu, linear, r);
   return grant(cpu, r, intent);
 }

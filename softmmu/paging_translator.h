@@ -1,7 +1,7 @@
-// The paging translator: the AddressTranslator the system machine installs in CpuState. It walks
-// the guest's page tables (page_walk.h) on every fast-TLB miss and tells the slow path what the
-// fast TLB may cache for the page. Shadow page tables (DESIGN.md section 4) will replace the walk
-// on the miss path later; the contract with the system code below stays.
+// The paging translator: the AddressTranslator the system machine installs in CpuState. On a
+// fast-TLB miss it walks the shadow page tables (translation_cache.h, shadow_tables.h) and, when
+// they cannot serve the access (a hidden fault), the guest's page tables (page_walk.h), and
+// tells the slow path what the fast TLB may cache for the page.
 //
 // Rules for the system code (the fast TLB, CpuState::tlb, is ONE table for every privilege and
 // caches permissions computed for the privilege and control bits in force when it was filled):

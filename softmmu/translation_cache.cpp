@@ -18,8 +18,6 @@ constexpr TlbEntry kEmptyEntry{kTlbInvalid, kTlbInvalid, kTlbInvalid, 0};
 constexpr uint64_t kNoPaging = ~uint64_t{0};
 // Recorded fills per address space beyond which a reset clears whole tables.
 constexpr size_t kMaxFilled = kTlbSize / 4;
-// Shadow-map entries per address space beyond which the map is emptied (bounds its memory).
-constexpr size_t kMaxShadow = size_t{1} << 16;
 
 bool entry_maps(const TlbEntry& e, uint64_t vpage) {
   return e.tag_read == vpage || e.tag_write == vpage || e.tag_exec == vpage;
@@ -39,7 +37,16 @@ uint64_t large_key(uint64_t base, uint64_t size) {
 
 }  // namespace
 
-TranslationCache::TranslationCache() = default;
+TranslationCache::TranslationCache()
+    : shadow_(ShadowTables::Hooks{[this](uint64_t pfn) {
+                                    return hook_cpu_ && hook_cpu_->memory &&
+                                           hook_cpu_->memory->host_ptr(pfn << kPageShift) !=
+                                               nullptr;
+                                  },
+                                  [this](uint64_t pfn) {
+                                    if (hook_cpu_) trace_page(*hook_cpu_, pfn);
+                                  },
+                                  [this](uint64_t pfn) { page_released(pfn); }}) {}
 TranslationCache::~TranslationCache() = default;
 
 uint64_t TranslationCache::root_of(const CpuState& cpu) {
@@ -80,7 +87,7 @@ void TranslationCache::reset_space(Space& s) {
   }
   s.filled.clear();
   s.filled_overflow = false;
-  s.shadow.clear();
+  s.roots = ShadowRoots{};
   s.large.clear();
 }
 
@@ -125,6 +132,7 @@ void TranslationCache::load_address_space(CpuState& cpu) {
   s.valid = true;
   s.root = root_of(cpu);
   s.pae = pae_paging(cpu.cr0, cpu.cr4, cpu.efer);
+  s.mode = paging_mode(cpu);
   std::copy(cpu.pdpte, cpu.pdpte + 4, s.pdpte);
   if (!s.pae) std::fill(s.pdpte, s.pdpte + 4, 0);
   activate(cpu, pick, view);
@@ -147,6 +155,8 @@ void TranslationCache::ensure_current(CpuState& cpu) {
 
 void TranslationCache::flush_all(CpuState& cpu) {
   ++stats_.flush_all;
+  hook_cpu_ = &cpu;
+  shadow_.clear();
   for (Space& s : spaces_) {
     s.filled_overflow = true;  // a full flush clears whole tables, whatever filled them
     reset_space(s);
@@ -160,7 +170,6 @@ void TranslationCache::flush_all(CpuState& cpu) {
 }
 
 void TranslationCache::drop_vpage(Space& s, uint64_t vpage) {
-  s.shadow.erase(vpage);
   const unsigned idx = (vpage >> kPageShift) & (kTlbSize - 1);
   for (unsigned v = 0; v < kViews; ++v) {
     if (!s.used[v]) continue;
@@ -172,7 +181,12 @@ void TranslationCache::drop_vpage(Space& s, uint64_t vpage) {
 void TranslationCache::flush_range(CpuState& cpu, uint64_t base, uint64_t size) {
   ++stats_.flush_page;
   if (cpu.tlb_offset == 0) ensure_current(cpu);
-  drop_range(spaces_[active_space_], base, size);
+  Space& s = spaces_[active_space_];
+  drop_range(s, base, size);
+  if (s.root == kNoPaging) return;
+  const bool pse = cpu.cr4 & cr4::PSE;
+  for (uint64_t a = base & kPageMask; a - base < size; a += kPageSize)
+    shadow_.invalidate_leaf(current_roots(s), s.mode, pse, a);
 }
 
 void TranslationCache::drop_range(Space& s, uint64_t base, uint64_t size) {
@@ -180,7 +194,6 @@ void TranslationCache::drop_range(Space& s, uint64_t base, uint64_t size) {
     drop_vpage(s, base & kPageMask);
     return;
   }
-  std::erase_if(s.shadow, [&](const auto& kv) { return kv.first - base < size; });
   auto inside = [&](uint64_t tag) { return tag != kTlbInvalid && tag - base < size; };
   for (unsigned v = 0; v < kViews; ++v) {
     if (!s.used[v]) continue;
@@ -195,6 +208,9 @@ void TranslationCache::invalidate_page(CpuState& cpu, uint64_t linear) {
   if (cpu.tlb_offset == 0) ensure_current(cpu);
   Space& s = spaces_[active_space_];
   drop_vpage(s, linear & kPageMask);
+  // The cached leaf on the path (whatever its page size) goes too.
+  if (s.root != kNoPaging)
+    shadow_.invalidate_leaf(current_roots(s), s.mode, (cpu.cr4 & cr4::PSE) != 0, linear);
   for (uint64_t size : kLargeSizes) {
     auto it = s.large.find(large_key(linear, size));
     if (it == s.large.end()) continue;
@@ -213,29 +229,78 @@ void TranslationCache::trace_page(CpuState& cpu, uint64_t pfn) {
 void TranslationCache::note_walk(CpuState& cpu, uint64_t linear, const WalkResult& walk) {
   if (cpu.tlb_offset == 0) return;  // not active: nothing is filled into our tables
   ++stats_.fills_recorded;
+  hook_cpu_ = &cpu;
   const uint64_t vpage = linear & kPageMask;
   Space& s = spaces_[active_space_];
   note_fill(s, vpage);
   if (walk.page_size > kPageSize) s.large[large_key(vpage, walk.page_size)] = true;
-  if (s.shadow.size() >= kMaxShadow) {
-    s.shadow.clear();
-    ++stats_.shadow_resets;
-  }
-  s.shadow[vpage] = ShadowLeaf{walk.paddr & kPageMask, walk.rights.user, walk.rights.writable,
-                               walk.rights.no_execute, walk.dirty};
   for (unsigned i = 0; i < walk.num_levels; ++i) {
     const WalkLevel& l = walk.levels[i];
     // PAE PDPTE registers are part of the address space's key, not read from memory.
     if (l.from_register) continue;
-    const uint64_t pfn = l.entry_addr >> kPageShift;
-    std::vector<Record>& list = rmap_[pfn];
-    const bool first = list.empty();
-    list.push_back(
-        Record{l.entry_addr, vpage, s.gen, static_cast<uint8_t>(active_space_), l.entry_size});
-    ++rmap_records_;
-    if (first) trace_page(cpu, pfn);
+    record(s, vpage, l.entry_addr, l.entry_size);
+  }
+  if (s.root != kNoPaging) {
+    keep_bounded();
+    shadow_.fill(current_roots(s), walk);
   }
   if (rmap_records_ > prune_at_) prune(cpu);
+}
+
+void TranslationCache::record(Space& s, uint64_t vpage, uint64_t entry_paddr, uint8_t entry_size) {
+  const uint64_t pfn = entry_paddr >> kPageShift;
+  std::vector<Record>& list = rmap_[pfn];
+  const bool first = list.empty();
+  list.push_back(Record{entry_paddr, vpage, s.gen, static_cast<uint8_t>(&s - spaces_), entry_size});
+  ++rmap_records_;
+  if (first && hook_cpu_) trace_page(*hook_cpu_, pfn);
+}
+
+void TranslationCache::keep_bounded() {
+  if (shadow_.live() < ShadowTables::kMaxTables) return;
+  // Keep the roots of the cached address spaces; reclaim what nothing links to.
+  std::vector<const ShadowTable*> pinned;
+  for (Space& other : spaces_) {
+    if (!other.valid || other.root == kNoPaging) continue;
+    for (const ShadowTable* t : current_roots(other).table)
+      if (t) pinned.push_back(t);
+  }
+  shadow_.enforce_bound(pinned);
+}
+
+ShadowRoots& TranslationCache::current_roots(Space& s) {
+  shadow_.refresh_roots(s.roots, s.mode, s.root, s.pdpte);
+  return s.roots;
+}
+
+void TranslationCache::page_released(uint64_t pfn) {
+  // The page's last shadow table is gone; it stays traced while TLB entries depend on it.
+  if (rmap_.count(pfn) || !hook_cpu_ || !hook_cpu_->memory) return;
+  if (!hook_cpu_->memory->is_table_page(pfn << kPageShift)) return;
+  hook_cpu_->memory->clear_table_page(pfn << kPageShift);
+  ++stats_.table_pages_untraced;
+}
+
+void TranslationCache::untrace_flooded(CpuState& cpu, uint64_t pfn) {
+  // Write flooding destroyed the page's tables: it is data now. Drop the TLB entries recorded
+  // on it so it can stop being traced and the guest's writes to it are fast again.
+  auto it = rmap_.find(pfn);
+  if (it != rmap_.end()) {
+    for (const Record& r : it->second) {
+      Space& s = spaces_[r.space];
+      if (s.valid && s.gen == r.gen) {
+        drop_vpage(s, r.vpage);
+        ++stats_.zaps;
+      }
+    }
+    rmap_records_ -= it->second.size();
+    rmap_.erase(it);
+  }
+  if (cpu.memory->is_table_page(pfn << kPageShift)) {
+    cpu.memory->clear_table_page(pfn << kPageShift);
+    ++stats_.table_pages_untraced;
+  }
+  ++stats_.flood_untraced;
 }
 
 void TranslationCache::note_fill(Space& s, uint64_t vpage) {
@@ -246,27 +311,60 @@ void TranslationCache::note_fill(Space& s, uint64_t vpage) {
     s.filled_overflow = true;
 }
 
-bool TranslationCache::shadow_lookup(uint64_t linear, ShadowLeaf* out) {
-  const Space& s = spaces_[active_space_];
-  auto it = s.shadow.find(linear & kPageMask);
-  if (it == s.shadow.end()) {
+bool TranslationCache::shadow_translate(CpuState& cpu, uint64_t linear, AccessIntent intent,
+                                        WalkResult* out) {
+  Space& s = spaces_[active_space_];
+  ShadowPath path;
+  if (s.root != kNoPaging && cpu.tlb_offset != 0) {
+    hook_cpu_ = &cpu;
+    keep_bounded();
+    const PagingFeatures f = paging_features(cpu);
+    const ShadowGuestLink link{cpu.memory, std::clamp<unsigned>(f.maxphyaddr, 36, 52),
+                               (cpu.efer & efer::NXE) != 0, s.root, s.pdpte};
+    shadow_.lookup_linking(current_roots(s), s.mode, (cpu.cr4 & cr4::PSE) != 0, linear, link,
+                           &path);
+  }
+  // Usable when the access is allowed under the current privilege and controls and needs no
+  // A/D update: A is set in every cached entry; D matters for a write (SDM vol. 3, 4.8). Entries
+  // linked from guest memory on the way get their A bit now, as a guest walk would set it.
+  if (!path.leaf ||
+      check_access_rights(paging_controls(cpu), path.rights, intent) != WalkStatus::kOk ||
+      (intent.access == Access::Write && !path.dirty) ||
+      !shadow_.commit_links(&path, *cpu.memory)) {
     ++stats_.hidden_faults;
     return false;
   }
-  *out = it->second;
+  ++stats_.shadow_hits;
+  const uint64_t vpage = linear & kPageMask;
+  note_fill(s, vpage);
+  if (path.page_size > kPageSize) s.large[large_key(vpage, path.page_size)] = true;
+  // The TLB fill that follows depends on every entry of the path, in this address space.
+  hook_cpu_ = &cpu;
+  for (unsigned i = 0; i < path.depth; ++i) {
+    const ShadowTable* t = path.table[i];
+    record(s, vpage, t->entry_paddr(path.index[i]), t->entry_size);
+  }
+  *out = WalkResult{};
+  out->mode = s.mode;
+  out->paddr = path.paddr;
+  out->page_size = path.page_size;
+  out->rights = path.rights;
+  out->dirty = path.dirty;
+  if (rmap_records_ > prune_at_) prune(cpu);
   return true;
 }
 
-void TranslationCache::note_shadow_hit(uint64_t linear) {
-  ++stats_.shadow_hits;
-  note_fill(spaces_[active_space_], linear & kPageMask);
+ShadowPath TranslationCache::shadow_path(const CpuState& cpu, uint64_t linear) {
+  ShadowPath path;
+  Space& s = spaces_[active_space_];
+  if (s.valid && s.root != kNoPaging && cpu.tlb_offset != 0)
+    shadow_.lookup(current_roots(s), s.mode, (cpu.cr4 & cr4::PSE) != 0, linear, &path, false);
+  return path;
 }
 
 bool TranslationCache::record_alive(const Record& r) const {
   const Space& s = spaces_[r.space];
   if (!s.valid || s.gen != r.gen) return false;
-  // A translation in the shadow map depends on the record as much as a TLB entry does.
-  if (s.shadow.count(r.vpage)) return true;
   const unsigned idx = (r.vpage >> kPageShift) & (kTlbSize - 1);
   for (unsigned v = 0; v < kViews; ++v)
     if (s.used[v] && entry_maps(s.views[v][idx], r.vpage)) return true;
@@ -276,44 +374,53 @@ bool TranslationCache::record_alive(const Record& r) const {
 void TranslationCache::on_table_write(CpuState& cpu, uint64_t paddr, unsigned size,
                                       uint64_t value) {
   ++stats_.tracing_writes;
+  hook_cpu_ = &cpu;
   GuestMemory& mem = *cpu.memory;
   const uint64_t mask = size >= 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * size)) - 1;
   const uint64_t diff = (mem.read_phys(paddr, size) ^ value) & mask;
-  if (diff == 0) {
-    ++stats_.tracing_writes_no_change;
-    return;
-  }
-  // The bytes that change: [first, last].
-  const uint64_t first = paddr + static_cast<unsigned>(__builtin_ctzll(diff)) / 8;
-  const uint64_t last = paddr + (63 - static_cast<unsigned>(__builtin_clzll(diff))) / 8;
+  const uint64_t shadow_zaps = shadow_.stats().entries_zapped;
   bool zapped = false;
-  for (uint64_t pfn = first >> kPageShift; pfn <= (last >> kPageShift); ++pfn) {
-    auto it = rmap_.find(pfn);
-    if (it == rmap_.end()) continue;
-    std::vector<Record>& list = it->second;
-    for (size_t i = 0; i < list.size();) {
-      const Record& r = list[i];
-      if (r.entry_paddr <= last && first < r.entry_paddr + r.entry_size) {
-        Space& s = spaces_[r.space];
-        if (s.valid && s.gen == r.gen) {
-          drop_vpage(s, r.vpage);
-          ++stats_.zaps;
-          zapped = true;
-        }
-        list[i] = list.back();
-        list.pop_back();
-        --rmap_records_;
-        continue;
-      }
-      ++i;
-    }
-    if (list.empty()) {
-      rmap_.erase(it);
-      mem.clear_table_page(pfn << kPageShift);
-      ++stats_.table_pages_untraced;
-    }
+  // The bytes that change: [first, last].
+  uint64_t first = 0, last = 0;
+  if (diff != 0) {
+    first = paddr + static_cast<unsigned>(__builtin_ctzll(diff)) / 8;
+    last = paddr + (63 - static_cast<unsigned>(__builtin_clzll(diff))) / 8;
   }
-  if (!zapped) ++stats_.tracing_writes_no_change;
+  for (uint64_t pfn = paddr >> kPageShift; pfn <= ((paddr + size - 1) >> kPageShift); ++pfn) {
+    const bool changed = diff != 0 && pfn >= (first >> kPageShift) && pfn <= (last >> kPageShift);
+    auto it = changed ? rmap_.find(pfn) : rmap_.end();
+    if (it != rmap_.end()) {
+      std::vector<Record>& list = it->second;
+      for (size_t i = 0; i < list.size();) {
+        const Record& r = list[i];
+        if (r.entry_paddr <= last && first < r.entry_paddr + r.entry_size) {
+          Space& s = spaces_[r.space];
+          if (s.valid && s.gen == r.gen) {
+            drop_vpage(s, r.vpage);
+            ++stats_.zaps;
+            zapped = true;
+          }
+          list[i] = list.back();
+          list.pop_back();
+          --rmap_records_;
+          continue;
+        }
+        ++i;
+      }
+      if (list.empty()) {
+        rmap_.erase(it);
+        if (!shadow_.has_tables(pfn)) {
+          mem.clear_table_page(pfn << kPageShift);
+          ++stats_.table_pages_untraced;
+        }
+      }
+    }
+    // The page's shadow tables, every role: drop the changed entries; count the write towards
+    // write flooding (a page table reused as data).
+    if (shadow_.on_write(pfn, first, last, changed) && !shadow_.has_tables(pfn))
+      untrace_flooded(cpu, pfn);
+  }
+  if (!zapped && shadow_.stats().entries_zapped == shadow_zaps) ++stats_.tracing_writes_no_change;
 }
 
 void TranslationCache::revoke_write(CpuState& cpu, uint64_t page_paddr) {
@@ -365,8 +472,10 @@ void TranslationCache::prune(CpuState& cpu) {
                            [&](const Record& a, const Record& b) { return key(a) == key(b); }),
                list.end());
     if (list.empty()) {
-      cpu.memory->clear_table_page(it->first << kPageShift);
-      ++stats_.table_pages_untraced;
+      if (!shadow_.has_tables(it->first)) {
+        cpu.memory->clear_table_page(it->first << kPageShift);
+        ++stats_.table_pages_untraced;
+      }
       it = rmap_.erase(it);
       continue;
     }

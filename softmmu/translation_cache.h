@@ -14,6 +14,10 @@
 //   writes to it (as for code pages); a guest write to it reaches the slow path, which calls
 //   on_table_write(): if the written bytes change an entry, exactly the TLB entries derived from
 //   that entry are dropped, in every address space and view.
+// - Shadow page tables (shadow_tables.h) behind the fast TLB: one per guest paging-structure page
+//   and role, shared by every address space that reaches the page (the kernel half), filled from
+//   guest walks and zapped entry by entry by the same tracing. A fast-TLB miss walks them first;
+//   only a miss there (a hidden fault) walks the guest's tables.
 //
 // Because every cached translation is dropped as soon as an entry it was derived from changes,
 // the cache never holds a translation the guest's tables no longer give. That is stronger than
@@ -28,10 +32,9 @@
 #include <vector>
 
 #include "frontend/cpu_state.h"
+#include "softmmu/shadow_tables.h"
 
 namespace umbra {
-
-struct WalkResult;
 
 struct TranslationCacheStats {
   uint64_t view_switches = 0;         // privilege-view changes served by switching tables
@@ -49,9 +52,11 @@ struct TranslationCacheStats {
   uint64_t flush_all = 0;                 // full flushes (CR0/CR4/EFER, A20, reset, task switch)
   uint64_t flush_page = 0;                // INVLPG / INVPCID individual address
   uint64_t rmap_prunes = 0;               // reverse-map garbage collections
-  uint64_t shadow_hits = 0;    // fast-TLB misses served by the shadow map (no guest walk)
-  uint64_t hidden_faults = 0;  // fast-TLB misses the shadow map could not serve: guest walks
-  uint64_t shadow_resets = 0;  // shadow maps emptied for size
+  uint64_t shadow_hits = 0;     // fast-TLB misses served by the shadow tables (no guest walk)
+  uint64_t hidden_faults = 0;   // fast-TLB misses the shadow tables could not serve: guest walks
+  uint64_t flood_untraced = 0;  // pages untraced after write flooding destroyed their tables
+  // The shadow tables' own counters (created, shared links, zaps by cause, resets) are in
+  // ShadowTableStats: TranslationCache::shadow_stats().
 };
 
 class TranslationCache {
@@ -83,23 +88,16 @@ class TranslationCache {
   void ensure_current(CpuState& cpu);
 
   // A successful walk of `linear` by an explicit access that may fill the active table: records
-  // the entries it used (write tracing) and the translation in the shadow map.
+  // the entries it used (write tracing) and caches them in the shadow tables.
   void note_walk(CpuState& cpu, uint64_t linear, const WalkResult& walk);
 
-  // The shadow map: per address space, linear page -> the leaf translation a guest walk found
-  // (physical page, combined rights, leaf dirty), dropped by the same write tracing as the TLB
-  // entries. A fast-TLB miss that finds its page here needs no guest walk (and no A/D update:
-  // A is already set in every entry, or the tracing would have dropped the translation).
-  struct ShadowLeaf {
-    uint64_t ppage;
-    bool user, writable, no_execute, dirty;
-  };
-  // Looks `linear` up in the active address space's shadow map; counts a hidden fault if absent.
-  bool shadow_lookup(uint64_t linear, ShadowLeaf* out);
-  // The translator served a miss of `linear` from the shadow map (the slow path fills the TLB).
-  void note_shadow_hit(uint64_t linear);
-  // A lookup succeeded but the access needs the guest walk (a first write, or a fault).
-  void note_shadow_unusable() { ++stats_.hidden_faults; }
+  // The shadow page tables (shadow_tables.h) behind the fast TLB: a shadow walk of `linear`
+  // from the active address space's root. A cached leaf whose rights allow `intent` (and that is
+  // not clean for a write) is a shadow hit: `out` gets the translation (paddr, rights, dirty), the
+  // TLB fill is recorded for write tracing, and no guest walk or A/D update is needed (A is set
+  // in every cached entry; a guest write clearing it is traced and zaps the entry). Otherwise a
+  // hidden fault is counted and false returned: the caller walks the guest tables.
+  bool shadow_translate(CpuState& cpu, uint64_t linear, AccessIntent intent, WalkResult* out);
   // A guest write of `size` bytes of `value` at `paddr` on a tracked page-table page, called
   // BEFORE the write lands: drops every translation derived from an entry the write changes.
   void on_table_write(CpuState& cpu, uint64_t paddr, unsigned size, uint64_t value);
@@ -118,6 +116,12 @@ class TranslationCache {
   // Whether the guest physical page is traced, and how many recorded translations use it.
   size_t table_page_uses(uint64_t page_paddr) const;
   size_t rmap_records() const { return rmap_records_; }
+  const ShadowTableStats& shadow_stats() const { return shadow_.stats(); }
+  size_t shadow_tables_live() const { return shadow_.live(); }
+  const ShadowTables& shadow_tables() const { return shadow_; }
+  // The shadow path of `linear` in the active address space (monitor `walk`), side-effect free
+  // apart from the flooding counts of the tables passed.
+  ShadowPath shadow_path(const CpuState& cpu, uint64_t linear);
 
  private:
   struct Space {
@@ -134,7 +138,8 @@ class TranslationCache {
     // are not recorded (paging off), clear everything.
     std::vector<uint16_t> filled;
     bool filled_overflow = false;
-    std::unordered_map<uint64_t, ShadowLeaf> shadow;  // linear page -> leaf translation
+    PagingMode mode = PagingMode::kNone;  // paging mode at creation (a change flushes)
+    ShadowRoots roots;                    // its root shadow tables (revalidated by epoch)
     // Large pages translations were filled from: region base | size code (1: 2 MiB, 2: 4 MiB,
     // 3: 1 GiB), so INVLPG knows when it must drop a whole region.
     std::unordered_map<uint64_t, bool> large;
@@ -159,6 +164,11 @@ class TranslationCache {
   void trace_page(CpuState& cpu, uint64_t pfn);
   void untrace_all(CpuState& cpu);
   void prune(CpuState& cpu);
+  void record(Space& s, uint64_t vpage, uint64_t entry_paddr, uint8_t entry_size);
+  ShadowRoots& current_roots(Space& s);
+  void keep_bounded();
+  void page_released(uint64_t pfn);
+  void untrace_flooded(CpuState& cpu, uint64_t pfn);
 
   Space spaces_[kSpaces];
   unsigned active_space_ = 0;
@@ -169,6 +179,8 @@ class TranslationCache {
   size_t prune_at_ = kPruneMin;
   static constexpr size_t kPruneMin = size_t{1} << 16;
   TranslationCacheStats stats_;
+  ShadowTables shadow_;
+  CpuState* hook_cpu_ = nullptr;  // the CPU of the call in progress (shadow-table hooks)
 };
 
 }  // namespace umbra

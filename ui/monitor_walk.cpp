@@ -250,7 +250,12 @@ std::string Monitor::cmd_walk(Args& args) {
   for (const PageCacheState::TablePage& t : cs.tables) {
     out += "  table page    " + hex(t.paddr, 16) +
            (t.write_tracked ? " write-tracked" : " not tracked") +
-           (t.unsynced ? ", unsynced" : "") + "\n";
+           (t.unsynced ? ", unsynced" : "") + strfmt(", level %u: ", t.level) +
+           (!t.shadow_table  ? std::string("no shadow table")
+            : t.entry_cached ? std::string("shadow table, entry cached")
+                             : std::string("shadow table, entry not cached")) +
+           (t.shadow_roles > 1 ? strfmt(" (%u shadow tables on the page)", t.shadow_roles) : "") +
+           "\n";
   }
   return out;
 }

@@ -73,7 +73,7 @@ TEST(MmuTranslationCache, PrivilegeViewSwitchKeepsTheOtherView) {
   EXPECT_NE(tlb_entry(m.cpu(), kLinA).tag_read, kLinA) << "the user view has its own table";
   const uint64_t hits = m.cache().stats().shadow_hits;
   EXPECT_EQ(m.read(kLinA), 0x1111u);
-  EXPECT_EQ(m.walks(), w) << "the user view's miss is served by the shadow map";
+  EXPECT_EQ(m.walks(), w) << "the user view's miss is served by the shadow tables";
   EXPECT_EQ(m.cache().stats().shadow_hits, hits + 1);
   EXPECT_EQ(tlb_entry(m.cpu(), kLinA).tag_read, kLinA);
 
@@ -223,7 +223,7 @@ TEST(MmuTranslationCache, FlushAllDropsEverythingAndUntracesTables) {
   EXPECT_NE(tlb_entry(m.cpu(), kLinA).tag_read, kLinA);
 }
 
-TEST(MmuTranslationCache, ShadowMapServesConflictMissesWithoutAWalk) {
+TEST(MmuTranslationCache, ShadowTablesServeConflictMissesWithoutAWalk) {
   PagingCpu pc;
   PagingTranslator tr;
   pc.enter(PagingMode::k4Level);
@@ -239,7 +239,7 @@ TEST(MmuTranslationCache, ShadowMapServesConflictMissesWithoutAWalk) {
     for (uint64_t i = 0; i < kPages; ++i) (void)read_mem<uint64_t>(pc.cpu(), kBase + i * kPageSize);
   EXPECT_EQ(tr.stats().walks, kPages) << "only the first round walks the guest tables";
   EXPECT_EQ(tr.cache().stats().shadow_hits, 3 * kPages);
-  // A traced write to one PTE drops the page from the shadow map too: the next miss walks.
+  // A traced write to one PTE drops its shadow entry too: the next miss walks.
   const uint64_t pte = t.entry_addr(kBase + 5 * kPageSize, 1);
   t.map(kBase + kPages * kPageSize, pte & kPageMask, 1, kUserFlags);  // a window on the table
   write_mem<uint64_t>(pc.cpu(), kBase + kPages * kPageSize + (pte & (kPageSize - 1)),
@@ -272,22 +272,24 @@ TEST(MmuTranslationCache, InvlpgDropsAWholeLargePageButOnlyOneSmallPage) {
   EXPECT_NE(tlb_entry(pc.cpu(), kSmall).tag_read, kSmall);
   EXPECT_EQ(tlb_entry(pc.cpu(), kSmall + kPageSize).tag_read, kSmall + kPageSize);
   for (uint64_t a : pieces) EXPECT_EQ(tlb_entry(pc.cpu(), a).tag_read, a);
-  // INVLPG anywhere in the 2-MiB page: every 4-KiB piece of it, in the TLB and the shadow map.
+  // INVLPG anywhere in the 2-MiB page: every 4-KiB piece of it in the TLB, and its shadow leaf.
   tlb_invlpg(pc.cpu(), kLarge + 0x77123);
   for (uint64_t a : pieces) EXPECT_NE(tlb_entry(pc.cpu(), a).tag_read, a) << std::hex << a;
   EXPECT_EQ(tlb_entry(pc.cpu(), kSmall + kPageSize).tag_read, kSmall + kPageSize);
   const uint64_t walks = tr.stats().walks;
   for (uint64_t a : pieces) (void)read_mem<uint64_t>(pc.cpu(), a);
-  EXPECT_EQ(tr.stats().walks, walks + 3) << "the shadow map dropped them too";
+  EXPECT_EQ(tr.stats().walks, walks + 1)
+      << "the 2-MiB page's shadow leaf was dropped: one walk refills it for all three pieces";
 }
 
-TEST(MmuTranslationCache, ReverseMapAndShadowMapStayBounded) {
+TEST(MmuTranslationCache, ReverseMapAndShadowTablesStayBounded) {
   PagingCpu pc;
   PagingTranslator tr;
   pc.enter(PagingMode::k4Level);
   pc.cpu().translator = &tr;
   PageTables t(pc, PagingMode::k4Level);
-  // More pages than a shadow map keeps (65,536), so it is emptied and records die.
+  // 70,000 pages: far more than the fast TLB holds, so fills keep evicting each other and the
+  // reverse map keeps growing with records of evicted entries.
   constexpr uint64_t kBase = 0x0000600000000000ull;
   constexpr uint64_t kPages = 70000;
   for (uint64_t i = 0; i < kPages; ++i) t.map(kBase + i * kPageSize, kFrame1, 1, kUserFlags);
@@ -295,10 +297,11 @@ TEST(MmuTranslationCache, ReverseMapAndShadowMapStayBounded) {
   tlb_flush_all(pc.cpu());
   for (int round = 0; round < 3; ++round)
     for (uint64_t i = 0; i < kPages; ++i) (void)read_mem<uint64_t>(pc.cpu(), kBase + i * kPageSize);
-  EXPECT_GT(tr.cache().stats().shadow_resets, 0u);
+  EXPECT_EQ(tr.stats().walks, kPages) << "rounds 2 and 3 are served by the shadow tables";
   EXPECT_GT(tr.cache().stats().rmap_prunes, 0u);
-  // Live records: four levels for each page in the shadow map or a table, twice that between
-  // two garbage collections.
+  // One shadow table per guest table: 137 page tables, a PD, a PDPT and the PML4.
+  EXPECT_EQ(tr.cache().shadow_tables_live(), (kPages + 511) / 512 + 3);
+  // Live records: four levels for each valid TLB entry, twice that between two collections.
   EXPECT_LE(tr.cache().rmap_records(),
             size_t{2} * 4 * ((size_t{1} << 16) + kTlbSize * TranslationCache::kViews));
 }
