@@ -9,7 +9,7 @@
 // and EFLAGS.AC. The model below is the SDM's (vol. 3, 4.6 rights, 4.7 error code, 4.8 A/D):
 // fault or not, the error code, CR2, the saved instruction pointer, and afterwards A in every
 // entry and D in the leaf exactly when a permitted write happened. Every case runs with a cold
-// TLB and again with a warm one (pm_case.warm).
+// TLB, and under three SMEP / SMAP / AC settings again with a warm one (pm_case.warm).
 //
 // pm_run_reserved() sets one reserved bit (or one ignored bit) in one entry of an otherwise fully
 // permissive walk: a reserved bit is #PF with RSVD and P, no A below that entry, D never.
@@ -335,8 +335,8 @@ static void pm_run_protection(const struct pm_mode* m, uint64_t efer0, ureg cr0_
 }
 
 // Runs the whole matrix of the mode (paging must be on with the mode's tables): first with
-// SMEP = SMAP = AC = 0, then every other SMEP / SMAP / AC combination the CPU supports; one check
-// per combination.
+// SMEP = SMAP = AC = 0, then every other SMEP / SMAP / AC combination the CPU supports, each with
+// a cold TLB and three of them also with a warm one; one check per combination and TLB state.
 static void pm_run(const struct pm_mode* m, uint64_t efer0, ureg cr0_0) {
   section(m->name);
   pm_write_target();
@@ -348,7 +348,11 @@ static void pm_run(const struct pm_mode* m, uint64_t efer0, ureg cr0_0) {
     if ((smep && !has_smep) || (smap && !has_smap)) continue;
     if (p) m->supervisor_kernel(1);
     write_cr4(cr4_0 | (smep ? PM_CR4_SMEP : 0) | (smap ? PM_CR4_SMAP : 0));
-    for (int warm = 0; warm < 2; ++warm) pm_run_protection(m, efer0, cr0_0, smep, smap, ac, warm);
+    // The warm half where the cached rights could go stale: no SMEP/SMAP, and SMEP with SMAP at
+    // either AC (the supervisor, user and AC=1 views of a translation all differ there).
+    const int warm_too = p == 0 || (smep && smap);
+    for (int warm = 0; warm <= warm_too; ++warm)
+      pm_run_protection(m, efer0, cr0_0, smep, smap, ac, warm);
     write_cr4(cr4_0);
     if (p) m->supervisor_kernel(0);
   }
