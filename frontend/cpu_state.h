@@ -218,6 +218,14 @@ struct CpuState {
   // points it at the table of the current address space and privilege view. An offset rather
   // than a pointer so a zero-filled CpuState is valid.
   int64_t tlb_offset;
+
+  // ---- tier 1 (jit/tier1, docs/jit.md) ----
+  // Chained tier-1 code stops at a block boundary once insn_count reaches insn_limit (the run's
+  // instruction budget; set by the engine's run()).
+  uint64_t insn_limit;
+  // The Block whose tier-1 code is running (each compiled block stores itself on entry), so a
+  // fault inside chained code counts the right block's completed instructions; null otherwise.
+  const void* tier1_block;
 };
 
 static_assert(std::is_standard_layout_v<CpuState>);

@@ -26,6 +26,7 @@ Block* BlockCache::insert(std::unique_ptr<Block> b) {
 // reclaim(), once nothing runs it.
 void BlockCache::retire(Block* b) {
   b->valid = false;
+  if (on_retire_) on_retire_(on_retire_ctx_, *b);
   graveyard_.emplace_back(b);
 }
 

@@ -20,6 +20,16 @@ inline uint32_t decode_mode_key(const CpuState& cpu) {
   return (cpu.mode64 ? 1u : 0u) | (cpu.code32 ? 2u : 0u);
 }
 
+// A direct link from one compiled block to the next (docs/jit.md "Chaining"): when the block
+// ends with RIP == rip (and, outside 64-bit mode, CS.base == cs_base), on the same page as its
+// last instruction, its code jumps straight to fn. Filled by the engine, read by tier-1 code.
+struct ChainSlot {
+  uint64_t rip = ~uint64_t{0};
+  uint64_t cs_base = 0;
+  void (*fn)(CpuState*) = nullptr;
+  struct Block* target = nullptr;
+};
+
 struct Block {
   uint64_t rip;         // guest linear address of the first instruction
   uint64_t paddr;       // guest physical address of the first byte
@@ -32,8 +42,14 @@ struct Block {
   uint64_t id = 0;          // process-unique (names its tier-1 code)
   // Tier 1's code for this block (docs/jit.md): runs the whole block and returns how many
   // instructions it completed. Installed by the CPU thread only, between blocks.
-  uint32_t (*tier1)(CpuState*) = nullptr;
+  void (*tier1)(CpuState*) = nullptr;
   uint8_t tier1_state = 0;  // Tier1State
+  // The block ends with a near control transfer (or runs into its length cap): its successor
+  // may be chained. Slots to successors, and the slots of other blocks that point here.
+  bool chainable = false;
+  uint8_t chain_next = 0;  // the slot the next new successor replaces
+  ChainSlot chain[2];
+  std::vector<std::pair<Block*, uint8_t>> incoming;
   bool valid = true;
   std::vector<Insn> insns;
 };
@@ -80,6 +96,11 @@ class BlockCache {
   }
   void clear();
   void reclaim();
+  // Called for each block as it is retired (dropped from the cache; it may still be running).
+  void set_on_retire(void (*fn)(void* ctx, Block& b), void* ctx) {
+    on_retire_ = fn;
+    on_retire_ctx_ = ctx;
+  }
   // Called for each block as reclaim() frees it (tier 1 frees the block's code).
   void set_on_free(void (*fn)(void* ctx, const Block& b), void* ctx) {
     on_free_ = fn;
@@ -97,6 +118,8 @@ class BlockCache {
   std::vector<std::unique_ptr<Block>> graveyard_;
   std::vector<JumpEntry> jump_cache_;
   void (*on_free_)(void*, const Block&) = nullptr;
+  void (*on_retire_)(void*, Block&) = nullptr;
+  void* on_retire_ctx_ = nullptr;
   void* on_free_ctx_ = nullptr;
 };
 

@@ -29,6 +29,24 @@ bool is_rep_string(const Insn& i) {
   }
 }
 
+// Whether a compiled block may jump straight to its successor: it ends with a near control
+// transfer (no change of mode, privilege or paging) or at the length cap, and its instructions
+// are all on one page.
+bool ends_chainable(const Block& b) {
+  if (b.page2 != ~uint64_t{0} || b.insns.empty()) return false;
+  const Insn& last = b.insns.back();
+  if (last.attrs & attr::kUnimplemented) return false;
+  switch (last.op) {
+    case Op::JMP: case Op::JMP_IND: case Op::JCC: case Op::CALL: case Op::CALL_IND: case Op::RET:
+    case Op::LOOP: case Op::LOOPE: case Op::LOOPNE: case Op::JRCXZ:
+      return true;
+    default:
+      // The length cap: the next instruction simply follows.
+      return b.insns.size() == kMaxBlockInsns && !(last.attrs & attr::kEndsBlock) &&
+             !is_rep_string(last);
+  }
+}
+
 }  // namespace
 
 Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
@@ -36,7 +54,8 @@ Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
   mem.on_code_write = [this](uint64_t page) { invalidate_page(page); };
   mem.on_code_write_range = [this](uint64_t paddr, unsigned size) {
     bool hit_running = false;
-    stats_.blocks_invalidated += cache_.invalidate_range(paddr, size, running_, &hit_running);
+    stats_.blocks_invalidated +=
+        cache_.invalidate_range(paddr, size, running_block(), &hit_running);
     if (hit_running) cpu_.exit_request |= kExitCodeChanged;
     GuestMemory& m = *cpu_.memory;
     for (uint64_t p = paddr & kPageMask; p < paddr + size; p += kPageSize)
@@ -46,11 +65,18 @@ Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
   // write to it takes the slow path and reaches on_code_write.
   mem.on_code_page_marked = [this](uint64_t page) { tlb_revoke_write(cpu_, page); };
   cache_.set_on_free(&Tier0Engine::on_block_freed, this);
+  cache_.set_on_retire(&Tier0Engine::on_block_retired, this);
   set_accel(default_accel_mode());
 }
 
 Tier0Engine::~Tier0Engine() {
-  // Frees every block now, so tier 1 releases their code.
+  // No compile may still be running for this engine, and every block's code is released.
+  if (tier1_) {
+    tier1_->cancel(tier1_results_);
+    for (const tier1::ResultQueue::Result& r : tier1_results_->take())
+      if (r.fn) tier1_->release(r.id);
+    tier1_pending_.clear();
+  }
   cache_.clear();
   cache_.reclaim();
   cpu_.memory->on_code_write = nullptr;
@@ -60,7 +86,7 @@ Tier0Engine::~Tier0Engine() {
 
 void Tier0Engine::invalidate_page(uint64_t page_paddr) {
   bool hit_running = false;
-  stats_.blocks_invalidated += cache_.invalidate_page(page_paddr, running_, &hit_running);
+  stats_.blocks_invalidated += cache_.invalidate_page(page_paddr, running_block(), &hit_running);
   // The running block's remaining instructions may be stale: leave it after this instruction.
   if (hit_running) cpu_.exit_request |= kExitCodeChanged;
 }
@@ -83,8 +109,9 @@ void Tier0Engine::tier_up(Block* b) {
     }
     tier1_results_ = std::make_shared<tier1::ResultQueue>();
   }
+  tier1::BlockJob job{b->id, b->mode_key, b, b->chainable ? b->chain : nullptr, b->insns};
   if (accel_ == AccelMode::CompileAll) {
-    tier1::BlockFn fn = tier1_->compile_now(b->id, b->mode_key, b->insns);
+    tier1::BlockFn fn = tier1_->compile_now(job);
     if (fn) {
       b->tier1 = fn;
       b->tier1_state = kTier1Compiled;
@@ -97,7 +124,7 @@ void Tier0Engine::tier_up(Block* b) {
   }
   b->tier1_state = kTier1Queued;
   tier1_pending_[b->id] = b;
-  tier1_->request(tier1_results_, b->id, b->mode_key, b->insns);
+  tier1_->request(tier1_results_, std::move(job));
 }
 
 // Installs code the compiler thread finished. Blocks dropped meanwhile (self-modifying code,
@@ -121,6 +148,43 @@ void Tier0Engine::install_tier1_results() {
       b->tier1_state = kTier1Failed;
     }
   }
+}
+
+// A retired block must never be entered again: unlink every chain slot pointing to it, and its
+// own slots from their targets' lists.
+void Tier0Engine::on_block_retired(void* self, Block& b) {
+  auto* e = static_cast<Tier0Engine*>(self);
+  if (e->chain_from_ == &b) e->chain_from_ = nullptr;
+  for (auto [from, k] : b.incoming)
+    if (from->chain[k].target == &b) from->chain[k] = ChainSlot{};
+  b.incoming.clear();
+  for (uint8_t k = 0; k < 2; ++k) {
+    Block* t = b.chain[k].target;
+    if (!t) continue;
+    std::erase(t->incoming, std::pair<Block*, uint8_t>{&b, k});
+    b.chain[k] = ChainSlot{};
+  }
+}
+
+// Links `from` (a compiled block that just ran to its end) to `to`, the block the dispatcher
+// found next, when tier-1 code may jump there itself: both compiled, same decoding mode, and
+// `to` on the physical page of `from` (the chained code checks at run time that the successor
+// is on the linear page of its last instruction, so this page is where it is).
+void Tier0Engine::chain(Block* from, Block* to) {
+  if (!to->tier1 || to->mode_key != from->mode_key || !to->valid || !from->valid ||
+      (to->paddr & kPageMask) != (from->paddr & kPageMask) || to->page2 != ~uint64_t{0})
+    return;
+  const uint64_t cs_base = cpu_.mode64 ? 0 : cpu_.seg[CS].base;
+  for (const ChainSlot& s : from->chain)
+    if (s.target == to && s.rip == cpu_.rip && s.cs_base == cs_base) return;
+  const uint8_t k = from->chain_next;
+  from->chain_next ^= 1;
+  if (Block* old = from->chain[k].target)
+    std::erase(old->incoming, std::pair<Block*, uint8_t>{from, k});
+  // fn last: tier-1 code reads rip, then fn (same thread: no ordering issue).
+  from->chain[k] = ChainSlot{cpu_.rip, cs_base, to->tier1, to};
+  to->incoming.emplace_back(from, k);
+  ++stats_.tier1_chained;
 }
 
 void Tier0Engine::on_block_freed(void* self, const Block& b) {
@@ -185,6 +249,7 @@ const Block* Tier0Engine::build_block(uint64_t rip, uint32_t mode_key) {
   }
   b->byte_len = static_cast<uint32_t>(pc - rip);
   b->host = mem.host_ptr(b->paddr);
+  b->chainable = ends_chainable(*b);
   mem.mark_code_page(b->paddr);
   if (b->page2 != ~uint64_t{0}) mem.mark_code_page(b->page2);
   ++stats_.blocks_built;
@@ -306,6 +371,8 @@ bool Tier0Engine::boundary_events() {
 
 uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
   CpuState& cpu = cpu_;
+  cpu.insn_limit = max_insns > ~uint64_t{0} - start ? ~uint64_t{0} : start + max_insns;
+  chain_from_ = nullptr;
   for (;;) {
     if (cpu.exit_request & ~(kExitCodeChanged | kExitInterrupt)) break;
     cpu.exit_request = 0;
@@ -331,6 +398,10 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
     }
     if (tier1_results_ && tier1_results_->ready()) install_tier1_results();
     Block* const b = const_cast<Block*>(find_block());
+    if (chain_from_) {
+      chain(chain_from_, b);
+      chain_from_ = nullptr;
+    }
     ++b->exec_count;
     if (__builtin_expect(b->tier1_state == kTier1None, 0) && accel_ != AccelMode::Tier0 &&
         b->exec_count >= (accel_ == AccelMode::CompileAll ? 1u : hot_threshold_))
@@ -338,9 +409,14 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
     running_ = b;
     running_rip_ = linear_pc(cpu);
     if (b->tier1) {
-      const uint32_t n = b->tier1(&cpu);
-      cpu.insn_count += n;
-      stats_.tier1_insns += n;
+      const uint64_t before = cpu.insn_count;
+      b->tier1(&cpu);
+      // The last block that ran (chained code may have gone through several) is a chaining
+      // candidate if it ran to its end with nothing to report.
+      auto* last = static_cast<Block*>(const_cast<void*>(cpu.tier1_block));
+      cpu.tier1_block = nullptr;
+      if (cpu.exit_request == 0 && last->chainable && last->valid) chain_from_ = last;
+      stats_.tier1_insns += cpu.insn_count - before;
       ++stats_.tier1_runs;
       running_ = nullptr;
       continue;
@@ -379,6 +455,14 @@ RunResult Tier0Engine::run(uint64_t max_insns) {
     // An exception unwound here. RIP points at the faulting instruction; count the
     // instructions of the block that completed before it.
     ++stats_.faults;
+    chain_from_ = nullptr;
+    if (cpu.tier1_block) {
+      // The fault came from tier-1 code, maybe a block reached by chaining: count that block's
+      // completed instructions (its instructions are on the page of the faulting one).
+      running_ = static_cast<const Block*>(cpu.tier1_block);
+      running_rip_ = (linear_pc(cpu) & kPageMask) | (running_->paddr & ~kPageMask);
+      cpu.tier1_block = nullptr;
+    }
     if (running_) {
       uint64_t a = running_rip_;
       const uint64_t pc = linear_pc(cpu);

@@ -28,6 +28,7 @@ struct EngineStats {
   uint64_t tier1_insns = 0;      // instructions retired by tier-1 code
   uint64_t tier1_installed = 0;  // compiled blocks installed
   uint64_t tier1_failed = 0;     // blocks tier 1 could not compile (they stay on tier 0)
+  uint64_t tier1_chained = 0;    // chain slots filled
 };
 
 class Tier0Engine {
@@ -79,6 +80,13 @@ class Tier0Engine {
   void tier_up(Block* b);
   void install_tier1_results();
   static void on_block_freed(void* self, const Block& b);
+  static void on_block_retired(void* self, Block& b);
+  void chain(Block* from, Block* to);
+  // The block executing now: tier-1 code records itself (chaining moves between blocks without
+  // the dispatcher), tier 0 in running_.
+  const Block* running_block() const {
+    return cpu_.tier1_block ? static_cast<const Block*>(cpu_.tier1_block) : running_;
+  }
 
   CpuState& cpu_;
   BlockCache cache_;
@@ -95,6 +103,7 @@ class Tier0Engine {
   tier1::Tier1* tier1_ = nullptr;
   std::shared_ptr<tier1::ResultQueue> tier1_results_;
   std::unordered_map<uint64_t, Block*> tier1_pending_;  // queued blocks by id
+  Block* chain_from_ = nullptr;  // compiled block that just ran to its end (chaining candidate)
   // The event to deliver when the fault-catching region is re-entered (members, not locals,
   // because they change between setjmp and longjmp).
   Event pending_event_{};

@@ -37,6 +37,7 @@
 #include <llvm/Transforms/Scalar/SROA.h>
 #include <llvm/Transforms/Scalar/SimplifyCFG.h>
 
+#include "jit/block_cache.h"
 #include "jit/tier1/native_symbols.h"
 #include "jit/tier1/semantics_library.h"
 
@@ -198,12 +199,13 @@ BlockCompiler::BlockCompiler(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 
 BlockCompiler::~BlockCompiler() = default;
 
-BlockFn BlockCompiler::compile(uint64_t id, uint32_t mode_key, const std::vector<Insn>& insns) {
+BlockFn BlockCompiler::compile(const BlockJob& job) {
   Impl& im = *impl_;
   const uint64_t t0 = now_ns();
   llvm::LLVMContext& ctx = *im.tsc.getContext();
   SemanticsLibrary& lib = *im.library;
-  const std::string fn_name = "umbra_tb_" + std::to_string(id);
+  const std::string fn_name = "umbra_tb_" + std::to_string(job.id);
+  const std::vector<Insn>& insns = job.insns;
   auto m = std::make_unique<llvm::Module>(fn_name, ctx);
   m->setDataLayout(lib.data_layout());
   m->setTargetTriple(lib.triple());
@@ -243,29 +245,48 @@ BlockFn BlockCompiler::compile(uint64_t id, uint32_t mode_key, const std::vector
     callee[i] = it->second;
   }
 
-  // uint32_t tb(CpuState* cpu): the handlers in order, leaving early when exit_request is set.
-  llvm::Function* fn = llvm::Function::Create(llvm::FunctionType::get(i32, {ptr}, false),
-                                              llvm::GlobalValue::ExternalLinkage, fn_name, *m);
+  // void tb(CpuState* cpu): the handlers in order; after each one, leave if exit_request is set;
+  // at every exit add the completed instructions to insn_count; at the end, jump to a chained
+  // successor if one matches (docs/jit.md "Chaining").
+  llvm::Type* i64 = llvm::Type::getInt64Ty(ctx);
+  llvm::Type* i8 = llvm::Type::getInt8Ty(ctx);
+  llvm::FunctionType* block_ty = llvm::FunctionType::get(void_ty, {ptr}, false);
+  llvm::Function* fn =
+      llvm::Function::Create(block_ty, llvm::GlobalValue::ExternalLinkage, fn_name, *m);
   fn->addFnAttr("target-cpu", im.cpu_name);
   if (!im.cpu_features.empty()) fn->addFnAttr("target-features", im.cpu_features);
   fn->addFnAttr(llvm::Attribute::NoUnwind);
   llvm::Argument* cpu = fn->getArg(0);
   cpu->setName("cpu");
   llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fn));
-  llvm::Type* i8 = llvm::Type::getInt8Ty(ctx);
-  llvm::Value* exit_req_ptr =
-      b.CreateConstInBoundsGEP1_64(i8, cpu, offsetof(CpuState, exit_request), "exit_request");
+  auto field = [&](size_t offset, const char* name = "") {
+    return b.CreateConstInBoundsGEP1_64(i8, cpu, offset, name);
+  };
+  auto constant_ptr = [&](const void* p) {
+    return llvm::ConstantExpr::getIntToPtr(b.getInt64(reinterpret_cast<uint64_t>(p)), ptr);
+  };
+  llvm::Value* exit_req_ptr = field(offsetof(CpuState, exit_request), "exit_request");
+  llvm::Value* count_ptr = field(offsetof(CpuState, insn_count), "insn_count");
+  llvm::Value* rip_ptr = field(offsetof(CpuState, rip), "rip");
+  b.CreateStore(constant_ptr(job.block), field(offsetof(CpuState, tier1_block)));
   // The block's key fixes the decoding mode (CS.L, CS.D) and no instruction inside a block
   // changes it, so the handlers' mode checks fold (re-stated after every instruction: a call
   // left in a handler may clobber what LLVM knows about memory).
-  llvm::Value* mode64_ptr = b.CreateConstInBoundsGEP1_64(i8, cpu, offsetof(CpuState, mode64));
-  llvm::Value* code32_ptr = b.CreateConstInBoundsGEP1_64(i8, cpu, offsetof(CpuState, code32));
+  llvm::Value* mode64_ptr = field(offsetof(CpuState, mode64));
+  llvm::Value* code32_ptr = field(offsetof(CpuState, code32));
   auto assume_mode = [&] {
-    b.CreateAssumption(b.CreateICmpEQ(b.CreateLoad(i8, mode64_ptr), b.getInt8(mode_key & 1)));
+    b.CreateAssumption(b.CreateICmpEQ(b.CreateLoad(i8, mode64_ptr), b.getInt8(job.mode_key & 1)));
     b.CreateAssumption(
-        b.CreateICmpEQ(b.CreateLoad(i8, code32_ptr), b.getInt8((mode_key >> 1) & 1)));
+        b.CreateICmpEQ(b.CreateLoad(i8, code32_ptr), b.getInt8((job.mode_key >> 1) & 1)));
   };
+  auto retire_insns = [&](size_t n) {
+    b.CreateStore(b.CreateAdd(b.CreateLoad(i64, count_ptr), b.getInt64(n)), count_ptr);
+  };
+  const bool legacy = (job.mode_key & 1) == 0;
+  llvm::Value* cs_base_ptr = field(offsetof(CpuState, seg) + CS * sizeof(SegmentCache) +
+                                   offsetof(SegmentCache, base));
   assume_mode();
+  llvm::Value* last_rip = nullptr;
   for (size_t i = 0; i < insns.size(); ++i) {
     auto* bytes = llvm::ConstantDataArray::get(
         ctx, llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t*>(&insns[i]), sizeof(Insn)));
@@ -273,6 +294,7 @@ BlockFn BlockCompiler::compile(uint64_t id, uint32_t mode_key, const std::vector
                                        llvm::GlobalValue::PrivateLinkage, bytes, "insn");
     g->setAlignment(llvm::Align(alignof(Insn)));
     g->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+    if (i + 1 == insns.size()) last_rip = b.CreateLoad(i64, rip_ptr, "last_rip");
     b.CreateCall(handler_ty, callee[i], {cpu, g});
     if (i + 1 == insns.size()) break;
     assume_mode();
@@ -281,10 +303,61 @@ BlockFn BlockCompiler::compile(uint64_t id, uint32_t mode_key, const std::vector
     auto* next = llvm::BasicBlock::Create(ctx, "next", fn);
     b.CreateCondBr(b.CreateICmpNE(req, b.getInt32(0)), leave, next);
     b.SetInsertPoint(leave);
-    b.CreateRet(b.getInt32(static_cast<uint32_t>(i + 1)));
+    retire_insns(i + 1);
+    b.CreateRetVoid();
     b.SetInsertPoint(next);
   }
-  b.CreateRet(b.getInt32(static_cast<uint32_t>(insns.size())));
+  retire_insns(insns.size());
+  if (job.chain_slots) {
+    // Chain only at a clean block boundary, where the dispatcher would have nothing to do:
+    // no exit request, budget left, no interrupt/NMI pending, no interrupt shadow, not halted,
+    // no single-stepping; and only to a successor on the page of the last instruction (so the
+    // successor's physical address is this page's, whatever linear address this runs at).
+    llvm::Value* rip = b.CreateLoad(i64, rip_ptr, "next_rip");
+    llvm::Value* cs_base = legacy ? b.CreateLoad(i64, cs_base_ptr, "cs_base") : nullptr;
+    llvm::Value* lin = legacy ? b.CreateAdd(cs_base, rip) : rip;
+    llvm::Value* lin_last = legacy ? b.CreateAdd(cs_base, last_rip) : last_rip;
+    llvm::Value* ok = b.CreateICmpULT(b.CreateXor(lin, lin_last), b.getInt64(kPageSize));
+    ok = b.CreateAnd(ok, b.CreateICmpEQ(b.CreateLoad(i32, exit_req_ptr), b.getInt32(0)));
+    ok = b.CreateAnd(ok, b.CreateICmpULT(b.CreateLoad(i64, count_ptr),
+                                         b.CreateLoad(i64, field(offsetof(CpuState, insn_limit)))));
+    // irq_line, nmi_pending, interrupt_shadow and halted are single bytes; OR them.
+    llvm::Value* events = b.CreateOr(
+        b.CreateOr(b.CreateLoad(i8, field(offsetof(CpuState, irq_line))),
+                   b.CreateLoad(i8, field(offsetof(CpuState, nmi_pending)))),
+        b.CreateOr(b.CreateLoad(i8, field(offsetof(CpuState, interrupt_shadow))),
+                   b.CreateLoad(i8, field(offsetof(CpuState, halted)))));
+    ok = b.CreateAnd(ok, b.CreateICmpEQ(events, b.getInt8(0)));
+    llvm::Value* flags = b.CreateLoad(i64, field(offsetof(CpuState, rflags)));
+    ok = b.CreateAnd(ok, b.CreateICmpEQ(b.CreateAnd(flags, b.getInt64(rf::TF | rf::RF)),
+                                        b.getInt64(0)));
+    auto* done = llvm::BasicBlock::Create(ctx, "done", fn);
+    auto* slots = llvm::BasicBlock::Create(ctx, "chain", fn);
+    b.CreateCondBr(ok, slots, done);
+    b.SetInsertPoint(slots);
+    const auto* slot = static_cast<const ChainSlot*>(job.chain_slots);
+    for (int k = 0; k < 2; ++k) {
+      llvm::Value* match =
+          b.CreateICmpEQ(rip, b.CreateLoad(i64, constant_ptr(&slot[k].rip)));
+      if (legacy)
+        match = b.CreateAnd(match, b.CreateICmpEQ(cs_base, b.CreateLoad(i64, constant_ptr(&slot[k].cs_base))));
+      auto* hit = llvm::BasicBlock::Create(ctx, "slot_match", fn);
+      auto* miss = llvm::BasicBlock::Create(ctx, "slot_miss", fn);
+      b.CreateCondBr(match, hit, miss);
+      b.SetInsertPoint(hit);
+      llvm::Value* target = b.CreateLoad(ptr, constant_ptr(&slot[k].fn));
+      auto* jump = llvm::BasicBlock::Create(ctx, "jump", fn);
+      b.CreateCondBr(b.CreateIsNotNull(target), jump, miss);
+      b.SetInsertPoint(jump);
+      llvm::CallInst* tail = b.CreateCall(block_ty, target, {cpu});
+      tail->setTailCallKind(llvm::CallInst::TCK_MustTail);
+      b.CreateRetVoid();
+      b.SetInsertPoint(miss);
+    }
+    b.CreateBr(done);
+    b.SetInsertPoint(done);
+  }
+  b.CreateRetVoid();
 
   for (auto& [tu, t] : by_tu) {
     std::unique_ptr<llvm::Module> part = lib.extract(tu, t.fns, t.names, &im.native_names);
@@ -372,7 +445,7 @@ BlockFn BlockCompiler::compile(uint64_t id, uint32_t mode_key, const std::vector
     return nullptr;
   }
   const uint64_t t3 = now_ns();
-  im.code.emplace(id, rt);
+  im.code.emplace(job.id, rt);
   ++stats_.blocks;
   stats_.guest_insns += insns.size();
   stats_.ns_ir += t1 - t0;

@@ -1,12 +1,13 @@
 // Tier 1's compiler: turns a decoded block into host code through LLVM (docs/jit.md).
 //
-// The block becomes one function `uint32_t tb(CpuState*)` that calls, for each guest
+// The block becomes one function `void tb(CpuState*)` that calls, for each guest
 // instruction, the same semantic handler tier 0 calls, with that instruction's decoded Insn as
 // a constant; the handlers' bodies come from the semantics bitcode (SemanticsLibrary) and are
 // inlined, so the decoded fields fold away and LLVM optimizes across instructions. After each
 // instruction the function returns early if CpuState::exit_request is set (exactly where tier 0
-// stops); it returns the number of instructions it completed. A fault unwinds with longjmp, as
-// in tier 0, leaving the state of the last completed instruction.
+// stops); every exit adds the instructions completed to CpuState::insn_count, and a block that
+// ran to its end may jump straight to a chained successor's code. A fault unwinds with longjmp,
+// as in tier 0, leaving the state of the last completed instruction.
 //
 // Not thread-safe: one thread compiles (the background compiler, or the CPU thread in the
 // compile-everything mode).
@@ -21,7 +22,16 @@
 
 namespace umbra::tier1 {
 
-using BlockFn = uint32_t (*)(CpuState*);
+using BlockFn = void (*)(CpuState*);
+
+// What the compiler needs to know about a block.
+struct BlockJob {
+  uint64_t id;                        // names the code (release(id) frees it)
+  uint32_t mode_key;                  // decode_mode_key: bit 0 CS.L, bit 1 CS.D
+  const void* block;                  // the Block (stored in CpuState::tier1_block on entry)
+  const void* chain_slots = nullptr;  // its ChainSlot[2] if it may chain to a successor
+  std::vector<Insn> insns;
+};
 
 struct CompileStats {
   uint64_t blocks = 0;           // blocks compiled
@@ -43,9 +53,7 @@ class BlockCompiler {
   ~BlockCompiler();
 
   // Compiles the block; returns its entry point (null on failure, reason in last_error()).
-  // `id` names the code so that release(id) can free it.
-  // `mode_key` is the block's decode_mode_key (bit 0 CS.L, bit 1 CS.D).
-  BlockFn compile(uint64_t id, uint32_t mode_key, const std::vector<Insn>& insns);
+  BlockFn compile(const BlockJob& job);
   // Frees the code of block `id` (the block is gone and nothing runs it any more).
   void release(uint64_t id);
 

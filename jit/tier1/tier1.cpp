@@ -103,19 +103,18 @@ void Tier1::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-BlockFn Tier1::compile_now(uint64_t id, uint32_t mode_key, const std::vector<Insn>& insns) {
+BlockFn Tier1::compile_now(const BlockJob& job) {
   std::lock_guard<std::mutex> c(compiler_mu_);
-  BlockFn fn = compiler_->compile(id, mode_key, insns);
+  BlockFn fn = compiler_->compile(job);
   std::lock_guard<std::mutex> lock(mu_);
   stats_.compile = compiler_->stats();
   return fn;
 }
 
-void Tier1::request(std::shared_ptr<ResultQueue> to, uint64_t id, uint32_t mode_key,
-                    const std::vector<Insn>& insns) {
+void Tier1::request(std::shared_ptr<ResultQueue> to, BlockJob job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    requests_.push_back(Request{std::move(to), id, mode_key, insns});
+    requests_.push_back(Request{std::move(to), std::move(job)});
     ++stats_.requests;
   }
   cv_.notify_one();
@@ -127,6 +126,12 @@ void Tier1::release(uint64_t id) {
     releases_.push_back(id);
   }
   cv_.notify_one();
+}
+
+void Tier1::cancel(const std::shared_ptr<ResultQueue>& q) {
+  std::unique_lock<std::mutex> lock(mu_);
+  std::erase_if(requests_, [&](const Request& r) { return r.to == q; });
+  idle_cv_.wait(lock, [&] { return in_flight_ != q.get(); });
 }
 
 Tier1Stats Tier1::stats() const {
@@ -148,17 +153,20 @@ void Tier1::thread_main() {
     if (!requests_.empty()) {
       req.emplace(std::move(requests_.front()));
       requests_.pop_front();
+      in_flight_ = req->to.get();
     }
     lock.unlock();
     BlockFn fn = nullptr;
     {
       std::lock_guard<std::mutex> c(compiler_mu_);
       for (uint64_t id : releases) compiler_->release(id);
-      if (req) fn = compiler_->compile(req->id, req->mode_key, req->insns);
+      if (req) fn = compiler_->compile(req->job);
     }
-    if (req) req->to->push(ResultQueue::Result{req->id, fn});
+    if (req) req->to->push(ResultQueue::Result{req->job.id, fn});
     lock.lock();
     stats_.compile = compiler_->stats();
+    in_flight_ = nullptr;
+    idle_cv_.notify_all();
   }
 }
 

@@ -67,12 +67,14 @@ class Tier1 {
   static Tier1* get(std::string* error);
 
   // Compiles now, on the calling thread (compile-everything mode).
-  BlockFn compile_now(uint64_t id, uint32_t mode_key, const std::vector<Insn>& insns);
+  BlockFn compile_now(const BlockJob& job);
   // Queues the block for the background thread; the result goes to `to`.
-  void request(std::shared_ptr<ResultQueue> to, uint64_t id, uint32_t mode_key,
-               const std::vector<Insn>& insns);
+  void request(std::shared_ptr<ResultQueue> to, BlockJob job);
   // The block is gone: free its code (on the compiler thread if it runs).
   void release(uint64_t id);
+  // The engine owning `q` goes away: drops its queued requests and waits until the compiler is
+  // not working for it (so nothing compiles for a dead engine, and nothing at process exit).
+  void cancel(const std::shared_ptr<ResultQueue>& q);
 
   Tier1Stats stats() const;
 
@@ -91,12 +93,12 @@ class Tier1 {
   bool stop_ = false;
   struct Request {
     std::shared_ptr<ResultQueue> to;
-    uint64_t id;
-    uint32_t mode_key;
-    std::vector<Insn> insns;
+    BlockJob job;
   };
   std::deque<Request> requests_;
   std::vector<uint64_t> releases_;
+  const ResultQueue* in_flight_ = nullptr;  // whose request is being compiled
+  std::condition_variable idle_cv_;
   Tier1Stats stats_;  // guarded by mu_
 };
 
