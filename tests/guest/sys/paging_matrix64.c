@@ -2,11 +2,11 @@
 // size (4 KiB PTE, 2 MiB PDE, 1 GiB PDPTE when CPUID advertises 1-GiB pages) x U/S and R/W at
 // every level x XD nowhere / in the leaf / in the PML4E x read, write, fetch x CPL 0, 3 x CR0.WP
 // x EFER.NXE x CR4.SMEP x CR4.SMAP x EFLAGS.AC (as CPUID advertises SMEP and SMAP) x cold / warm
-// TLB, then the reserved and ignored bits of every entry and the implicit supervisor accesses
-// (an LDT on the target page). The SMEP / SMAP / AC cases make the library's
-// identity map supervisor-only (U/S = 0 in its PDPTE 0) and run their ring-3 halves through a
-// user alias of the low 8 MiB (the 64-bit part's code, data and the library's user stack) at
-// PM_USER_ALIAS (PDPTE 1 of the same PML4E).
+// TLB, then the reserved and ignored bits of every entry, the implicit supervisor accesses (an
+// LDT on the target page) and accesses across a page boundary. The SMEP / SMAP / AC cases make the
+// library's identity map supervisor-only (U/S = 0 in its PDPTE 0) and run their ring-3 halves
+// through a user alias of the low 8 MiB (the 64-bit part's code, data and the library's user stack)
+// at PM_USER_ALIAS (PDPTE 1 of the same PML4E).
 #include "cpu64.h"
 #include "paging_matrix.h"
 
