@@ -376,7 +376,8 @@ static void pm_run(const struct pm_mode* m, uint64_t efer0, ureg cr0_0) {
 // of a PDE or PTE, bits 20:13 of a 2-MiB PDE reserved; PDPTE reserved bits are #GP at the CR3
 // load, not #PF: pdpte_reserved() in the 32-bit part); 4-level paging tables 4-14 .. 4-20 (bits
 // 51:MAXPHYADDR everywhere, PS in a PML4E, bits 20:13 of a 2-MiB PDE and 29:13 of a 1-GiB PDPTE
-// reserved; bits 62:52 ignored with CR4.PKE = 0). Bits 11:9 are ignored in every mode.
+// reserved; bits 62:52 ignored with CR4.PKE = 0). Bits 11:9 are ignored in every mode; the PAT
+// bit of a leaf is tested with them (no fault).
 #define PM_MAX_BITS 12
 static int pm_reserved_bits(const struct pm_mode* m, int levels, int i, int maxphyaddr,
                             int bits[PM_MAX_BITS], int kinds[PM_MAX_BITS]) {
@@ -385,6 +386,10 @@ static int pm_reserved_bits(const struct pm_mode* m, int levels, int i, int maxp
 #define PM_ADD(b, k) (bits[n] = (b), kinds[n] = (k), ++n)
   PM_ADD(9, PM_RSVD_IGNORED);
   PM_ADD(11, PM_RSVD_IGNORED);
+  // PAT (CPUID.01H:EDX bit 16): bit 7 of a 4-KiB PTE, bit 12 of a large leaf select the memory
+  // type, they are no reserved bits (tables 4-4 .. 4-20).
+  if (leaf && (cpuid(1, 0).edx >> 16) & 1)
+    PM_ADD(i == m->level_options[0] - 1 ? 7 : 12, PM_RSVD_IGNORED);
   if (m->kind == PM_KIND_32BIT) {
     if (leaf && levels == 1) PM_ADD(21, PM_RSVD_SET);  // 4-MiB leaf
     return n;
