@@ -4,6 +4,8 @@
 //
 //   cr3_switch_umbra KERNEL "COMMAND LINE" [RAM_MIB [INITRD]]
 //
+// The guest's serial and 0xe9 output is discarded unless UMBRA_BENCH_CONSOLE is set (then it goes
+// to stderr, so the counters on stdout stay parseable).
 // Any kernel the PC machine boots will do (a Linux bzImage with its initramfs too), which makes
 // this also the way to read the MMU counters of a whole guest run.
 #include <sys/resource.h>
@@ -29,8 +31,9 @@ int main(int argc, char** argv) {
   if (argc == 5) cfg.modules = {argv[4]};
   cfg.no_reboot = true;
   cfg.debug_exit = std::make_pair(uint16_t{0xf4}, uint16_t{4});
-  cfg.serial_out = nullptr;
-  cfg.debugcon_out = nullptr;
+  const bool console = std::getenv("UMBRA_BENCH_CONSOLE") != nullptr;
+  cfg.serial_out = console ? stderr : nullptr;
+  cfg.debugcon_out = console ? stderr : nullptr;
   PcMachine pc(cfg);
   std::string error;
   if (!pc.boot(&error)) {

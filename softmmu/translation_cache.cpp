@@ -18,6 +18,9 @@ constexpr TlbEntry kEmptyEntry{kTlbInvalid, kTlbInvalid, kTlbInvalid, 0};
 constexpr uint64_t kNoPaging = ~uint64_t{0};
 // Recorded fills per address space beyond which a reset clears whole tables.
 constexpr size_t kMaxFilled = kTlbSize / 4;
+// Linear pages per address space whose records are kept alive without a TLB entry (bounds the
+// reverse map: beyond it the set is emptied and the records die at the next garbage collection).
+constexpr size_t kMaxRecorded = size_t{1} << 16;
 
 bool entry_maps(const TlbEntry& e, uint64_t vpage) {
   return e.tag_read == vpage || e.tag_write == vpage || e.tag_exec == vpage;
@@ -88,6 +91,7 @@ void TranslationCache::reset_space(Space& s) {
   s.filled.clear();
   s.filled_overflow = false;
   s.roots = ShadowRoots{};
+  s.recorded.clear();
   s.large.clear();
 }
 
@@ -170,6 +174,7 @@ void TranslationCache::flush_all(CpuState& cpu) {
 }
 
 void TranslationCache::drop_vpage(Space& s, uint64_t vpage) {
+  s.recorded.erase(vpage);
   const unsigned idx = (vpage >> kPageShift) & (kTlbSize - 1);
   for (unsigned v = 0; v < kViews; ++v) {
     if (!s.used[v]) continue;
@@ -194,6 +199,7 @@ void TranslationCache::drop_range(Space& s, uint64_t base, uint64_t size) {
     drop_vpage(s, base & kPageMask);
     return;
   }
+  std::erase_if(s.recorded, [&](uint64_t vpage) { return vpage - base < size; });
   auto inside = [&](uint64_t tag) { return tag != kTlbInvalid && tag - base < size; };
   for (unsigned v = 0; v < kViews; ++v) {
     if (!s.used[v]) continue;
@@ -240,6 +246,7 @@ void TranslationCache::note_walk(CpuState& cpu, uint64_t linear, const WalkResul
     if (l.from_register) continue;
     record(s, vpage, l.entry_addr, l.entry_size);
   }
+  note_recorded(s, vpage);
   if (s.root != kNoPaging) {
     keep_bounded();
     shadow_.fill(current_roots(s), walk);
@@ -266,6 +273,11 @@ void TranslationCache::keep_bounded() {
       if (t) pinned.push_back(t);
   }
   shadow_.enforce_bound(pinned);
+}
+
+void TranslationCache::note_recorded(Space& s, uint64_t vpage) {
+  if (s.recorded.size() >= kMaxRecorded) s.recorded.clear();
+  s.recorded.insert(vpage);
 }
 
 ShadowRoots& TranslationCache::current_roots(Space& s) {
@@ -338,11 +350,16 @@ bool TranslationCache::shadow_translate(CpuState& cpu, uint64_t linear, AccessIn
   const uint64_t vpage = linear & kPageMask;
   note_fill(s, vpage);
   if (path.page_size > kPageSize) s.large[large_key(vpage, path.page_size)] = true;
-  // The TLB fill that follows depends on every entry of the path, in this address space.
+  // The TLB fill that follows depends on every entry of the path, in this address space. If
+  // the page's records are current (no entry of its path changed since they were made: that
+  // would have dropped the page from `recorded`), they already cover this path.
   hook_cpu_ = &cpu;
-  for (unsigned i = 0; i < path.depth; ++i) {
-    const ShadowTable* t = path.table[i];
-    record(s, vpage, t->entry_paddr(path.index[i]), t->entry_size);
+  if (!s.recorded.count(vpage)) {
+    for (unsigned i = 0; i < path.depth; ++i) {
+      const ShadowTable* t = path.table[i];
+      record(s, vpage, t->entry_paddr(path.index[i]), t->entry_size);
+    }
+    note_recorded(s, vpage);
   }
   *out = WalkResult{};
   out->mode = s.mode;
@@ -365,6 +382,7 @@ ShadowPath TranslationCache::shadow_path(const CpuState& cpu, uint64_t linear) {
 bool TranslationCache::record_alive(const Record& r) const {
   const Space& s = spaces_[r.space];
   if (!s.valid || s.gen != r.gen) return false;
+  if (s.recorded.count(r.vpage)) return true;
   const unsigned idx = (r.vpage >> kPageShift) & (kTlbSize - 1);
   for (unsigned v = 0; v < kViews; ++v)
     if (s.used[v] && entry_maps(s.views[v][idx], r.vpage)) return true;

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "frontend/cpu_state.h"
@@ -140,6 +141,10 @@ class TranslationCache {
     bool filled_overflow = false;
     PagingMode mode = PagingMode::kNone;  // paging mode at creation (a change flushes)
     ShadowRoots roots;                    // its root shadow tables (revalidated by epoch)
+    // Linear pages whose reverse-map records (5.2) are complete and current in this space: a
+    // shadow hit on one adds no records (they would duplicate), and its records stay alive while
+    // no TLB entry holds the page. Dropped with the page (tracing write, INVLPG, eviction).
+    std::unordered_set<uint64_t> recorded;
     // Large pages translations were filled from: region base | size code (1: 2 MiB, 2: 4 MiB,
     // 3: 1 GiB), so INVLPG knows when it must drop a whole region.
     std::unordered_map<uint64_t, bool> large;
@@ -167,6 +172,7 @@ class TranslationCache {
   void record(Space& s, uint64_t vpage, uint64_t entry_paddr, uint8_t entry_size);
   ShadowRoots& current_roots(Space& s);
   void keep_bounded();
+  void note_recorded(Space& s, uint64_t vpage);
   void page_released(uint64_t pfn);
   void untrace_flooded(CpuState& cpu, uint64_t pfn);
 

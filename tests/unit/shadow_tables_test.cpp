@@ -141,6 +141,49 @@ TEST(ShadowTables, LinkingChecksTheGuestEntryItReads) {
   EXPECT_EQ(m.walks(), 3u) << "both faults came from guest walks";
 }
 
+TEST(ShadowTables, LinkingSetsNoAccessedBitWhenTheAccessFaults) {
+  SharedKernel m;
+  EXPECT_EQ(m.read(kK0), 0x1111u);
+  m.load_cr3(m.b.cr3());
+  m.set_cpl(3);
+  // A user read of a supervisor page: the shadow path exists (through a's tables) but the access
+  // is not allowed; the guest walk raises #PF and, like the processor, sets no A bit.
+  EXPECT_TRUE(m.pc.faults([&] { (void)m.read(kK0); }));
+  EXPECT_EQ(m.cpu().pending_fault_error, pf_error::P | pf_error::U);
+  EXPECT_FALSE(m.b.read_entry(m.b.entry_addr(kK0, 4)) & pte::A);
+  m.set_cpl(0);
+  EXPECT_EQ(m.read(kK0), 0x1111u);
+  EXPECT_TRUE(m.b.read_entry(m.b.entry_addr(kK0, 4)) & pte::A);
+}
+
+TEST(ShadowTables, ConflictRefillsFromTheShadowAddNoRecords) {
+  // Two pages with the same fast-TLB index evict each other on every access; the refills come
+  // from the shadow tables and must not grow the reverse map.
+  Machine m(PagingMode::k4Level);
+  PageTables t(m.pc, PagingMode::k4Level);
+  constexpr uint64_t kA = 0x0000400000000000ull;
+  constexpr uint64_t kB = kA + kTlbSize * kPageSize;
+  t.map(kA, kFrame1, 1, kUserFlags);
+  t.map(kB, kFrame2, 1, kUserFlags);
+  m.start(t.cr3());
+  EXPECT_EQ(m.read(kA), 0x1111u);
+  EXPECT_EQ(m.read(kB), 0x2222u);
+  const size_t records = m.cache().rmap_records();
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_EQ(m.read(kA), 0x1111u);
+    ASSERT_EQ(m.read(kB), 0x2222u);
+  }
+  EXPECT_EQ(m.walks(), 2u);
+  EXPECT_EQ(m.cache().stats().shadow_hits, 2000u);
+  EXPECT_EQ(m.cache().rmap_records(), records);
+  // And they stay coherent: a traced write to kA's PTE is seen while kA is not in the TLB.
+  t.map(kWindow, t.entry_addr(kA, 1) & kPageMask, 1, kUserFlags);
+  write_mem<uint64_t>(m.cpu(), kWindow + (t.entry_addr(kA, 1) & (kPageSize - 1)),
+                      kFrame3 | kUserFlags);
+  EXPECT_EQ(m.read(kB), 0x2222u);
+  EXPECT_EQ(m.read(kA), 0x3333u);
+}
+
 TEST(ShadowTables, GuestWriteToASharedPdeIsSeenByBothSpaces) {
   SharedKernel m;
   EXPECT_EQ(m.read(kK0), 0x1111u);
