@@ -3,6 +3,7 @@
 #include <atomic>
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 
 #include "frontend/decoder.h"
 #include "frontend/disasm.h"
@@ -67,6 +68,9 @@ Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
   cache_.set_on_free(&Tier0Engine::on_block_freed, this);
   cache_.set_on_retire(&Tier0Engine::on_block_retired, this);
   set_accel(default_accel_mode());
+  // Measurement knob for the tier-up threshold (docs/jit.md "Tier-up policy").
+  if (const char* hot = std::getenv("UMBRA_JIT_HOT"); hot && *hot)
+    hot_threshold_ = static_cast<uint32_t>(std::strtoul(hot, nullptr, 10));
 }
 
 Tier0Engine::~Tier0Engine() {
@@ -138,6 +142,12 @@ void Tier0Engine::install_tier1_results() {
     }
     Block* b = it->second;
     tier1_pending_.erase(it);
+    if (r.dropped) {
+      // Not compiled (the compiler had a backlog): it may be requested again once hot again.
+      b->tier1_state = kTier1None;
+      b->exec_count = 0;
+      continue;
+    }
     if (r.fn && b->valid) {
       b->tier1 = r.fn;
       b->tier1_state = kTier1Compiled;

@@ -87,7 +87,30 @@ class NativeGenerator : public llvm::orc::DefinitionGenerator {
 // (PCMPxSTRx, FXSAVE, far transfers ...) stay calls into the executable's copy, which is the
 // same code: inlining them buys little and costs compile time.
 constexpr unsigned kInlineLimit = 600;
+// Chosen by measurement (docs/jit.md "Compile cost").
+constexpr const char* kDefaultFunctionPipeline =
+    "sroa<modify-cfg>,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,gvn,dse,"
+    "instcombine<no-verify-fixpoint>,simplifycfg";
 constexpr unsigned kInternalInlineLimit = 200;
+
+// Whether an integer (the operand of an int-to-pointer) is computed from a pointer: the fast TLB's
+// table address (CpuState::tlb + tlb_offset) is, guest memory addresses (linear + addend) are not.
+bool derived_from_pointer(const llvm::Value* v, int depth = 0) {
+  if (llvm::isa<llvm::PtrToIntInst>(v)) return true;
+  if (auto* ce = llvm::dyn_cast<llvm::ConstantExpr>(v); ce && ce->getOpcode() == llvm::Instruction::PtrToInt)
+    return true;
+  const auto* ins = llvm::dyn_cast<llvm::Instruction>(v);
+  if (!ins || depth > 8) return false;
+  if (llvm::isa<llvm::LoadInst>(ins) || llvm::isa<llvm::CallBase>(ins)) return false;
+  for (const llvm::Use& op : ins->operands())
+    if (derived_from_pointer(op.get(), depth + 1)) return true;
+  return false;
+}
+
+bool is_guest_memory(const llvm::Value* obj) {
+  auto* i2p = llvm::dyn_cast<llvm::IntToPtrInst>(obj);
+  return i2p && !derived_from_pointer(i2p->getOperand(0));
+}
 
 // Guest memory (reached through the fast TLB: a host pointer made from an integer) never
 // overlaps the CpuState: tell LLVM, so guest loads and stores do not force guest registers
@@ -112,7 +135,7 @@ void annotate_alias_scopes(llvm::Function& fn, llvm::Argument* cpu) {
         const llvm::Value* d = llvm::getUnderlyingObject(mi->getRawDest(), 16);
         const llvm::Value* src = llvm::getUnderlyingObject(mi->getRawSource(), 16);
         const bool d_cpu = d == cpu, s_cpu = src == cpu;
-        const bool d_guest = llvm::isa<llvm::IntToPtrInst>(d), s_guest = llvm::isa<llvm::IntToPtrInst>(src);
+        const bool d_guest = is_guest_memory(d), s_guest = is_guest_memory(src);
         if ((d_cpu || d_guest) && (s_cpu || s_guest) && d_cpu == s_cpu) {
           ins.setMetadata(llvm::LLVMContext::MD_alias_scope, d_cpu ? cpu_list : guest_list);
           ins.setMetadata(llvm::LLVMContext::MD_noalias, d_cpu ? guest_list : cpu_list);
@@ -126,11 +149,36 @@ void annotate_alias_scopes(llvm::Function& fn, llvm::Argument* cpu) {
       if (obj == cpu) {
         ins.setMetadata(llvm::LLVMContext::MD_alias_scope, cpu_list);
         ins.setMetadata(llvm::LLVMContext::MD_noalias, guest_list);
-      } else if (llvm::isa<llvm::IntToPtrInst>(obj)) {
+      } else if (is_guest_memory(obj)) {
         ins.setMetadata(llvm::LLVMContext::MD_alias_scope, guest_list);
         ins.setMetadata(llvm::LLVMContext::MD_noalias, cpu_list);
       }
     }
+  }
+}
+
+// The block's key fixes CS.L and CS.D (CpuState::mode64, code32) for its whole run: no
+// instruction inside a block changes them, and a call that returns (a slow path) does not
+// either. Replace every load of them with the constant, so the handlers' mode checks fold even
+// after calls (an llvm.assume would be forgotten at the first call).
+void fold_mode_loads(llvm::Function& fn, llvm::Argument* cpu, uint32_t mode_key) {
+  const llvm::DataLayout& dl = fn.getParent()->getDataLayout();
+  std::vector<llvm::LoadInst*> loads;
+  for (llvm::BasicBlock& bb : fn)
+    for (llvm::Instruction& ins : bb)
+      if (auto* ld = llvm::dyn_cast<llvm::LoadInst>(&ins); ld && ld->getType()->isIntegerTy(8))
+        loads.push_back(ld);
+  for (llvm::LoadInst* ld : loads) {
+    llvm::APInt offset(64, 0);
+    const llvm::Value* base =
+        ld->getPointerOperand()->stripAndAccumulateConstantOffsets(dl, offset, true);
+    if (base != cpu) continue;
+    uint8_t value;
+    if (offset == offsetof(CpuState, mode64)) value = mode_key & 1;
+    else if (offset == offsetof(CpuState, code32)) value = (mode_key >> 1) & 1;
+    else continue;
+    ld->replaceAllUsesWith(llvm::ConstantInt::get(ld->getType(), value));
+    ld->eraseFromParent();
   }
 }
 
@@ -146,6 +194,9 @@ struct BlockCompiler::Impl {
   // extracted; the addresses never change).
   std::unordered_map<std::string, uint64_t> native_names;
   std::unordered_map<uint64_t, llvm::orc::ResourceTrackerSP> code;  // block id -> its code
+  // The scalar cleanup after inlining (LLVM pass-pipeline syntax; UMBRA_JIT_PIPELINE overrides
+  // it for measurements).
+  std::string function_pipeline = kDefaultFunctionPipeline;
 };
 
 std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
@@ -187,6 +238,7 @@ std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
   impl->jit = std::move(*jit);
   impl->jit->getMainJITDylib().addGenerator(
       std::make_unique<NativeGenerator>(natives, impl->native_names));
+  if (const char* p = std::getenv("UMBRA_JIT_PIPELINE"); p && *p) impl->function_pipeline = p;
   impl->library = std::make_unique<SemanticsLibrary>(*impl->tsc.getContext(), natives);
   if (!impl->library->ok()) {
     *error = impl->library->error();
@@ -269,23 +321,12 @@ BlockFn BlockCompiler::compile(const BlockJob& job) {
   llvm::Value* count_ptr = field(offsetof(CpuState, insn_count), "insn_count");
   llvm::Value* rip_ptr = field(offsetof(CpuState, rip), "rip");
   b.CreateStore(constant_ptr(job.block), field(offsetof(CpuState, tier1_block)));
-  // The block's key fixes the decoding mode (CS.L, CS.D) and no instruction inside a block
-  // changes it, so the handlers' mode checks fold (re-stated after every instruction: a call
-  // left in a handler may clobber what LLVM knows about memory).
-  llvm::Value* mode64_ptr = field(offsetof(CpuState, mode64));
-  llvm::Value* code32_ptr = field(offsetof(CpuState, code32));
-  auto assume_mode = [&] {
-    b.CreateAssumption(b.CreateICmpEQ(b.CreateLoad(i8, mode64_ptr), b.getInt8(job.mode_key & 1)));
-    b.CreateAssumption(
-        b.CreateICmpEQ(b.CreateLoad(i8, code32_ptr), b.getInt8((job.mode_key >> 1) & 1)));
-  };
   auto retire_insns = [&](size_t n) {
     b.CreateStore(b.CreateAdd(b.CreateLoad(i64, count_ptr), b.getInt64(n)), count_ptr);
   };
   const bool legacy = (job.mode_key & 1) == 0;
   llvm::Value* cs_base_ptr = field(offsetof(CpuState, seg) + CS * sizeof(SegmentCache) +
                                    offsetof(SegmentCache, base));
-  assume_mode();
   llvm::Value* last_rip = nullptr;
   for (size_t i = 0; i < insns.size(); ++i) {
     auto* bytes = llvm::ConstantDataArray::get(
@@ -297,7 +338,6 @@ BlockFn BlockCompiler::compile(const BlockJob& job) {
     if (i + 1 == insns.size()) last_rip = b.CreateLoad(i64, rip_ptr, "last_rip");
     b.CreateCall(handler_ty, callee[i], {cpu, g});
     if (i + 1 == insns.size()) break;
-    assume_mode();
     llvm::Value* req = b.CreateLoad(i32, exit_req_ptr);
     auto* leave = llvm::BasicBlock::Create(ctx, "leave", fn);
     auto* next = llvm::BasicBlock::Create(ctx, "next", fn);
@@ -412,16 +452,14 @@ BlockFn BlockCompiler::compile(const BlockJob& job) {
       mpm.addPass(llvm::EliminateAvailableExternallyPass());
       mpm.addPass(llvm::GlobalDCEPass());
       mpm.run(*m, mam);
+      fold_mode_loads(*fn, cpu, job.mode_key);
       annotate_alias_scopes(*fn, cpu);
       llvm::FunctionPassManager fpm;
-      fpm.addPass(llvm::SROAPass(llvm::SROAOptions::ModifyCFG));
-      fpm.addPass(llvm::EarlyCSEPass(/*UseMemorySSA=*/true));
-      fpm.addPass(llvm::InstCombinePass());
-      fpm.addPass(llvm::SimplifyCFGPass());
-      fpm.addPass(llvm::GVNPass());
-      fpm.addPass(llvm::DSEPass());
-      fpm.addPass(llvm::InstCombinePass());
-      fpm.addPass(llvm::SimplifyCFGPass());
+      if (llvm::Error err = pb.parsePassPipeline(fpm, im.function_pipeline)) {
+        last_error_ = "bad function pipeline: " + llvm::toString(std::move(err));
+        ++stats_.failures;
+        return nullptr;
+      }
       llvm::ModulePassManager mpm2;
       mpm2.addPass(llvm::createModuleToFunctionPassAdaptor(std::move(fpm)));
       mpm2.run(*m, mam);

@@ -116,6 +116,12 @@ void Tier1::request(std::shared_ptr<ResultQueue> to, BlockJob job) {
     std::lock_guard<std::mutex> lock(mu_);
     requests_.push_back(Request{std::move(to), std::move(job)});
     ++stats_.requests;
+    if (requests_.size() > kMaxQueued) {
+      Request& old = requests_.front();
+      old.to->push(ResultQueue::Result{old.job.id, nullptr, true});
+      requests_.pop_front();
+      ++stats_.dropped;
+    }
   }
   cv_.notify_one();
 }
@@ -151,8 +157,8 @@ void Tier1::thread_main() {
     releases.swap(releases_);
     std::optional<Request> req;
     if (!requests_.empty()) {
-      req.emplace(std::move(requests_.front()));
-      requests_.pop_front();
+      req.emplace(std::move(requests_.back()));
+      requests_.pop_back();
       in_flight_ = req->to.get();
     }
     lock.unlock();

@@ -37,6 +37,7 @@ namespace tier1 {
 struct Tier1Stats {
   CompileStats compile;
   uint64_t requests = 0;  // blocks queued for background compilation
+  uint64_t dropped = 0;   // ... dropped unserved (queue full)
 };
 
 // Where the compiler thread leaves finished code for one engine; the engine installs it at a
@@ -45,7 +46,8 @@ class ResultQueue {
  public:
   struct Result {
     uint64_t id;
-    BlockFn fn;  // null: compilation failed
+    BlockFn fn;            // null: compilation failed, or dropped
+    bool dropped = false;  // not compiled: the queue was full (the block may ask again)
   };
   // Cheap enough for every block boundary: one acquire load.
   bool ready() const { return ready_.load(std::memory_order_acquire); }
@@ -68,7 +70,10 @@ class Tier1 {
 
   // Compiles now, on the calling thread (compile-everything mode).
   BlockFn compile_now(const BlockJob& job);
-  // Queues the block for the background thread; the result goes to `to`.
+  // Queues the block for the background thread; the result goes to `to`. The newest request is
+  // compiled first (what became hot last is most likely still hot); beyond kMaxQueued the
+  // oldest are dropped (reported as such) so the queue never holds a backlog of cold blocks.
+  static constexpr size_t kMaxQueued = 256;
   void request(std::shared_ptr<ResultQueue> to, BlockJob job);
   // The block is gone: free its code (on the compiler thread if it runs).
   void release(uint64_t id);
