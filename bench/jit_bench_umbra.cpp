@@ -1,0 +1,69 @@
+// bench/jit_bench: runs a kernel on Umbra's PC machine as `umbra -kernel` does, with the tier
+// chosen by UMBRA_ACCEL (tier0 / jit / compile-all), and prints what bench/jit_bench.sh needs
+// next to the guest's own output: the guest instructions retired (for MIPS), and the tier-1
+// counters and compile time. The script times the whole process from outside, as it does QEMU.
+//
+//   jit_bench_umbra KERNEL "COMMAND LINE" [RAM_MIB]
+//
+// Guest serial and port 0xe9 output go to stdout; the counters go to stderr as "stat NAME VALUE".
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "jit/tier0.h"
+#include "jit/tier1/tier1.h"
+#include "machine/pc.h"
+
+namespace {
+
+void print_stat(const char* name, uint64_t value) {
+  std::fprintf(stderr, "stat %s %llu\n", name, static_cast<unsigned long long>(value));
+}
+
+void stat_seconds(const char* name, double value) {
+  std::fprintf(stderr, "stat %s %.3f\n", name, value);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace umbra;
+  if (argc < 3 || argc > 4) {
+    std::fprintf(stderr, "usage: %s KERNEL \"COMMAND LINE\" [RAM_MIB]\n", argv[0]);
+    return 2;
+  }
+  PcConfig cfg;
+  cfg.ram_bytes = (argc >= 4 ? std::strtoull(argv[3], nullptr, 10) : 64) << 20;
+  cfg.kernel = argv[1];
+  cfg.cmdline = argv[2];
+  cfg.no_reboot = true;
+  cfg.debug_exit = std::make_pair(uint16_t{0xf4}, uint16_t{4});
+  cfg.serial_out = stdout;
+  cfg.debugcon_out = stdout;
+  PcMachine pc(cfg);
+  std::string error;
+  if (!pc.boot(&error)) {
+    std::fprintf(stderr, "jit_bench_umbra: %s\n", error.c_str());
+    return 2;
+  }
+  const int status = pc.run();
+  std::fflush(stdout);
+
+  const EngineStats& s = pc.engine().stats();
+  std::fprintf(stderr, "stat accel %s\n", accel_mode_name(pc.engine().accel()));
+  print_stat("guest_insns", pc.cpu().insn_count);
+  print_stat("tier0_blocks", s.blocks_built);
+  print_stat("tier1_installed", s.tier1_installed);
+  print_stat("tier1_failed", s.tier1_failed);
+  print_stat("tier1_insns", s.tier1_insns);
+  if (pc.engine().accel() != AccelMode::Tier0) {
+    if (tier1::Tier1* t = tier1::Tier1::get(&error)) {
+      const tier1::CompileStats c = t->stats().compile;
+      print_stat("compile_blocks", c.blocks);
+      stat_seconds("compile_seconds", static_cast<double>(c.ns_total) / 1e9);
+    }
+  }
+  // isa-debug-exit with 0x10: the kernel's checks passed.
+  return status == 33 ? 0 : 1;
+}
