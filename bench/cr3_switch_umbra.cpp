@@ -5,7 +5,8 @@
 //   cr3_switch_umbra KERNEL "COMMAND LINE" [RAM_MIB [INITRD]]
 //
 // The guest's serial and 0xe9 output is discarded unless UMBRA_BENCH_CONSOLE is set (then it goes
-// to stderr, so the counters on stdout stay parseable).
+// to stderr, so the counters on stdout stay parseable). UMBRA_SHADOW_FLOOD=N sets the shadow
+// tables' write-flooding threshold (docs/softmmu.md 5.6: how it was chosen).
 // Any kernel the PC machine boots will do (a Linux bzImage with its initramfs too), which makes
 // this also the way to read the MMU counters of a whole guest run.
 #include <sys/resource.h>
@@ -17,6 +18,8 @@
 
 #include "machine/pc.h"
 #include "softmmu/mmu_introspect.h"
+#include "softmmu/paging_translator.h"
+#include "softmmu/translation_cache.h"
 
 int main(int argc, char** argv) {
   using namespace umbra;
@@ -35,6 +38,11 @@ int main(int argc, char** argv) {
   cfg.serial_out = console ? stderr : nullptr;
   cfg.debugcon_out = console ? stderr : nullptr;
   PcMachine pc(cfg);
+  if (const char* flood = std::getenv("UMBRA_SHADOW_FLOOD")) {
+    if (auto* pt = dynamic_cast<PagingTranslator*>(pc.cpu().translator))
+      pt->cache().shadow_tables().set_flood_writes(
+          static_cast<uint32_t>(std::strtoul(flood, nullptr, 10)));
+  }
   std::string error;
   if (!pc.boot(&error)) {
     std::fprintf(stderr, "cr3_switch_umbra: %s\n", error.c_str());

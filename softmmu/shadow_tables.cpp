@@ -380,7 +380,7 @@ bool ShadowTables::on_write(uint64_t pfn, uint64_t first, uint64_t last, bool ch
         ++stats_.entries_zapped;
       }
     }
-    if (++t->writes_since_use >= kFloodWrites) flooded.push_back(t);
+    if (++t->writes_since_use >= flood_writes_) flooded.push_back(t);
   }
   for (ShadowTable* t : flooded) {
     ++stats_.zapped_flood;

@@ -120,6 +120,9 @@ class ShadowTables {
   // Traced writes with no shadow walk through the table in between after which the table is
   // taken for a page reused as data (docs/softmmu.md 5.6 has the measurement).
   static constexpr uint32_t kFloodWrites = 4;
+  // The threshold in use (kFloodWrites unless changed, for measuring: bench/cr3_switch_umbra).
+  void set_flood_writes(uint32_t n) { flood_writes_ = n < 1 ? 1 : n; }
+  uint32_t flood_writes() const { return flood_writes_; }
 
   // `is_ram(pfn)`: whether the guest page is RAM (only RAM pages get tables: they can be
   // traced). `released(pfn)`: the last table of the page was destroyed (the owner may untrace).
@@ -197,6 +200,7 @@ class ShadowTables {
   std::unordered_map<uint64_t, std::vector<std::unique_ptr<ShadowTable>>> pages_;
   size_t live_ = 0;
   uint64_t epoch_ = 0;
+  uint32_t flood_writes_ = kFloodWrites;
   ShadowTableStats stats_;
 };
 

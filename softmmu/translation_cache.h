@@ -120,6 +120,7 @@ class TranslationCache {
   const ShadowTableStats& shadow_stats() const { return shadow_.stats(); }
   size_t shadow_tables_live() const { return shadow_.live(); }
   const ShadowTables& shadow_tables() const { return shadow_; }
+  ShadowTables& shadow_tables() { return shadow_; }
   // The shadow path of `linear` in the active address space (monitor `walk`), side-effect free
   // apart from the flooding counts of the tables passed.
   ShadowPath shadow_path(const CpuState& cpu, uint64_t linear);
