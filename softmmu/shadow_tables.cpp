@@ -126,7 +126,12 @@ void ShadowTables::refresh_roots(ShadowRoots& roots, PagingMode mode, uint64_t r
 
 void ShadowTables::lookup_linking(ShadowRoots& roots, PagingMode mode, bool pse, uint64_t linear,
                                   const ShadowGuestLink& guest, ShadowPath* path) {
-  *path = ShadowPath{};
+  // Reset only what is read back (this runs on every fast-TLB miss): entries below `depth` are
+  // written before use, the link fields only where `fresh` is set.
+  path->depth = 0;
+  path->leaf = false;
+  path->rights = PageRights{true, true, false};
+  for (bool& f : path->fresh) f = false;
   if (mode == PagingMode::k32Bit || mode == PagingMode::kPae)
     linear = static_cast<uint32_t>(linear);
   const unsigned slot = mode == PagingMode::kPae ? (linear >> 30) & 3 : 0;

@@ -72,14 +72,16 @@ struct ShadowRoots {
 
 // What a shadow walk found: the path (tables and indices, root first) and, when a leaf is cached,
 // the translation and the rights combined over the path.
+// Only the entries below `depth` (and the link fields where `fresh`) are meaningful: the arrays
+// are left uninitialized because a path is built on every fast-TLB miss.
 struct ShadowPath {
   unsigned depth = 0;
-  ShadowTable* table[kMaxWalkLevels] = {};
-  uint16_t index[kMaxWalkLevels] = {};
+  ShadowTable* table[kMaxWalkLevels];
+  uint16_t index[kMaxWalkLevels];
   // Entries read from guest memory by a linking lookup (not cached yet): their value as read and
   // the already-cached shadow table they reference. commit_links() caches them.
-  uint64_t guest_entry[kMaxWalkLevels] = {};
-  ShadowTable* link_to[kMaxWalkLevels] = {};
+  uint64_t guest_entry[kMaxWalkLevels];
+  ShadowTable* link_to[kMaxWalkLevels];
   bool fresh[kMaxWalkLevels] = {};
   bool leaf = false;  // the path ends in a cached leaf entry
   uint64_t paddr = 0;
