@@ -99,7 +99,7 @@ class Tier0Engine {
   uint8_t tlb_view_ = 0;  // privilege view the fast TLB was filled under
   InterruptController* irq_ = nullptr;
   AccelMode accel_ = AccelMode::Tier0;
-  uint32_t hot_threshold_ = 50;
+  uint32_t hot_threshold_ = 1000;  // docs/jit.md "Tier-up policy": measured on the Linux boot
   tier1::Tier1* tier1_ = nullptr;
   std::shared_ptr<tier1::ResultQueue> tier1_results_;
   std::unordered_map<uint64_t, Block*> tier1_pending_;  // queued blocks by id

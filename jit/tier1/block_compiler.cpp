@@ -466,6 +466,9 @@ BlockFn BlockCompiler::compile(const BlockJob& job) {
     }
   }
   if (dump_ir_) m->print(llvm::errs(), nullptr);
+  unsigned ir_size = 0;
+  if (trace_)
+    for (const llvm::Function& f : *m) ir_size += f.getInstructionCount();
   const uint64_t t2 = now_ns();
   (void)t1;
 
@@ -483,6 +486,10 @@ BlockFn BlockCompiler::compile(const BlockJob& job) {
     return nullptr;
   }
   const uint64_t t3 = now_ns();
+  if (trace_)
+    std::fprintf(stderr, "tier1: block %llu: %zu insns, %u IR instructions, IR %.2f ms, opt %.2f ms, codegen %.2f ms\n",
+                 static_cast<unsigned long long>(job.id), insns.size(), ir_size,
+                 (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6);
   im.code.emplace(job.id, rt);
   ++stats_.blocks;
   stats_.guest_insns += insns.size();

@@ -66,6 +66,8 @@ class BlockCompiler {
   void set_verify(bool on) { verify_ = on; }
   // Measurement: LLVM's whole -O2 module pipeline instead of the short one (UMBRA_JIT_O2=1).
   void set_full_pipeline(bool on) { full_pipeline_ = on; }
+  // Measurement: one line per compiled block with its size and phase times (UMBRA_JIT_TRACE=1).
+  void set_trace(bool on) { trace_ = on; }
 
   struct Impl;
 
@@ -77,6 +79,7 @@ class BlockCompiler {
   bool dump_ir_ = false;
   bool verify_ = false;
   bool full_pipeline_ = false;
+  bool trace_ = false;
 };
 
 }  // namespace umbra::tier1
