@@ -7,6 +7,7 @@
 
 #include "frontend/decoder.h"
 #include "frontend/disasm.h"
+#include "jit/profile.h"
 #include "softmmu/access.h"
 #include "softmmu/guest_memory.h"
 #include "softmmu/paging_translator.h"
@@ -115,7 +116,9 @@ void Tier0Engine::tier_up(Block* b) {
   }
   tier1::BlockJob job{b->id, b->mode_key, b, b->chainable ? b->chain : nullptr, b->insns};
   if (accel_ == AccelMode::CompileAll) {
+    profile::set(profile::kCompile);
     tier1::BlockFn fn = tier1_->compile_now(job);
+    profile::set(profile::kDispatch);
     if (fn) {
       b->tier1 = fn;
       b->tier1_state = kTier1Compiled;
@@ -420,7 +423,9 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
     running_rip_ = linear_pc(cpu);
     if (b->tier1) {
       const uint64_t before = cpu.insn_count;
+      profile::set(profile::kTier1);
       b->tier1(&cpu);
+      profile::set(profile::kDispatch);
       // The last block that ran (chained code may have gone through several) is a chaining
       // candidate if it ran to its end with nothing to report.
       auto* last = static_cast<Block*>(const_cast<void*>(cpu.tier1_block));
@@ -433,11 +438,13 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
     }
     const Insn* i = b->insns.data();
     const Insn* const end = i + b->insns.size();
+    profile::set(profile::kTier0);
     while (i != end) {
       i->fn(cpu, *i);
       ++i;
       if (__builtin_expect(cpu.exit_request != 0, 0)) break;
     }
+    profile::set(profile::kDispatch);
     cpu.insn_count += static_cast<uint64_t>(i - b->insns.data());
     running_ = nullptr;
   }
@@ -464,6 +471,7 @@ RunResult Tier0Engine::run(uint64_t max_insns) {
     }
     // An exception unwound here. RIP points at the faulting instruction; count the
     // instructions of the block that completed before it.
+    profile::set(profile::kDispatch);
     ++stats_.faults;
     chain_from_ = nullptr;
     if (cpu.tier1_block) {

@@ -12,6 +12,7 @@
 
 #include "devices/debug_ports.h"
 #include "frontend/system/cpu_model.h"
+#include "jit/profile.h"
 #include "jit/tier0.h"
 #include "machine/cmdline.h"
 #include "machine/flat64.h"
@@ -44,8 +45,8 @@ std::vector<std::string> split_modules(const std::string& s) {
   return out;
 }
 
-// --stats: what the engines did.
-void print_engine_stats(const umbra::Tier0Engine& engine) {
+// --stats: what the engines did, and where the CPU thread's time went (sampled).
+void print_engine_stats(const umbra::Tier0Engine& engine, const umbra::profile::Sampler& sampler) {
   const umbra::EngineStats& s = engine.stats();
   std::fprintf(stderr,
                "umbra: tier 0: %llu blocks built, %llu invalidated, jump cache %llu hits / %llu "
@@ -55,6 +56,15 @@ void print_engine_stats(const umbra::Tier0Engine& engine) {
                static_cast<unsigned long long>(s.jump_cache_hits),
                static_cast<unsigned long long>(s.jump_cache_misses),
                static_cast<unsigned long long>(s.faults));
+  if (const uint64_t n = sampler.total()) {
+    namespace p = umbra::profile;
+    auto pct = [&](p::Activity a) { return 100.0 * static_cast<double>(sampler.samples(a)) / n; };
+    std::fprintf(stderr,
+                 "umbra: CPU thread time (%llu samples of 1 ms CPU time): tier 0 %.1f%%, tier 1 "
+                 "%.1f%%, MMU slow paths %.1f%%, dispatch/devices %.1f%%, compiling %.1f%%\n",
+                 static_cast<unsigned long long>(n), pct(p::kTier0), pct(p::kTier1), pct(p::kMmu),
+                 pct(p::kDispatch), pct(p::kCompile));
+  }
   if (engine.accel() == umbra::AccelMode::Tier0 && s.tier1_installed == 0) return;
   std::fprintf(stderr,
                "umbra: tier 1 (%s): %llu blocks installed, %llu failed, %llu block runs, %llu "
@@ -106,9 +116,12 @@ int run_pc(const umbra::Options& o) {
   umbra::PcMachine pc(cfg);
   std::string error;
   if (!pc.boot(&error)) return fail(error);
+  umbra::profile::Sampler sampler;
+  if (o.stats) sampler.start();
   const int status = pc.run();
+  sampler.stop();
   std::fflush(stdout);
-  if (o.stats) print_engine_stats(pc.engine());
+  if (o.stats) print_engine_stats(pc.engine(), sampler);
   return status;
 }
 
@@ -167,8 +180,11 @@ int main(int argc, char** argv) {
   machine.engine().set_trace_blocks(opts->disas);
   machine.reset64(entry, opts->ram_bytes & ~uint64_t{0xf});
 
+  profile::Sampler sampler;
+  if (opts->stats) sampler.start();
   const auto t0 = std::chrono::steady_clock::now();
   RunResult r = machine.run(opts->max_insns);
+  sampler.stop();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fflush(stdout);
 
@@ -193,6 +209,6 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "; %llu instructions in %.3f s (%.1f MIPS)\n",
                static_cast<unsigned long long>(r.insns), secs, mips);
-  if (opts->stats) print_engine_stats(machine.engine());
+  if (opts->stats) print_engine_stats(machine.engine(), sampler);
   return status;
 }

@@ -1,6 +1,8 @@
 // Slow paths of guest memory access: TLB refill, page-crossing accesses, MMIO, faults.
 #include "softmmu/access.h"
 
+#include "jit/profile.h"
+
 #include "softmmu/guest_memory.h"
 #include "softmmu/translation_cache.h"
 
@@ -120,6 +122,7 @@ void write_phys_checked(CpuState& cpu, uint64_t paddr, unsigned size, uint64_t v
 }  // namespace
 
 uint64_t read_slow(CpuState& cpu, uint64_t linear, unsigned size) {
+  const profile::Scope in_mmu(profile::kMmu);
   GuestMemory& mem = *cpu.memory;
   check_alignment(cpu, linear, size);
   if (within_page(linear, size)) {
@@ -136,6 +139,7 @@ uint64_t read_slow(CpuState& cpu, uint64_t linear, unsigned size) {
 }
 
 void write_slow(CpuState& cpu, uint64_t linear, unsigned size, uint64_t value) {
+  const profile::Scope in_mmu(profile::kMmu);
   check_alignment(cpu, linear, size);
   if (within_page(linear, size)) {
     Translation t = translate_and_fill(cpu, linear, Access::Write);
@@ -152,6 +156,7 @@ void write_slow(CpuState& cpu, uint64_t linear, unsigned size, uint64_t value) {
 }
 
 uint8_t* prepare_write_slow(CpuState& cpu, uint64_t linear, unsigned size) {
+  const profile::Scope in_mmu(profile::kMmu);
   check_alignment(cpu, linear, size);
   if (within_page(linear, size)) {
     translate_and_fill(cpu, linear, Access::Write);
