@@ -30,8 +30,7 @@ void BlockCache::retire(Block* b) {
   graveyard_.emplace_back(b);
 }
 
-void BlockCache::reclaim() {
-  if (graveyard_.empty()) return;
+void BlockCache::reclaim_retired() {
   for (JumpEntry& e : jump_cache_)
     if (e.block && !e.block->valid) e = JumpEntry{~uint64_t{0}, 0, nullptr};
   if (on_free_)

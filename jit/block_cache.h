@@ -95,7 +95,10 @@ class BlockCache {
     return it != by_page_.end() && !it->second.empty();
   }
   void clear();
-  void reclaim();
+  // Frees retired blocks (call only when no block is running). Inline: it runs between blocks.
+  void reclaim() {
+    if (!graveyard_.empty()) reclaim_retired();
+  }
   // Called for each block as it is retired (dropped from the cache; it may still be running).
   void set_on_retire(void (*fn)(void* ctx, Block& b), void* ctx) {
     on_retire_ = fn;
@@ -111,6 +114,7 @@ class BlockCache {
  private:
   static uint64_t key(uint64_t paddr, uint32_t mode_key) { return (paddr << 2) | mode_key; }
   void retire(Block* b);
+  void reclaim_retired();
   void unlink(Block* b);
 
   std::unordered_map<uint64_t, std::unique_ptr<Block>> map_;

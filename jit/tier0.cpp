@@ -122,6 +122,7 @@ void Tier0Engine::tier_up(Block* b) {
     if (fn) {
       b->tier1 = fn;
       b->tier1_state = kTier1Compiled;
+      for (auto [from, k] : b->incoming) from->chain[k].fn = fn;
       ++stats_.tier1_installed;
     } else {
       b->tier1_state = kTier1Failed;
@@ -154,6 +155,7 @@ void Tier0Engine::install_tier1_results() {
     if (r.fn && b->valid) {
       b->tier1 = r.fn;
       b->tier1_state = kTier1Compiled;
+      for (auto [from, k] : b->incoming) from->chain[k].fn = r.fn;  // chained code may jump here now
       ++stats_.tier1_installed;
     } else {
       if (r.fn) tier1_->release(r.id);
@@ -179,12 +181,14 @@ void Tier0Engine::on_block_retired(void* self, Block& b) {
   }
 }
 
-// Links `from` (a compiled block that just ran to its end) to `to`, the block the dispatcher
-// found next, when tier-1 code may jump there itself: both compiled, same decoding mode, and
-// `to` on the physical page of `from` (the chained code checks at run time that the successor
-// is on the linear page of its last instruction, so this page is where it is).
+// Links `from` (a block that just ran to its end, ending with a near control transfer) to `to`,
+// the block the dispatcher found next, when it is on the physical page of `from` in the same
+// decoding mode. Tier-1 code jumps through the slot itself when `to` is compiled (it checks at
+// run time that the successor is on the linear page of its last instruction, so this page is
+// where it is); the dispatcher uses the slot instead of a jump-cache lookup when the next PC is
+// on the linear page `from` ran at (successor()).
 void Tier0Engine::chain(Block* from, Block* to) {
-  if (!to->tier1 || to->mode_key != from->mode_key || !to->valid || !from->valid ||
+  if (to->mode_key != from->mode_key || !to->valid || !from->valid ||
       (to->paddr & kPageMask) != (from->paddr & kPageMask) || to->page2 != ~uint64_t{0})
     return;
   const uint64_t cs_base = cpu_.mode64 ? 0 : cpu_.seg[CS].base;
@@ -197,7 +201,15 @@ void Tier0Engine::chain(Block* from, Block* to) {
   // fn last: tier-1 code reads rip, then fn (same thread: no ordering issue).
   from->chain[k] = ChainSlot{cpu_.rip, cs_base, to->tier1, to};
   to->incoming.emplace_back(from, k);
-  ++stats_.tier1_chained;
+  ++stats_.chains_linked;
+}
+
+// The successor of chain_from_ for the current RIP from its slots, if linked.
+Block* Tier0Engine::successor(const Block* from) const {
+  const uint64_t cs_base = cpu_.mode64 ? 0 : cpu_.seg[CS].base;
+  for (const ChainSlot& s : from->chain)
+    if (s.target && s.rip == cpu_.rip && s.cs_base == cs_base) return s.target;
+  return nullptr;
 }
 
 void Tier0Engine::on_block_freed(void* self, const Block& b) {
@@ -410,10 +422,21 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
       }
     }
     if (tier1_results_ && tier1_results_->ready()) install_tier1_results();
-    Block* const b = const_cast<Block*>(find_block());
+    // The successor of a block that ended with a near branch on the same linear page is on the
+    // same physical page: its chain slot names it without a jump-cache lookup and translation.
+    Block* b = nullptr;
     if (chain_from_) {
-      chain(chain_from_, b);
+      if (chain_from_pc_ != ~uint64_t{0} && ((linear_pc(cpu) ^ chain_from_pc_) & kPageMask) == 0) {
+        b = successor(chain_from_);
+        if (b) ++stats_.chain_hits;
+      }
+      if (!b) {
+        b = const_cast<Block*>(find_block());
+        chain(chain_from_, b);
+      }
       chain_from_ = nullptr;
+    } else {
+      b = const_cast<Block*>(find_block());
     }
     ++b->exec_count;
     if (__builtin_expect(b->tier1_state == kTier1None, 0) && accel_ != AccelMode::Tier0 &&
@@ -430,7 +453,11 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
       // candidate if it ran to its end with nothing to report.
       auto* last = static_cast<Block*>(const_cast<void*>(cpu.tier1_block));
       cpu.tier1_block = nullptr;
-      if (cpu.exit_request == 0 && last->chainable && last->valid) chain_from_ = last;
+      if (cpu.exit_request == 0 && last->chainable && last->valid) {
+        chain_from_ = last;
+        // The linear page it ran at is known only if it is the block entered here.
+        chain_from_pc_ = last == b ? running_rip_ : ~uint64_t{0};
+      }
       stats_.tier1_insns += cpu.insn_count - before;
       ++stats_.tier1_runs;
       running_ = nullptr;
@@ -446,6 +473,10 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
     }
     profile::set(profile::kDispatch);
     cpu.insn_count += static_cast<uint64_t>(i - b->insns.data());
+    if (i == end && b->chainable && cpu.exit_request == 0) {
+      chain_from_ = b;
+      chain_from_pc_ = running_rip_;
+    }
     running_ = nullptr;
   }
   return cpu.exit_request;

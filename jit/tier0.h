@@ -20,7 +20,7 @@ struct EngineStats {
   uint64_t blocks_invalidated = 0;
   uint64_t jump_cache_hits = 0;
   uint64_t jump_cache_misses = 0;
-  uint64_t chain_hits = 0;
+  uint64_t chain_hits = 0;  // successors found through a chain slot (no jump-cache lookup)
   uint64_t faults = 0;
   uint64_t events_delivered = 0;
   uint64_t double_faults = 0;
@@ -28,7 +28,7 @@ struct EngineStats {
   uint64_t tier1_insns = 0;      // instructions retired by tier-1 code
   uint64_t tier1_installed = 0;  // compiled blocks installed
   uint64_t tier1_failed = 0;     // blocks tier 1 could not compile (they stay on tier 0)
-  uint64_t tier1_chained = 0;    // chain slots filled
+  uint64_t chains_linked = 0;    // chain slots filled (successors on the same page)
 };
 
 class Tier0Engine {
@@ -82,6 +82,7 @@ class Tier0Engine {
   static void on_block_freed(void* self, const Block& b);
   static void on_block_retired(void* self, Block& b);
   void chain(Block* from, Block* to);
+  Block* successor(const Block* from) const;
   // The block executing now: tier-1 code records itself (chaining moves between blocks without
   // the dispatcher), tier 0 in running_.
   const Block* running_block() const {
@@ -103,7 +104,8 @@ class Tier0Engine {
   tier1::Tier1* tier1_ = nullptr;
   std::shared_ptr<tier1::ResultQueue> tier1_results_;
   std::unordered_map<uint64_t, Block*> tier1_pending_;  // queued blocks by id
-  Block* chain_from_ = nullptr;  // compiled block that just ran to its end (chaining candidate)
+  Block* chain_from_ = nullptr;  // block that just ran to its end with a near branch
+  uint64_t chain_from_pc_ = 0;   // the linear PC it was entered at (~0: unknown)
   // The event to deliver when the fault-catching region is re-entered (members, not locals,
   // because they change between setjmp and longjmp).
   Event pending_event_{};

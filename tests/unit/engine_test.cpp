@@ -58,7 +58,10 @@ TEST_F(EngineTest, LoopRunsFromCachedBlocks) {
   EXPECT_EQ(r.reason, kExitHalt);
   EXPECT_EQ(r.insns, 1u + 2 * 1000 + 1);
   EXPECT_LE(m_.engine().stats().blocks_built, 4u);
-  EXPECT_GE(m_.engine().stats().jump_cache_hits, 990u);
+  // Found again without decoding: through the jump cache or the loop block's chain slot (or not
+  // at all when tier-1 code jumps to itself).
+  const EngineStats& s = m_.engine().stats();
+  EXPECT_GE(s.jump_cache_hits + s.chain_hits + s.tier1_insns / 2, 990u);
 }
 
 TEST_F(EngineTest, SelfModifyingCodeInSameBlock) {
