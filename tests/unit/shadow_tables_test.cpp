@@ -11,6 +11,7 @@
 
 #include "softmmu/access.h"
 #include "softmmu/guest_memory.h"
+#include "softmmu/mmu_introspect.h"
 #include "softmmu/paging_translator.h"
 #include "softmmu/translation_cache.h"
 #include "tests/unit/page_table_builder.h"
@@ -182,6 +183,36 @@ TEST(ShadowTables, ConflictRefillsFromTheShadowAddNoRecords) {
                       kFrame3 | kUserFlags);
   EXPECT_EQ(m.read(kB), 0x2222u);
   EXPECT_EQ(m.read(kA), 0x3333u);
+}
+
+TEST(ShadowTables, IntrospectionShowsTheShadowStateOfEveryLevel) {
+  SharedKernel m;
+  EXPECT_EQ(m.read(kK0), 0x1111u);
+  m.load_cr3(m.b.cr3());
+  // Before b touches kK0: b's root has no cached entry for it; the tables below are a's.
+  PageCacheState st = page_cache_state(m.cpu(), kK0);
+  ASSERT_TRUE(st.has_shadow_mmu);
+  EXPECT_FALSE(st.shadow_present);
+  ASSERT_EQ(st.tables.size(), 4u);
+  EXPECT_EQ(st.tables[0].level, 4u);
+  EXPECT_FALSE(st.tables[0].shadow_table) << "b's root: no shadow table yet";
+  for (unsigned i = 1; i < 4; ++i) {
+    EXPECT_TRUE(st.tables[i].shadow_table) << i;
+    EXPECT_TRUE(st.tables[i].entry_cached) << i;
+    EXPECT_TRUE(st.tables[i].write_tracked) << i;
+  }
+  EXPECT_EQ(m.read(kK0), 0x1111u);
+  st = page_cache_state(m.cpu(), kK0);
+  EXPECT_TRUE(st.shadow_present);
+  EXPECT_NE(st.shadow_detail.find("-> 0x1000000 (4 KiB page)"), std::string::npos)
+      << st.shadow_detail;
+  EXPECT_TRUE(st.tables[0].shadow_table);
+  EXPECT_TRUE(st.tables[0].entry_cached);
+  // Nothing has read kK1: its page table is shadowed (kK0 is in it), its PTE is not cached.
+  st = page_cache_state(m.cpu(), kK1);
+  EXPECT_FALSE(st.shadow_present);
+  EXPECT_TRUE(st.tables[3].shadow_table);
+  EXPECT_FALSE(st.tables[3].entry_cached) << "kK1's PTE was never walked";
 }
 
 TEST(ShadowTables, GuestWriteToASharedPdeIsSeenByBothSpaces) {
