@@ -415,7 +415,10 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
     }
     if (__builtin_expect(cpu.irq_line | cpu.nmi_pending | cpu.interrupt_shadow | cpu.halted, 0) ||
         __builtin_expect((cpu.rflags & (rf::TF | rf::RF)) != 0, 0)) {
-      if (boundary_events()) continue;
+      if (boundary_events()) {
+        chain_from_ = nullptr;  // an event was delivered or one instruction stepped
+        continue;
+      }
       if (cpu.halted) {
         cpu.exit_request |= kExitHalt;
         break;
