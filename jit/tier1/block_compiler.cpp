@@ -193,7 +193,12 @@ struct BlockCompiler::Impl {
   // Names JIT code may refer to -> run-time addresses in the executable (grows as handlers are
   // extracted; the addresses never change).
   std::unordered_map<std::string, uint64_t> native_names;
-  std::unordered_map<uint64_t, llvm::orc::ResourceTrackerSP> code;  // block id -> its code
+  // Compiled code is released per batch, when its last block is gone.
+  struct Batch {
+    llvm::orc::ResourceTrackerSP rt;
+    size_t live;
+  };
+  std::unordered_map<uint64_t, std::shared_ptr<Batch>> code;  // block id -> its batch
   // The scalar cleanup after inlining (LLVM pass-pipeline syntax; UMBRA_JIT_PIPELINE overrides
   // it for measurements).
   std::string function_pipeline = kDefaultFunctionPipeline;
@@ -253,14 +258,17 @@ BlockCompiler::BlockCompiler(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 
 BlockCompiler::~BlockCompiler() = default;
 
-BlockFn BlockCompiler::compile(const BlockJob& job) {
+BlockFn BlockCompiler::compile(const BlockJob& job) { return compile_batch({&job})[0]; }
+
+// Several blocks go into one module: the per-module costs of extraction, linking, the pass
+// managers and code generation are paid once (docs/jit.md "Compile cost").
+std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJob*>& jobs) {
   Impl& im = *impl_;
   const uint64_t t0 = now_ns();
   llvm::LLVMContext& ctx = *im.tsc.getContext();
   SemanticsLibrary& lib = *im.library;
-  const std::string fn_name = "umbra_tb_" + std::to_string(job.id);
-  const std::vector<Insn>& insns = job.insns;
-  auto m = std::make_unique<llvm::Module>(fn_name, ctx);
+  std::vector<BlockFn> result(jobs.size(), nullptr);
+  auto m = std::make_unique<llvm::Module>("umbra_batch_" + std::to_string(jobs[0]->id), ctx);
   m->setDataLayout(lib.data_layout());
   m->setTargetTriple(lib.triple());
 
@@ -277,6 +285,13 @@ BlockFn BlockCompiler::compile(const BlockJob& job) {
   };
   std::unordered_map<unsigned, TuHandlers> by_tu;
   std::unordered_map<uint64_t, llvm::Function*> declared;
+  std::vector<llvm::Function*> block_fns;
+  size_t total_insns = 0;
+  for (const BlockJob* jp : jobs) {
+  const BlockJob& job = *jp;
+  const std::string fn_name = "umbra_tb_" + std::to_string(job.id);
+  const std::vector<Insn>& insns = job.insns;
+  total_insns += insns.size();
   std::vector<llvm::Function*> callee(insns.size());
   for (size_t i = 0; i < insns.size(); ++i) {
     const uint64_t addr = reinterpret_cast<uint64_t>(insns[i].fn);
@@ -400,13 +415,15 @@ BlockFn BlockCompiler::compile(const BlockJob& job) {
     b.SetInsertPoint(done);
   }
   b.CreateRetVoid();
+  block_fns.push_back(fn);
+  }
 
   for (auto& [tu, t] : by_tu) {
     std::unique_ptr<llvm::Module> part = lib.extract(tu, t.fns, t.names, &im.native_names);
     if (llvm::Linker::linkModules(*m, std::move(part), llvm::Linker::LinkOnlyNeeded)) {
       last_error_ = "linking the semantics of a block failed";
-      ++stats_.failures;
-      return nullptr;
+      stats_.failures += jobs.size();
+      return result;
     }
   }
   if (verify_) {
@@ -414,11 +431,12 @@ BlockFn BlockCompiler::compile(const BlockJob& job) {
     llvm::raw_string_ostream vs(verify);
     if (llvm::verifyModule(*m, &vs)) {
       last_error_ = "invalid block IR: " + vs.str().substr(0, 400);
-      ++stats_.failures;
-      return nullptr;
+      stats_.failures += jobs.size();
+      return result;
     }
   }
-  // Inline what is worth it: handlers called by the block, small helpers with no native copy.
+  // Inline what is worth it: handlers called by the blocks, small helpers with no native copy.
+  for (llvm::Function* fn : block_fns)
   for (llvm::BasicBlock& bb : *fn)
     for (llvm::Instruction& ins : bb)
       if (auto* call = llvm::dyn_cast<llvm::CallInst>(&ins))
@@ -454,13 +472,15 @@ BlockFn BlockCompiler::compile(const BlockJob& job) {
       mpm.addPass(llvm::EliminateAvailableExternallyPass());
       mpm.addPass(llvm::GlobalDCEPass());
       mpm.run(*m, mam);
-      fold_mode_loads(*fn, cpu, job.mode_key);
-      annotate_alias_scopes(*fn, cpu);
+      for (size_t j = 0; j < jobs.size(); ++j) {
+        fold_mode_loads(*block_fns[j], block_fns[j]->getArg(0), jobs[j]->mode_key);
+        annotate_alias_scopes(*block_fns[j], block_fns[j]->getArg(0));
+      }
       llvm::FunctionPassManager fpm;
       if (llvm::Error err = pb.parsePassPipeline(fpm, im.function_pipeline)) {
         last_error_ = "bad function pipeline: " + llvm::toString(std::move(err));
-        ++stats_.failures;
-        return nullptr;
+        stats_.failures += jobs.size();
+        return result;
       }
       llvm::ModulePassManager mpm2;
       mpm2.addPass(llvm::createModuleToFunctionPassAdaptor(std::move(fpm)));
@@ -477,37 +497,46 @@ BlockFn BlockCompiler::compile(const BlockJob& job) {
   llvm::orc::ResourceTrackerSP rt = im.jit->getMainJITDylib().createResourceTracker();
   if (llvm::Error e = im.jit->addIRModule(rt, llvm::orc::ThreadSafeModule(std::move(m), im.tsc))) {
     last_error_ = llvm::toString(std::move(e));
-    ++stats_.failures;
-    return nullptr;
+    stats_.failures += jobs.size();
+    return result;
   }
-  auto sym = im.jit->lookup(fn_name);
-  if (!sym) {
-    last_error_ = llvm::toString(sym.takeError());
-    ++stats_.failures;
-    llvm::consumeError(rt->remove());
-    return nullptr;
+  auto batch = std::make_shared<Impl::Batch>(Impl::Batch{rt, 0});
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    auto sym = im.jit->lookup("umbra_tb_" + std::to_string(jobs[j]->id));
+    if (!sym) {
+      last_error_ = llvm::toString(sym.takeError());
+      ++stats_.failures;
+      continue;
+    }
+    result[j] = sym->toPtr<BlockFn>();
+    ++batch->live;
+    im.code.emplace(jobs[j]->id, batch);
   }
+  if (batch->live == 0) llvm::consumeError(rt->remove());
   const uint64_t t3 = now_ns();
   if (trace_)
-    std::fprintf(stderr, "tier1: block %llu: %zu insns, %u IR instructions, IR %.2f ms, opt %.2f ms, codegen %.2f ms\n",
-                 static_cast<unsigned long long>(job.id), insns.size(), ir_size,
-                 (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6);
-  im.code.emplace(job.id, rt);
-  ++stats_.blocks;
-  stats_.guest_insns += insns.size();
+    std::fprintf(stderr,
+                 "tier1: batch of %zu blocks: %zu insns, %u IR instructions, IR %.2f ms, opt "
+                 "%.2f ms, codegen %.2f ms\n",
+                 jobs.size(), total_insns, ir_size, (t1 - t0) / 1e6, (t2 - t1) / 1e6,
+                 (t3 - t2) / 1e6);
+  stats_.blocks += batch->live;
+  ++stats_.batches;
+  stats_.guest_insns += total_insns;
   stats_.ns_ir += t1 - t0;
   stats_.ns_opt += t2 - t1;
   stats_.ns_codegen += t3 - t2;
   stats_.ns_total += t3 - t0;
-  return sym->toPtr<BlockFn>();
+  return result;
 }
 
 void BlockCompiler::release(uint64_t id) {
   auto it = impl_->code.find(id);
   if (it == impl_->code.end()) return;
-  llvm::consumeError(it->second->remove());
+  std::shared_ptr<Impl::Batch> batch = std::move(it->second);
   impl_->code.erase(it);
   ++stats_.freed;
+  if (--batch->live == 0) llvm::consumeError(batch->rt->remove());
 }
 
 }  // namespace umbra::tier1

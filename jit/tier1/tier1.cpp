@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <optional>
 
 namespace umbra {
@@ -138,7 +139,9 @@ void Tier1::release(uint64_t id) {
 void Tier1::cancel(const std::shared_ptr<ResultQueue>& q) {
   std::unique_lock<std::mutex> lock(mu_);
   std::erase_if(requests_, [&](const Request& r) { return r.to == q; });
-  idle_cv_.wait(lock, [&] { return in_flight_ != q.get(); });
+  idle_cv_.wait(lock, [&] {
+    return std::find(in_flight_.begin(), in_flight_.end(), q.get()) == in_flight_.end();
+  });
 }
 
 Tier1Stats Tier1::stats() const {
@@ -156,23 +159,32 @@ void Tier1::thread_main() {
     if (stop_) return;
     std::vector<uint64_t> releases;
     releases.swap(releases_);
-    std::optional<Request> req;
-    if (!requests_.empty()) {
-      req.emplace(std::move(requests_.back()));
+    // The newest requests, several at once when there is a backlog (one module: cheaper per
+    // block; docs/jit.md "Compile cost").
+    std::vector<Request> batch;
+    while (!requests_.empty() && batch.size() < kBatch) {
+      batch.push_back(std::move(requests_.back()));
       requests_.pop_back();
-      in_flight_ = req->to.get();
     }
+    std::vector<const ResultQueue*> owners;
+    for (const Request& r : batch) owners.push_back(r.to.get());
+    in_flight_ = std::move(owners);
     lock.unlock();
-    BlockFn fn = nullptr;
+    std::vector<BlockFn> fns;
     {
       std::lock_guard<std::mutex> c(compiler_mu_);
       for (uint64_t id : releases) compiler_->release(id);
-      if (req) fn = compiler_->compile(req->job);
+      if (!batch.empty()) {
+        std::vector<const BlockJob*> jobs;
+        for (const Request& r : batch) jobs.push_back(&r.job);
+        fns = compiler_->compile_batch(jobs);
+      }
     }
-    if (req) req->to->push(ResultQueue::Result{req->job.id, fn});
+    for (size_t i = 0; i < batch.size(); ++i)
+      batch[i].to->push(ResultQueue::Result{batch[i].job.id, fns[i]});
     lock.lock();
     stats_.compile = compiler_->stats();
-    in_flight_ = nullptr;
+    in_flight_.clear();
     idle_cv_.notify_all();
   }
 }

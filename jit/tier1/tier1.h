@@ -74,6 +74,8 @@ class Tier1 {
   // compiled first (what became hot last is most likely still hot); beyond kMaxQueued the
   // oldest are dropped (reported as such) so the queue never holds a backlog of cold blocks.
   static constexpr size_t kMaxQueued = 256;
+  // Requests compiled together in one module when there is a backlog.
+  static constexpr size_t kBatch = 8;
   void request(std::shared_ptr<ResultQueue> to, BlockJob job);
   // The block is gone: free its code (on the compiler thread if it runs).
   void release(uint64_t id);
@@ -102,7 +104,7 @@ class Tier1 {
   };
   std::deque<Request> requests_;
   std::vector<uint64_t> releases_;
-  const ResultQueue* in_flight_ = nullptr;  // whose request is being compiled
+  std::vector<const ResultQueue*> in_flight_;  // whose requests are being compiled
   std::condition_variable idle_cv_;
   Tier1Stats stats_;  // guarded by mu_
 };
