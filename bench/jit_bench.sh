@@ -80,7 +80,7 @@ bare_run() {
     mem) kernel=$build/bench/guest/jit_bench_mem.elf key=passes ram=256 ;;
   esac
   cmdline="$key=$n"
-  R_INSNS=0 R_COMPILE=0 R_T1=0
+  R_INSNS=0 R_COMPILE=0 R_T1=0 R_COMPILE_CPU=0
   case $engine in
     native) timed "$tmp/out" "$tmp/err" "$native" "$w" "$n"; want=0 ;;
     qemu)
@@ -94,6 +94,8 @@ bare_run() {
       R_INSNS=$(stat_of guest_insns "$tmp/err")
       R_COMPILE=$(stat_of compile_seconds "$tmp/err")
       R_COMPILE=${R_COMPILE:-0}
+      R_COMPILE_CPU=$(awk -v p="$(stat_of cpu_process "$tmp/err")" \
+        -v m="$(stat_of cpu_main_thread "$tmp/err")" 'BEGIN { printf "%.2f", p - m }')
       R_T1=$(awk -v a="$(stat_of tier1_insns "$tmp/err")" -v b="$R_INSNS" \
         'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }') ;;
   esac
@@ -116,19 +118,19 @@ bare_run() {
 }
 
 # Results, keyed "workload,engine": seconds of CPU and wall for the measured part.
-declare -A cpu_s wall_s mips compile native_result tier1_share insn_delta
+declare -A cpu_s wall_s mips compile compile_cpu native_result tier1_share insn_delta
 rows=()
 
 # bare_workload WORKLOAD SMALL LARGE: every engine, small then large count.
 bare_workload() {
-  local w=$1 small=$2 large=$3 engine c1 w1 i1 c2 w2 i2 comp2 t1
+  local w=$1 small=$2 large=$3 engine c1 w1 i1 c2 w2 i2 comp2 t1 cc2
   rows+=("$w")
   # native first: its results are what every emulator run must print.
   for engine in native "${modes[@]}" ${qemu:+qemu}; do
     bare_run "$engine" "$w" "$small" || { failed=1; continue; }
     c1=$T_CPU w1=$T_WALL i1=$R_INSNS
     bare_run "$engine" "$w" "$large" || { failed=1; continue; }
-    c2=$T_CPU w2=$T_WALL i2=$R_INSNS comp2=$R_COMPILE t1=$R_T1
+    c2=$T_CPU w2=$T_WALL i2=$R_INSNS comp2=$R_COMPILE t1=$R_T1 cc2=$R_COMPILE_CPU
     cpu_s[$w,$engine]=$(awk -v a="$c1" -v b="$c2" 'BEGIN { printf "%.3f", b - a }')
     wall_s[$w,$engine]=$(awk -v a="$w1" -v b="$w2" 'BEGIN { printf "%.3f", b - a }')
     if [[ $engine != native && $engine != qemu ]]; then
@@ -137,6 +139,7 @@ bare_workload() {
         'BEGIN { printf "%.0f", (t > 0 ? (b - a) / t / 1e6 : 0) }')
       compile[$w,$engine]=$comp2
       tier1_share[$w,$engine]=$t1
+      compile_cpu[$w,$engine]=$cc2
     fi
     printf '  %-5s %-6s small %s: cpu %6.2f s wall %6.2f s | large %s: cpu %6.2f s wall %6.2f s%s\n' \
       "$w" "$engine" "$small" "$c1" "$w1" "$large" "$c2" "$w2" \
@@ -177,8 +180,9 @@ linux_run() {
     [[ -n $epid ]] || epid=$(pgrep -P "$pid" | head -n1)
     if [[ $line == JIT-BENCH:* ]]; then
       now=$EPOCHREALTIME
-      printf '%s host %.3f cpu %s\n' "$line" "$(awk -v a="$start" -v b="$now" \
-        'BEGIN { print b - a }')" "$(proc_cpu "${epid:-$pid}")" >>"$log"
+      printf '%s host %.3f cpu %s main %s\n' "$line" "$(awk -v a="$start" -v b="$now" \
+        'BEGIN { print b - a }')" "$(proc_cpu "${epid:-$pid}")" \
+        "$(proc_cpu "${epid:-$pid}/task/${epid:-$pid}")" >>"$log"
     elif [[ $line == umbra:* ]]; then
       printf '%s\n' "$line" >>"$log"
     fi
@@ -192,9 +196,12 @@ linux_run() {
   # host seconds, CPU seconds and guest seconds of each phase.
   awk -v e="$engine" '
     function f(k) { for (i = 1; i <= NF; ++i) if ($i == k) return $(i + 1); return "nan" }
-    /init reached/ { printf "boot %s %s %s\n", f("host"), f("cpu"), "-" }
-    /sha256 start/ { hs = f("host"); cs = f("cpu"); us = f("uptime") }
-    /sha256 end/ { printf "sha%s %.3f %.3f %.2f\n", $4, f("host") - hs, f("cpu") - cs, f("uptime") - us }
+    /init reached/ { printf "boot %s %s - %.3f\n", f("host"), f("cpu"), f("cpu") - f("main") }
+    /sha256 start/ { hs = f("host"); cs = f("cpu"); us = f("uptime"); os = f("cpu") - f("main") }
+    /sha256 end/ {
+      printf "sha%s %.3f %.3f %.2f %.3f\n", $4, f("host") - hs, f("cpu") - cs, f("uptime") - us,
+             f("cpu") - f("main") - os
+    }
     /tier 1 compiler:/ { for (i = 1; i <= NF; ++i) if ($i == "total,") printf "compile %s\n", $(i - 2) }
   ' "$log" >"$tmp/linux_$engine.phases"
 }
@@ -212,7 +219,7 @@ linux_workload() {
   cat "$cache/initramfs.cpio.gz" "$tmp/extra.cpio.gz" >"$tmp/initrd.gz"
   linux_digest=$(head -c 64M /dev/zero | sha256sum | cut -d' ' -f1)
   rows+=(boot sha1 sha2)
-  local engine phase h c g run
+  local engine phase h c g o run
   # Native: the guest's pipeline with the same busybox on the host.
   for run in 1 2; do
     timed "$tmp/out" "$tmp/err" sh -c \
@@ -226,15 +233,18 @@ linux_workload() {
   done
   for engine in "${modes[@]}" ${qemu:+qemu}; do
     linux_run "$engine" || { failed=1; continue; }
-    while read -r phase h c g; do
+    while read -r phase h c g o; do
       if [[ $phase == compile ]]; then
         compile[linux,$engine]=$h
         continue
       fi
       wall_s[$phase,$engine]=$h cpu_s[$phase,$engine]=$c
       [[ $g == - ]] || guest_s[$phase,$engine]=$g
-      printf '  %-5s %-6s host %7.2f s cpu %7.2f s%s\n' "$phase" "$engine" "$h" "$c" \
-        "$([[ $g == - ]] || echo " guest clock $g s")"
+      # Umbra: CPU time of threads other than the CPU thread, i.e. the tier-1 compiler.
+      [[ $engine == qemu ]] || compile_cpu[$phase,$engine]=$o
+      printf '  %-5s %-6s host %7.2f s cpu %7.2f s%s%s\n' "$phase" "$engine" "$h" "$c" \
+        "$([[ $g == - ]] || echo " guest clock $g s")" \
+        "$([[ $engine == qemu ]] || echo " (other threads: $o s)")"
     done <"$tmp/linux_$engine.phases"
   done
 }
@@ -262,7 +272,7 @@ describe() {
 }
 target() { case $1 in boot) echo 1.0 ;; *) echo 0.5 ;; esac; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b <= 0) print "-"; else printf "%.2f", a / b }'; }
-val() { local v=${1:-}; echo "${v:--}"; }
+val() { if [[ -n ${1:-} ]]; then printf '%.2f' "$1"; else echo -; fi; }
 
 for kind in cpu wall; do
   echo
@@ -290,10 +300,12 @@ for r in "${rows[@]}"; do
     line=
     [[ -n ${mips[$r,$m]:-} ]] && line+=" guest MIPS ${mips[$r,$m]} (CPU time);"
     [[ -n ${compile[$r,$m]:-} && ${compile[$r,$m]} != 0 ]] &&
-      line+=" tier-1 compile ${compile[$r,$m]} s in the large run;"
+      line+=" tier-1 compiler in the large run: ${compile[$r,$m]} s wall, ${compile_cpu[$r,$m]:-?} s CPU;"
     [[ -n ${tier1_share[$r,$m]:-} && $m != tier0 ]] &&
       line+=" ${tier1_share[$r,$m]}% of the large run's instructions in tier 1;"
     [[ -n ${guest_s[$r,$m]:-} ]] && line+=" guest clock ${guest_s[$r,$m]} s;"
+    [[ $r == boot || $r == sha? ]] && [[ $m != tier0 && -n ${compile_cpu[$r,$m]:-} ]] &&
+      line+=" tier-1 compiler thread ${compile_cpu[$r,$m]} s CPU;"
     [[ -n $line ]] && echo "  $(describe "$r") [$m]:$line"
   done
   # The guest code is the same on every engine, so Umbra's instruction count is QEMU's too.
@@ -305,5 +317,6 @@ done
 for m in "${modes[@]}"; do
   [[ -n ${compile[linux,$m]:-} ]] &&
     echo "  linux [$m]: tier-1 compiler total ${compile[linux,$m]} s over the whole boot and run"
+  [[ -f $tmp/linux_$m.log ]] && sed -n "s/^umbra: tier/  linux [$m] umbra --stats: tier/p" "$tmp/linux_$m.log"
 done
 exit $failed
