@@ -19,11 +19,13 @@
 # kernel's PASS, so a wrong run cannot report a time. Times: CPU time (user + system) of the
 # whole emulator process, every thread (QEMU's TCG and I/O threads, Umbra's compiler thread),
 # and wall time. Umbra's side runs bench/jit_bench_umbra (the PC machine as `umbra -kernel`
-# builds it), which also reports the guest instructions retired (MIPS) and tier 1's compile time.
+# builds it), which also reports the guest instructions retired (MIPS), the share run by tier 1
+# and the compiler's time (wall and the compiler thread's CPU).
 #
 # Environment: CPU_SMALL/CPU_LARGE (iterations, default 100/2100), MEM_SMALL/MEM_LARGE (sieve
-# passes, default 0/1: the small run only sets up the page tables), UMBRA_MODES (default "tier0 jit"), BOOT_CACHE (the boot test's kernel
-# and initramfs, default BUILD_DIR/boot, filled by tests/boot/prepare.sh), QEMU (binary).
+# passes, default 0/1: the small run only sets up the page tables), UMBRA_MODES (default
+# "tier0 jit"), BOOT_CACHE (the boot test's kernel and initramfs, default BUILD_DIR/boot, filled
+# by tests/boot/prepare.sh), QEMU (binary). Exit status 1 if any run failed its checks.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
