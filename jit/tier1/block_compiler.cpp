@@ -91,7 +91,12 @@ constexpr unsigned kInlineLimit = 600;
 constexpr const char* kDefaultFunctionPipeline =
     "sroa<modify-cfg>,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,gvn,dse,"
     "instcombine<no-verify-fixpoint>,simplifycfg";
-constexpr unsigned kInternalInlineLimit = 200;
+// Helpers the handlers call (internal copies, or available_externally ones such as
+// compute_lazy_flags, which clang left out of line): inlined up to this size, because after
+// inlining their arguments are often constants of the block (a lazy-flags operation known from
+// the producer, an operand size) and most of their body folds away. Measured on bench/tier0_mips
+// and the demo (docs/jit.md): the lazy-flags helper alone was 11.6% of a tier-1 profile.
+constexpr unsigned kHelperInlineLimit = 200;
 
 // Whether an integer (the operand of an int-to-pointer) is computed from a pointer: the fast TLB's
 // table address (CpuState::tlb + tlb_offset) is, guest memory addresses (linear + addend) are not.
@@ -348,6 +353,10 @@ std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJ
   llvm::Value* count_ptr = field(offsetof(CpuState, insn_count), "insn_count");
   llvm::Value* rip_ptr = field(offsetof(CpuState, rip), "rip");
   b.CreateStore(constant_ptr(job.block), field(offsetof(CpuState, tier1_block)));
+  // A block is entered only with exit_request clear (the dispatcher clears it; chaining checks
+  // it). Saying so lets LLVM drop the checks that no call precedes, and with them the early
+  // exits that kept each instruction's flags and registers stored.
+  b.CreateAssumption(b.CreateICmpEQ(b.CreateLoad(i32, exit_req_ptr), b.getInt32(0)));
   auto retire_insns = [&](size_t n) {
     b.CreateStore(b.CreateAdd(b.CreateLoad(i64, count_ptr), b.getInt64(n)), count_ptr);
   };
@@ -454,8 +463,8 @@ std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJ
             f && !f->isDeclaration() && f->getInstructionCount() <= kInlineLimit)
           call->addFnAttr(llvm::Attribute::AlwaysInline);
   for (llvm::Function& f : *m)
-    if (f.hasLocalLinkage() && !f.isDeclaration() && f.getInstructionCount() <= kInternalInlineLimit &&
-        !f.hasFnAttribute(llvm::Attribute::NoInline))
+    if ((f.hasLocalLinkage() || f.hasAvailableExternallyLinkage()) && !f.isDeclaration() &&
+        f.getInstructionCount() <= kHelperInlineLimit && !f.hasFnAttribute(llvm::Attribute::NoInline))
       f.addFnAttr(llvm::Attribute::AlwaysInline);
   const uint64_t t1 = now_ns();
 
