@@ -10,7 +10,14 @@
 namespace difftest {
 
 struct BuildOptions {
-  unsigned max_len = kMaxInsns;            // longest sequence
+  unsigned max_len = kDefaultMaxLen;  // longest sequence
+  unsigned min_len = 2;               // shortest sequence that is not a single instruction
+  unsigned hot_pct = 0;               // see Gen::hot_pct (tier comparison)
+  bool ud_last_only = false;          // see Gen::ud_last_only (tier comparison)
+  bool loops_anywhere = false;        // see Gen::loops_anywhere (tier comparison)
+  // The first instruction is tried with this form first (--sweep: every form in turn), so a
+  // bounded run covers every form; kNoForm (or a form that cannot be placed): random.
+  uint16_t first_form = 0xffff;
   unsigned single_pct = 55;                // share of single-instruction cases
   uint32_t disabled = 0;                   // Variation bits switched off (known failures)
   unsigned fault_pct = 3;                  // share of memory operands that fault on purpose

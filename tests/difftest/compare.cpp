@@ -341,7 +341,8 @@ Verdict compare_case(const CaseInput& in, const CaseMeta& meta, const CaseOutput
 }
 
 std::string describe_case(uint64_t index, const CaseInput& in, const CaseMeta& meta,
-                          const CaseOutput* nat, const CaseOutput* emu, const Verdict* v) {
+                          const CaseOutput* nat, const CaseOutput* emu, const Verdict* v,
+                          const char* first_name, const char* second_name) {
   const std::vector<Form>& forms = all_forms();
   std::string s = fmt("case %" PRIu64 " (case seed %#" PRIx64 "), %u instruction%s:\n", index,
                       meta.seed, meta.n, meta.n == 1 ? "" : "s");
@@ -389,9 +390,9 @@ std::string describe_case(uint64_t index, const CaseInput& in, const CaseMeta& m
     s += "\n";
   };
   if (meta.fp) s += "    fpu: " + describe_fp(in.fx);
-  outcome("native", nat);
+  outcome(first_name, nat);
   if (nat && meta.fp) s += "          fpu: " + describe_fp(nat->fx);
-  outcome("umbra ", emu);
+  outcome(second_name, emu);
   if (emu && meta.fp) s += "          fpu: " + describe_fp(emu->fx);
   if (v && !v->details.empty()) {
     s += "  differences:\n";

@@ -22,8 +22,10 @@ Verdict compare_case(const CaseInput& in, const CaseMeta& meta, const CaseOutput
 
 // A full report: disassembly (Capstone, via umbra::disassemble_one) with form names, initial
 // state, both outcomes, and the differences.
+// `first_name`/`second_name` label the two outcomes (the tier comparison: tier 0, tier 1).
 std::string describe_case(uint64_t index, const CaseInput& in, const CaseMeta& meta,
-                          const CaseOutput* native, const CaseOutput* umbra, const Verdict* v);
+                          const CaseOutput* native, const CaseOutput* umbra, const Verdict* v,
+                          const char* first_name = "native", const char* second_name = "umbra ");
 
 // Names of the status flags in `mask` ("CF OF ...").
 std::string flag_names(uint64_t mask);

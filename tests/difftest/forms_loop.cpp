@@ -1,4 +1,5 @@
-// Backward branches: a small counted loop as a whole case. Everything else the generator makes
+// Backward branches: a small counted loop as a whole case (or, in the tier comparison's long
+// streams, anywhere in the stream). Everything else the generator makes
 // only branches forward; these run a block several times (the engine re-enters it through its
 // jump cache and chaining) and, later, give tier 1 hot code to compile.
 //
@@ -34,7 +35,11 @@ uint8_t body_reg(Gen& g, uint8_t base) {
 }
 
 bool gen_loop_block(Gen& g, bool loop_insn) {
-  if (g.position() != 0 || !g.is_last()) return false;  // the loop is the whole case
+  // The loop is the whole case; in long streams (Gen::loops_anywhere) it may also sit among
+  // other instructions if its up to five instructions fit in the planned length. RCX and the
+  // store base must then still be free (fix() below): nothing before used them.
+  if (g.loops_anywhere ? g.position() + 5 > g.planned() : g.position() != 0 || !g.is_last())
+    return false;
   const uint64_t n = static_cast<uint64_t>(g.rng.range(1, 8));
   if (!g.fix(RCX_, n)) return false;
   uint8_t base;

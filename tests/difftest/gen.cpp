@@ -284,7 +284,10 @@ uint64_t Gen::pick_data_addr(unsigned size, const MemReq& req) {
   const uint64_t lo = kDataBase + static_cast<uint64_t>(req.lo_slack);
   const uint64_t hi = kDataEnd - size - static_cast<uint64_t>(req.hi_slack);  // inclusive
   uint64_t a;
-  if (rng.chance(1, 8)) {
+  if (hot_pct && rng.chance(hot_pct, 100)) {
+    // The hot window (tier comparison): accesses of a long stream overlap.
+    a = hot_lo + rng.below(kHotBytes);
+  } else if (rng.chance(1, 8)) {
     // Near an inner page boundary: page-crossing accesses between two mapped pages.
     const uint64_t page = kDataBase + 0x1000 * static_cast<uint64_t>(rng.range(1, 7));
     a = page - rng.below(size + 1);
@@ -596,6 +599,7 @@ void Gen::maybe_lock(Ib& ib) {
 bool Gen::emit(Ib& ib) {
   if (ib.fx.flags_read & st_.flow.poison) return false;
   if ((ib.fx.regs_undefined || ib.has_undef_bits) && !is_last()) return false;
+  if (ib.expect_ud && ud_last_only && !is_last()) return false;
   InsnSpec s = ib.s;
   // Null segment overrides (CS/DS/ES/SS) are ignored in 64-bit mode (SDM vol. 1, 3.3.7.1).
   const bool seg_ok =
@@ -613,10 +617,14 @@ bool Gen::emit(Ib& ib) {
   // the rest comes first is the implementation's choice (AMD raises #UD for 0F B9 without its
   // ModRM byte), so such cases are not generated.
   if (ib.expect_ud && start_ + st_.code_len + len > kCodeSize) return false;
-  // An invalid encoding cut by the end of the code page: whether #UD or the #PF of fetching
-  // the rest comes first is the implementation's choice (AMD raises #UD for 0F B9 without its
-  // ModRM byte), so such cases are not generated.
-  if (ib.expect_ud && start_ + st_.code_len + len > kCodeSize) return false;
+  // A rel8 branch (or one into the sled) emitted earlier whose target lies at or past the end
+  // of this instruction must still reach it: refuse the instruction otherwise.
+  const uint64_t new_end = start_ + st_.code_len + len;
+  for (const Deferred& d : st_.deferred) {
+    if (d.kind != Deferred::kRel || d.bytes != 1) continue;
+    if (d.target.kind == TargetKind::kBoundary && d.target.boundary <= st_.pos) continue;
+    if (new_end - d.insn_end > 127) return false;
+  }
   std::memcpy(st_.code + st_.code_len, buf, len);
   st_.insns[st_.pos] = InsnRecord{static_cast<uint16_t>(start_ + st_.code_len),
                                   static_cast<uint8_t>(len),

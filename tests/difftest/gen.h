@@ -18,9 +18,13 @@
 
 namespace difftest {
 
-constexpr unsigned kMaxInsns = 5;
-constexpr unsigned kMaxSeqBytes = 100;  // keeps every boundary and the sled start in rel8 reach
-constexpr uint8_t RSP_ = 4;             // register numbers the forms refer to by name
+// Capacity of a case: the native difftest runs up to kDefaultMaxLen instructions per case, the
+// tier comparison (--compare-tiers) long streams of up to kMaxInsns. A rel8 branch whose target
+// would end up out of reach is refused when the sequence grows (Gen::emit).
+constexpr unsigned kMaxInsns = 40;
+constexpr unsigned kDefaultMaxLen = 5;
+constexpr unsigned kMaxSeqBytes = 600;
+constexpr uint8_t RSP_ = 4;  // register numbers the forms refer to by name
 constexpr uint8_t RAX_ = 0, RCX_ = 1, RDX_ = 2, RBX_ = 3, RBP_ = 5, RSI_ = 6, RDI_ = 7;
 
 inline uint64_t size_mask(unsigned size) {
@@ -230,6 +234,7 @@ class Gen {
   // Linear address where the next instruction will be placed.
   uint64_t next_addr() const { return kCodeBase + start_ + st_.code_len; }
   bool is_last() const { return st_.pos + 1 >= planned_; }
+  unsigned planned() const { return planned_; }
 
   // ---- instruction building ----
   // Starts an instruction with operand size `size` (66 for 2, REX.W for 8). `byte_regs`: the
@@ -299,6 +304,17 @@ class Gen {
   HostTraits host;          // set by the case builder
   uint32_t disabled = 0;    // Variation bits switched off
   unsigned fault_pct = 3;   // share of memory operands placed on purpose where they fault
+  // Share of data addresses drawn from a small "hot" window (hot_lo, kHotBytes) so that the
+  // stores and loads of a long stream alias each other (0: off; the native cases never use it).
+  unsigned hot_pct = 0;
+  // Deliberately invalid encodings (#UD) only as the last instruction, so that long streams
+  // mostly run to their end (tier comparison).
+  bool ud_last_only = false;
+  // The loop blocks (forms_loop.cpp) may sit anywhere in a long stream, not only as a case of
+  // their own (tier comparison).
+  bool loops_anywhere = false;
+  uint64_t hot_lo = 0;
+  static constexpr uint64_t kHotBytes = 48;
 
   // ---- finishing ----
   // Merges pending flows at the current boundary (call before each instruction).

@@ -1,10 +1,12 @@
 // umbra_difftest: differential testing of Umbra's integer instruction set against the host CPU.
 // See docs/difftest.md.
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <set>
 #include <string>
@@ -20,6 +22,7 @@
 #include "known_failures.h"
 #include "native_runner.h"
 #include "options.h"
+#include "tier_compare.h"
 #include "umbra_runner.h"
 #include "umbra_system.h"
 
@@ -44,10 +47,27 @@ std::string outcome_name(const CaseMeta& meta, const CaseOutput& nat) {
   return std::string(vector_name(nat.vector)) + (in_sled ? " in the sled" : " inside the sequence");
 }
 
+// The outcome of a tier-0 run, named like a native one.
+std::string fmt_outcome(const CaseMeta& meta, const CaseOutput& out) {
+  if (out.status == RunStatus::kNoException) return "no exception";
+  return outcome_name(meta, out);
+}
+
 // Generates case `index`, then applies the reproducer overrides (--code, --set).
 bool make_case(const Options& opt, uint64_t index, const std::vector<uint16_t>& allowed,
                const BuildOptions& bopt, CaseInput* in, CaseMeta* meta) {
-  if (!build_case(case_seed(opt.seed, index), allowed, bopt, in, meta)) return false;
+  if (opt.sweep && !allowed.empty()) {
+    // `allowed` here holds each form `weight` times: sweep over the distinct forms.
+    static std::vector<uint16_t> distinct;
+    if (distinct.empty())
+      for (uint16_t f : allowed)
+        if (distinct.empty() || distinct.back() != f) distinct.push_back(f);
+    BuildOptions b = bopt;
+    b.first_form = distinct[index % distinct.size()];
+    if (!build_case(case_seed(opt.seed, index), allowed, b, in, meta)) return false;
+  } else if (!build_case(case_seed(opt.seed, index), allowed, bopt, in, meta)) {
+    return false;
+  }
   if (!opt.code.empty()) {
     std::memset(in->code, kHltByte, kCodeSize);
     std::memcpy(in->code, opt.code.data(), opt.code.size());
@@ -132,7 +152,8 @@ int run(const Options& opt) {
     if (!std::regex_search(f.name, re)) continue;
     // Without --forms the FPU/SIMD forms are left out (they have a run of their own,
     // `--forms '^fp: '`), so the integer and system runs keep their form mix.
-    if (opt.forms_regex.empty() && f.name.rfind("fp: ", 0) == 0) continue;
+    // The tier comparison mixes them in: streams of integer and FPU/SIMD instructions.
+    if (opt.forms_regex.empty() && !opt.compare_tiers && f.name.rfind("fp: ", 0) == 0) continue;
     if ((f.features & have) != f.features) {
       ++skipped_feature;
       missing |= f.features & ~have;
@@ -143,7 +164,17 @@ int run(const Options& opt) {
   }
   // The generator picks uniformly from `picks`: each form appears `weight` times.
   std::vector<uint16_t> picks;
-  for (uint16_t f : allowed) picks.insert(picks.end(), forms[f].weight, f);
+  // The tier comparison picks the system forms (most of which fault at CPL 3 and so end the
+  // stream) a quarter as often, so that most streams run long, and the loop blocks (backward
+  // branches inside the stream) more often.
+  for (uint16_t f : allowed) {
+    const bool sys = forms[f].name.rfind("sys: ", 0) == 0;
+    const bool loop = forms[f].name.rfind("loop block", 0) == 0;
+    unsigned w = forms[f].weight;
+    if (opt.compare_tiers && sys) w = std::max(1u, w / 4);
+    if (opt.compare_tiers && loop) w *= 16;  // they need a free RCX: most attempts fail
+    picks.insert(picks.end(), w, f);
+  }
   if (skipped_feature)
     std::printf("skipped %u forms: the host lacks %s\n", skipped_feature,
                 feature_names(missing).c_str());
@@ -154,9 +185,13 @@ int run(const Options& opt) {
 
   BuildOptions bopt;
   bopt.max_len = opt.max_len;
+  bopt.min_len = opt.min_len;
+  bopt.hot_pct = static_cast<unsigned>(opt.hot_pct);
+  bopt.ud_last_only = opt.compare_tiers;
+  bopt.loops_anywhere = opt.compare_tiers;
   bopt.disabled = known.disabled;
-  bopt.fault_pct = opt.fault_pct;
-  bopt.single_pct = opt.single_pct;
+  bopt.fault_pct = static_cast<unsigned>(opt.fault_pct);
+  bopt.single_pct = static_cast<unsigned>(opt.single_pct);
   bopt.disabled_in_form = known.disabled_in_form;
   if (profile.ok) {
     // INT n only for vectors whose outcome the host reports as an exception (never 0x80).
@@ -172,14 +207,18 @@ int run(const Options& opt) {
   const uint64_t total = single ? 1 : opt.count;
   std::printf("umbra_difftest: seed %" PRIu64 ", %" PRIu64 " cases, %zu forms selected%s\n",
               opt.seed, total, allowed.size(),
-              opt.check_encoder ? " (encoder check only)"
-              : opt.native_only ? " (native only)"
-                                : "");
+              opt.check_encoder   ? " (encoder check only)"
+              : opt.native_only   ? " (native only)"
+              : opt.compare_tiers ? " (tier 0 against compile-all tier 1, no host)"
+                                  : "");
   std::fflush(stdout);
 
   std::vector<FormStats> stats(forms.size());
   std::map<std::string, uint64_t> outcomes;  // how the native runs ended
   uint64_t passed = 0, failed = 0, harness_errors = 0, reports = 0;
+  // Tier-1 activity of the Umbra side (the compile-all side with --compare-tiers).
+  std::optional<TierCounts> tier_counts;
+  umbra::AccelMode tier_mode = umbra::AccelMode::Tier0;
 
   if (opt.check_encoder) {
     CaseInput in;
@@ -201,10 +240,57 @@ int run(const Options& opt) {
         std::printf("encoding: %s\n%s", problem.c_str(),
                     describe_case(i, in, meta, nullptr, nullptr, nullptr).c_str());
     }
+  } else if (opt.compare_tiers) {
+    // No native side: each case on a tier-0 engine and on a compile-all engine (every block
+    // compiled by tier 1 before it first runs), compared bit for bit.
+    UmbraRunner tier0(system, umbra::AccelMode::Tier0);
+    UmbraRunner tier1(system, umbra::AccelMode::CompileAll);
+    auto in = std::make_unique<CaseInput>();
+    CaseMeta meta;
+    auto r0 = std::make_unique<TierRun>(), r1 = std::make_unique<TierRun>();
+    auto f0 = std::make_unique<TierRun>(), f1 = std::make_unique<TierRun>();
+    for (uint64_t i = first; i < first + total; ++i) {
+      if (!make_case(opt, i, picks, bopt, in.get(), &meta)) continue;
+      tier0.run(*in, &r0->out, false, &r0->snap);
+      tier1.run(*in, &r1->out, false, &r1->snap);
+      Verdict v = compare_tier_runs(*r0, *r1);
+      if (v.mismatch) {
+        tier0.run(*in, &f0->out, /*fresh=*/true, &f0->snap);
+        tier1.run(*in, &f1->out, /*fresh=*/true, &f1->snap);
+        if (!compare_tier_runs(*f0, *f1).mismatch)
+          v.details += "note: fresh machines agree: state leaks between runs\n";
+      }
+      std::set<uint16_t> seen;
+      for (unsigned k = 0; k < meta.n; ++k)
+        if (meta.insns[k].form != kNoForm) seen.insert(meta.insns[k].form);
+      for (uint16_t f : seen) ++stats[f].runs, stats[f].fails += v.mismatch;
+      ++outcomes[fmt_outcome(meta, r0->out)];
+      if (!v.mismatch) {
+        ++passed;
+        if (single)
+          std::printf(
+              "%s  result: match\n",
+              describe_case(i, *in, meta, &r0->out, &r1->out, &v, "tier 0", "tier 1").c_str());
+        continue;
+      }
+      ++failed;
+      if (reports++ < opt.max_reports || single) {
+        if (opt.verbose || single)
+          std::printf(
+              "MISMATCH %s\n",
+              describe_case(i, *in, meta, &r0->out, &r1->out, &v, "tier 0", "tier 1").c_str());
+        else
+          std::printf("mismatch: case %" PRIu64 " (%u instructions): %s", i, meta.n,
+                      v.details.c_str());
+      }
+      std::fflush(stdout);
+    }
+    tier_counts = tier1.counts();
+    tier_mode = tier1.accel();
   } else {
     NativeRunner& native = *native_runner;
     std::unique_ptr<UmbraRunner> umbra;
-    if (!opt.native_only) umbra = std::make_unique<UmbraRunner>(system);
+    if (!opt.native_only) umbra = std::make_unique<UmbraRunner>(system, opt.accel);
     std::vector<CaseMeta> metas(opt.batch);
     std::vector<uint64_t> indices(opt.batch);
     auto emu = std::make_unique<CaseOutput>();
@@ -274,6 +360,10 @@ int run(const Options& opt) {
       std::fflush(stdout);
     }
     if (native.restarts()) std::printf("native child restarts: %" PRIu64 "\n", native.restarts());
+    if (umbra) {
+      tier_counts = umbra->counts();
+      tier_mode = umbra->accel();
+    }
   }
 
   unsigned covered = 0;
@@ -298,8 +388,29 @@ int run(const Options& opt) {
               ", forms covered: %u of %zu selected (%zu forms in all)\n",
               passed + failed, failed - harness_errors, harness_errors, covered, allowed.size(),
               forms.size());
+  bool tier1_missing = false;
+  if (tier_counts) {
+    const TierCounts& c = *tier_counts;
+    std::printf("umbra: accel %s; tier 1: %" PRIu64 " blocks installed, %" PRIu64
+                " failed to compile, %" PRIu64 " block runs, %" PRIu64 " of %" PRIu64
+                " instructions retired by tier-1 blocks that ran to their end (%" PRIu64
+                " blocks built)\n",
+                umbra::accel_mode_name(tier_mode), c.tier1_installed, c.tier1_failed, c.tier1_runs,
+                c.tier1_insns, c.insns, c.blocks_built);
+    // A run that asked for compiled code must have had some: otherwise it tested tier 0 only.
+    // In compile-all mode a block is compiled and installed before its first run, so every
+    // block installed ran as tier-1 code. (EngineStats counts a tier-1 block run, and its
+    // instructions, only when it ends without an exception; a difftest case always ends with
+    // one, mostly inside compiled code, so tier1_runs and tier1_insns are small here.)
+    const bool wants_tier1 =
+        opt.compare_tiers || (opt.accel && *opt.accel == umbra::AccelMode::CompileAll);
+    if (wants_tier1 && c.tier1_installed == 0 && passed + failed > 0) {
+      std::printf("error: tier 1 was asked for but ran no code\n");
+      tier1_missing = true;
+    }
+  }
   std::printf("%" PRIu64 " passed, %" PRIu64 " failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return failed || tier1_missing ? 1 : 0;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "options.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -50,12 +51,25 @@ void print_usage() {
                "  --seed S             run seed (default 1); case i uses a seed derived from S, i\n"
                "  --count N            number of cases (default 10000)\n"
                "  --forms REGEX        only forms whose name matches (ECMAScript, searched)\n"
-               "  --max-len L          longest instruction sequence, 1..%u (default %u)\n"
+               "  --max-len L          longest instruction sequence, 1..%u (default %u;\n"
+               "                       %u with --compare-tiers)\n"
+               "  --min-len L          shortest sequence of more than one instruction\n"
+               "                       (default 2; 10 with --compare-tiers)\n"
                "  --case I             run only case I of the seed and describe it\n"
                "  --verbose            describe every mismatch (disassembly, states, differences)\n"
                "  --max-reports N      describe at most N mismatches (default 25)\n"
-               "  --fault-pct P        place P%% of memory operands where they fault (default 3)\n"
-               "  --single-pct P       P%% of the cases are single instructions (default 55)\n"
+               "  --fault-pct P        place P%% of memory operands where they fault (default 3;\n"
+               "                       1 with --compare-tiers)\n"
+               "  --single-pct P       P%% of the cases are single instructions (default 55;\n"
+               "                       0 with --compare-tiers)\n"
+               "  --hot-pct P          P%% of the data addresses fall in a 48-byte window, so\n"
+               "                       that accesses alias (default 0; 35 with --compare-tiers)\n"
+               "  --accel MODE         Umbra's engines run in MODE: tier0, jit or compile-all\n"
+               "                       (default: UMBRA_ACCEL, else jit)\n"
+               "  --sweep              case i starts with the (i mod N)th of the N selected\n"
+               "                       forms: N cases cover every form\n"
+               "  --compare-tiers      no host: run every case on tier 0 and compiled by tier 1\n"
+               "                       (compile-all) and compare the whole state bit for bit\n"
                "  --known-failures F   skip the forms listed in F (see known_failures.txt);\n"
                "                       may be given more than once\n"
                "  --list-forms         print the form names and exit\n"
@@ -67,7 +81,7 @@ void print_usage() {
                "  --code HEX           reproducer: run these bytes (state from --seed/--case)\n"
                "  --set REG=VALUE      reproducer: initial value of rax..r15, rflags, fs_base or\n"
                "                       gs_base\n",
-               kMaxInsns, kMaxInsns);
+               kMaxInsns, kDefaultMaxLen, kMaxInsns);
 }
 
 bool parse_options(int argc, char** argv, Options* o) {
@@ -106,12 +120,30 @@ bool parse_options(int argc, char** argv, Options* o) {
     } else if (a == "--case") {
       if (!number("--case", &n)) return false;
       o->only_case = static_cast<int64_t>(n);
+    } else if (a == "--min-len") {
+      if (!number("--min-len", &n) || n < 2 || n > kMaxInsns) return false;
+      o->min_len = static_cast<unsigned>(n);
     } else if (a == "--single-pct") {
       if (!number("--single-pct", &n) || n > 100) return false;
-      o->single_pct = static_cast<unsigned>(n);
+      o->single_pct = static_cast<int>(n);
+    } else if (a == "--hot-pct") {
+      if (!number("--hot-pct", &n) || n > 100) return false;
+      o->hot_pct = static_cast<int>(n);
+    } else if (a == "--accel") {
+      const char* v = next("--accel");
+      umbra::AccelMode m;
+      if (!v || !umbra::parse_accel_mode(v, &m)) {
+        std::fprintf(stderr, "umbra_difftest: --accel wants tier0, jit or compile-all\n");
+        return false;
+      }
+      o->accel = m;
+    } else if (a == "--sweep") {
+      o->sweep = true;
+    } else if (a == "--compare-tiers") {
+      o->compare_tiers = true;
     } else if (a == "--fault-pct") {
       if (!number("--fault-pct", &n) || n > 100) return false;
-      o->fault_pct = static_cast<unsigned>(n);
+      o->fault_pct = static_cast<int>(n);
     } else if (a == "--max-reports") {
       if (!number("--max-reports", &n)) return false;
       o->max_reports = static_cast<unsigned>(n);
@@ -147,6 +179,16 @@ bool parse_options(int argc, char** argv, Options* o) {
       std::fprintf(stderr, "umbra_difftest: unknown option %s\n", a.c_str());
       return false;
     }
+  }
+  // Mode-dependent defaults.
+  if (!o->max_len) o->max_len = o->compare_tiers ? kMaxInsns : kDefaultMaxLen;
+  if (!o->min_len) o->min_len = o->compare_tiers ? std::min(10u, o->max_len) : 2;
+  if (o->single_pct < 0) o->single_pct = o->compare_tiers ? 0 : 55;
+  if (o->fault_pct < 0) o->fault_pct = o->compare_tiers ? 1 : 3;
+  if (o->hot_pct < 0) o->hot_pct = o->compare_tiers ? 35 : 0;
+  if (o->compare_tiers && (o->native_only || o->check_encoder)) {
+    std::fprintf(stderr, "umbra_difftest: --compare-tiers runs no native side\n");
+    return false;
   }
   return true;
 }

@@ -91,8 +91,8 @@ class DifftestTranslator final : public umbra::AddressTranslator {
   }
 };
 
-UmbraRunner::UmbraRunner(const SystemImage& system)
-    : translator_(std::make_unique<DifftestTranslator>()), system_(system) {
+UmbraRunner::UmbraRunner(const SystemImage& system, std::optional<umbra::AccelMode> accel)
+    : translator_(std::make_unique<DifftestTranslator>()), system_(system), accel_(accel) {
   // The native child inherits this process's segment registers (and the harness puts DS, ES,
   // FS and GS back after each case); PUSH FS/GS and MOV r/m, Sreg make the selectors visible,
   // so the emulated CPU starts with the same ones (CS 0x33, SS 0x2b, the others 0 on Linux).
@@ -112,10 +112,36 @@ UmbraRunner::UmbraRunner(const SystemImage& system)
 }
 UmbraRunner::~UmbraRunner() = default;
 
-void UmbraRunner::run(const CaseInput& in, CaseOutput* out, bool fresh) {
+namespace {
+
+void add_counts(const umbra::EngineStats& s, TierCounts* c) {
+  c->tier1_installed += s.tier1_installed;
+  c->tier1_runs += s.tier1_runs;
+  c->tier1_insns += s.tier1_insns;
+  c->tier1_failed += s.tier1_failed;
+  c->blocks_built += s.blocks_built;
+}
+
+}  // namespace
+
+TierCounts UmbraRunner::counts() const {
+  TierCounts c = retired_;
+  if (machine_) add_counts(machine_->engine().stats(), &c);
+  c.insns = insns_;
+  return c;
+}
+
+umbra::AccelMode UmbraRunner::accel() const {
+  if (machine_) return machine_->engine().accel();
+  return accel_.value_or(umbra::default_accel_mode());
+}
+
+void UmbraRunner::run(const CaseInput& in, CaseOutput* out, bool fresh, ArchSnapshot* snap) {
   if (fresh || !machine_) {
+    if (machine_) add_counts(machine_->engine().stats(), &retired_);
     machine_.reset();
     machine_ = std::make_unique<umbra::Flat64Machine>(kRamBytes, translator_.get());
+    if (accel_) machine_->engine().set_accel(*accel_);
     install_system_tables(*machine_, system_);
   }
   umbra::Flat64Machine& m = *machine_;
@@ -134,6 +160,7 @@ void UmbraRunner::run(const CaseInput& in, CaseOutput* out, bool fresh) {
   m.engine().flush();
 
   const umbra::RunResult r = m.run(kInsnLimit);
+  insns_ += r.insns;
   std::memcpy(out->regs.gpr, cpu.gpr, sizeof cpu.gpr);
   out->regs.rip = cpu.rip;
   out->regs.rflags = umbra::read_rflags(cpu);
@@ -169,6 +196,33 @@ void UmbraRunner::run(const CaseInput& in, CaseOutput* out, bool fresh) {
     out->fault_addr = 0;
   }
   std::memcpy(out->data, m.memory().ram() + kDataBase, kDataSize);
+  if (snap) {
+    snap->rflags = umbra::read_rflags(cpu);
+    std::memcpy(snap->seg, cpu.seg, sizeof snap->seg);
+    snap->ldtr = cpu.ldtr;
+    snap->tr = cpu.tr;
+    snap->gdtr = cpu.gdtr;
+    snap->idtr = cpu.idtr;
+    snap->cr0 = cpu.cr0;
+    snap->cr2 = cpu.cr2;
+    snap->cr3 = cpu.cr3;
+    snap->cr4 = cpu.cr4;
+    snap->efer = cpu.efer;
+    snap->cpl = cpu.cpl;
+    snap->mode64 = cpu.mode64;
+    snap->code32 = cpu.code32;
+    snap->stack32 = cpu.stack32;
+    snap->halted = cpu.halted;
+    snap->x87 = cpu.x87;
+    snap->mxcsr = cpu.mxcsr;
+    std::memcpy(snap->xmm, cpu.xmm, sizeof snap->xmm);
+    snap->reason = r.reason;
+    snap->vector = r.vector;
+    snap->error_code = r.error_code;
+    snap->fault_addr = r.fault_addr;
+    snap->insns = r.insns;
+    std::memcpy(snap->sys_pages, m.memory().ram() + kSysPhys, kSysSize);
+  }
 }
 
 }  // namespace difftest
