@@ -260,6 +260,11 @@ int run(const Options& opt) {
         if (!compare_tier_runs(*f0, *f1).mismatch)
           v.details += "note: fresh machines agree: state leaks between runs\n";
       }
+      if (opt.progress && (i - first + 1) % opt.progress == 0) {
+        std::printf("progress: %" PRIu64 " cases, %" PRIu64 " mismatches\n", i - first + 1,
+                    failed + v.mismatch);
+        std::fflush(stdout);
+      }
       std::set<uint16_t> seen;
       for (unsigned k = 0; k < meta.n; ++k)
         if (meta.insns[k].form != kNoForm) seen.insert(meta.insns[k].form);
@@ -357,6 +362,8 @@ int run(const Options& opt) {
                       v.details.c_str());
         }
       }
+      if (opt.progress && (base - first) % opt.progress < n)
+        std::printf("progress: %" PRIu64 " cases, %" PRIu64 " failed\n", base - first, failed);
       std::fflush(stdout);
     }
     if (native.restarts()) std::printf("native child restarts: %" PRIu64 "\n", native.restarts());

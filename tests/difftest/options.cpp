@@ -66,6 +66,7 @@ void print_usage() {
                "                       that accesses alias (default 0; 35 with --compare-tiers)\n"
                "  --accel MODE         Umbra's engines run in MODE: tier0, jit or compile-all\n"
                "                       (default: UMBRA_ACCEL, else jit)\n"
+               "  --progress N         print a progress line every N cases\n"
                "  --sweep              case i starts with the (i mod N)th of the N selected\n"
                "                       forms: N cases cover every form\n"
                "  --compare-tiers      no host: run every case on tier 0 and compiled by tier 1\n"
@@ -137,6 +138,8 @@ bool parse_options(int argc, char** argv, Options* o) {
         return false;
       }
       o->accel = m;
+    } else if (a == "--progress") {
+      if (!number("--progress", &o->progress)) return false;
     } else if (a == "--sweep") {
       o->sweep = true;
     } else if (a == "--compare-tiers") {

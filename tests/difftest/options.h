@@ -38,6 +38,7 @@ struct Options {
   // --sweep: case i starts with selected form i mod (number selected): every form is covered by
   // a run of as many cases as there are forms.
   bool sweep = false;
+  uint64_t progress = 0;  // --progress N: a line every N cases (long runs)
   // Reproducer mode: run these bytes instead of a generated sequence, with register overrides.
   std::vector<uint8_t> code;
   std::vector<std::pair<int, uint64_t>> sets;  // register index (16 rflags, 17/18 fs/gs base)
