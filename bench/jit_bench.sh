@@ -243,10 +243,10 @@ linux_workload() {
       wall_s[$phase,$engine]=$h cpu_s[$phase,$engine]=$c
       [[ $g == - ]] || guest_s[$phase,$engine]=$g
       # Umbra: CPU time of threads other than the CPU thread, i.e. the tier-1 compiler.
-      [[ $engine == qemu ]] || compile_cpu[$phase,$engine]=$o
+      [[ $engine == qemu || $engine == tier0 ]] || compile_cpu[$phase,$engine]=$o
       printf '  %-5s %-6s host %7.2f s cpu %7.2f s%s%s\n' "$phase" "$engine" "$h" "$c" \
         "$([[ $g == - ]] || echo " guest clock $g s")" \
-        "$([[ $engine == qemu ]] || echo " (other threads: $o s)")"
+        "$([[ $engine == qemu || $engine == tier0 ]] || echo " (compiler thread: $o s)")"
     done <"$tmp/linux_$engine.phases"
   done
 }
