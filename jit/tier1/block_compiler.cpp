@@ -23,6 +23,7 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/Linker/Linker.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/CommandLine.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
@@ -217,6 +218,13 @@ std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
   static const bool targets = [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
+    // LLVM 19's X86FixupBWInsts miscompiles a 16-bit load into the low half of a register that
+    // is also the load's address (`movw (%rax,%rsi), %si` becomes `movzwl (%rax,%rsi), %esi`
+    // although bits 63:16 of %rsi are stored right after): exactly what `mov cx, [rcx]` inlines
+    // to. Found by the tier-0/tier-1 fuzzer (docs/difftest.md); the pass only shortens
+    // encodings, so it is switched off for all tier-1 code.
+    const char* args[] = {"umbra", "-fixup-byte-word-insts=false"};
+    llvm::cl::ParseCommandLineOptions(2, args, "", &llvm::nulls());
     return true;
   }();
   (void)targets;
