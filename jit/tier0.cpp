@@ -449,6 +449,7 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
     running_rip_ = linear_pc(cpu);
     if (b->tier1) {
       const uint64_t before = cpu.insn_count;
+      tier1_entry_count_ = before;
       profile::set(profile::kTier1);
       b->tier1(&cpu);
       profile::set(profile::kDispatch);
@@ -508,7 +509,8 @@ RunResult Tier0Engine::run(uint64_t max_insns) {
     profile::set(profile::kDispatch);
     ++stats_.faults;
     chain_from_ = nullptr;
-    if (cpu.tier1_block) {
+    const bool in_tier1 = cpu.tier1_block != nullptr;
+    if (in_tier1) {
       // The fault came from tier-1 code, maybe a block reached by chaining: count that block's
       // completed instructions (its instructions are on the page of the faulting one).
       running_ = static_cast<const Block*>(cpu.tier1_block);
@@ -524,6 +526,10 @@ RunResult Tier0Engine::run(uint64_t max_insns) {
         ++cpu.insn_count;
       }
       running_ = nullptr;
+    }
+    if (in_tier1) {
+      stats_.tier1_insns += cpu.insn_count - tier1_entry_count_;
+      ++stats_.tier1_runs;
     }
     cpu.exit_request &= ~kExitCodeChanged;
     Event ev{static_cast<uint8_t>(cpu.pending_fault_vector), EventKind::Fault,
