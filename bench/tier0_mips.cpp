@@ -34,8 +34,8 @@ Workload alu_loop(uint32_t n) {
   // mov rcx, n; xor eax, eax; L: add rax, rcx; xor rax, 0x55; dec rcx; jnz L; hlt
   std::vector<uint8_t> c = {0x48, 0xc7, 0xc1};
   put_imm32(c, n);
-  c.insert(c.end(), {0x31, 0xc0, 0x48, 0x01, 0xc8, 0x48, 0x83, 0xf0, 0x55, 0x48, 0xff, 0xc9,
-                     0x75, 0xf4, 0xf4});
+  c.insert(c.end(), {0x31, 0xc0, 0x48, 0x01, 0xc8, 0x48, 0x83, 0xf0, 0x55, 0x48, 0xff, 0xc9, 0x75,
+                     0xf4, 0xf4});
   return {"alu loop (add/xor/dec/jnz)", c, n, 4, 3, false};
 }
 
@@ -44,20 +44,20 @@ Workload memory_loop(uint32_t n) {
   // L: mov rdx, [rsi+rcx*8-8]; add rdx, rax; mov [rsi+rcx*8-8], rdx; inc rax; dec rcx; jnz L
   std::vector<uint8_t> c = {0x48, 0xc7, 0xc1};
   put_imm32(c, n);
-  c.insert(c.end(), {0x31, 0xc0,                          // xor eax, eax
-                     0x48, 0x8b, 0x54, 0xce, 0xf8,        // mov rdx, [rsi+rcx*8-8]
-                     0x48, 0x01, 0xc2,                    // add rdx, rax
-                     0x48, 0x89, 0x54, 0xce, 0xf8,        // mov [rsi+rcx*8-8], rdx
-                     0x48, 0xff, 0xc0,                    // inc rax
-                     0x48, 0xff, 0xc9,                    // dec rcx
-                     0x75, 0xeb,                          // jnz L (-21)
+  c.insert(c.end(), {0x31, 0xc0,                    // xor eax, eax
+                     0x48, 0x8b, 0x54, 0xce, 0xf8,  // mov rdx, [rsi+rcx*8-8]
+                     0x48, 0x01, 0xc2,              // add rdx, rax
+                     0x48, 0x89, 0x54, 0xce, 0xf8,  // mov [rsi+rcx*8-8], rdx
+                     0x48, 0xff, 0xc0,              // inc rax
+                     0x48, 0xff, 0xc9,              // dec rcx
+                     0x75, 0xeb,                    // jnz L (-21)
                      0xf4});
   return {"memory loop (load/add/store/inc/dec/jnz)", c, n, 6, 3, true};
 }
 
 double run_native(const Workload& w, uint8_t* buffer) {
-  void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
-                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* page =
+      mmap(nullptr, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (page == MAP_FAILED) return 0;
   std::memcpy(page, w.code.data(), w.code.size());
   static_cast<uint8_t*>(page)[w.code.size() - 1] = 0xc3;  // RET instead of HLT
@@ -98,8 +98,9 @@ int main(int argc, char** argv) {
         return 1;
       }
       std::printf("%-42s %-8s %12llu %10.3f %10.1f %10.3f %11.1fx\n", w.name,
-                  mode == AccelMode::Tier0 ? "tier0" : "tier1", static_cast<unsigned long long>(r.insns),
-                  s, r.insns / s / 1e6, ns, ns > 0 ? s / ns : 0.0);
+                  mode == AccelMode::Tier0 ? "tier0" : "tier1",
+                  static_cast<unsigned long long>(r.insns), s, r.insns / s / 1e6, ns,
+                  ns > 0 ? s / ns : 0.0);
     }
   }
   return 0;

@@ -75,7 +75,8 @@ size_t BlockCache::invalidate_range(uint64_t paddr, unsigned size, const Block* 
     for (Block* b : it->second) {
       // The block's bytes: [paddr, paddr + byte_len) when on one page; a block spanning two
       // pages covers the rest of its first page and the start of page2.
-      const uint64_t first_end = std::min(b->paddr + b->byte_len, (b->paddr & kPageMask) + kPageSize);
+      const uint64_t first_end =
+          std::min(b->paddr + b->byte_len, (b->paddr & kPageMask) + kPageSize);
       bool overlap = paddr < first_end && b->paddr < end;
       if (!overlap && b->page2 != ~uint64_t{0}) {
         const uint64_t rest = b->byte_len - (first_end - b->paddr);

@@ -31,13 +31,13 @@ struct ChainSlot {
 };
 
 struct Block {
-  uint64_t rip;         // guest linear address of the first instruction
-  uint64_t paddr;       // guest physical address of the first byte
-  uint64_t page2;       // physical page of the last byte if the block spans two pages, else ~0
-  const uint8_t* host;  // host address of the first byte (validates jump-cache hits)
-  const uint8_t* host2; // host address of the start of the second page, when page2 is set
+  uint64_t rip;          // guest linear address of the first instruction
+  uint64_t paddr;        // guest physical address of the first byte
+  uint64_t page2;        // physical page of the last byte if the block spans two pages, else ~0
+  const uint8_t* host;   // host address of the first byte (validates jump-cache hits)
+  const uint8_t* host2;  // host address of the start of the second page, when page2 is set
   uint32_t mode_key;
-  uint32_t byte_len;    // guest bytes covered
+  uint32_t byte_len;        // guest bytes covered
   uint64_t exec_count = 0;  // times entered (tier-up heuristics, statistics)
   uint64_t id = 0;          // process-unique (names its tier-1 code)
   // Tier 1's code for this block (docs/jit.md): runs the whole block and returns how many

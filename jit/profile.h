@@ -20,8 +20,12 @@ enum Activity : uint8_t {
 
 extern std::atomic<uint8_t> g_activity;
 
-inline void set(Activity a) { g_activity.store(a, std::memory_order_relaxed); }
-inline Activity current() { return static_cast<Activity>(g_activity.load(std::memory_order_relaxed)); }
+inline void set(Activity a) {
+  g_activity.store(a, std::memory_order_relaxed);
+}
+inline Activity current() {
+  return static_cast<Activity>(g_activity.load(std::memory_order_relaxed));
+}
 
 // Sets an activity for a scope and restores the previous one (a fault unwinding with longjmp
 // skips the restore; the engine sets its own activity again when the fault reaches it).

@@ -19,12 +19,19 @@ namespace {
 constexpr unsigned kMaxBlockInsns = 64;
 
 // An instruction longer than 15 bytes: #GP(0) (SDM vol. 2, 2.3.11).
-void handler_too_long(CpuState& cpu, const Insn&) { raise_fault(cpu, kGP, 0); }
+void handler_too_long(CpuState& cpu, const Insn&) {
+  raise_fault(cpu, kGP, 0);
+}
 
 bool is_rep_string(const Insn& i) {
   switch (i.op) {
-    case Op::MOVS: case Op::CMPS: case Op::SCAS: case Op::LODS: case Op::STOS:
-    case Op::INS: case Op::OUTS:
+    case Op::MOVS:
+    case Op::CMPS:
+    case Op::SCAS:
+    case Op::LODS:
+    case Op::STOS:
+    case Op::INS:
+    case Op::OUTS:
       return (i.prefixes & (pfx::kRep | pfx::kRepne)) != 0;
     default:
       return false;
@@ -39,8 +46,16 @@ bool ends_chainable(const Block& b) {
   const Insn& last = b.insns.back();
   if (last.attrs & attr::kUnimplemented) return false;
   switch (last.op) {
-    case Op::JMP: case Op::JMP_IND: case Op::JCC: case Op::CALL: case Op::CALL_IND: case Op::RET:
-    case Op::LOOP: case Op::LOOPE: case Op::LOOPNE: case Op::JRCXZ:
+    case Op::JMP:
+    case Op::JMP_IND:
+    case Op::JCC:
+    case Op::CALL:
+    case Op::CALL_IND:
+    case Op::RET:
+    case Op::LOOP:
+    case Op::LOOPE:
+    case Op::LOOPNE:
+    case Op::JRCXZ:
       return true;
     default:
       // The length cap: the next instruction simply follows.
@@ -96,7 +111,9 @@ void Tier0Engine::invalidate_page(uint64_t page_paddr) {
   if (hit_running) cpu_.exit_request |= kExitCodeChanged;
 }
 
-void Tier0Engine::set_accel(AccelMode mode) { accel_ = mode; }
+void Tier0Engine::set_accel(AccelMode mode) {
+  accel_ = mode;
+}
 
 // Tier 1 is set up on the first block that gets hot, so runs that never need it (and tier 0)
 // pay nothing for LLVM.
@@ -155,7 +172,8 @@ void Tier0Engine::install_tier1_results() {
     if (r.fn && b->valid) {
       b->tier1 = r.fn;
       b->tier1_state = kTier1Compiled;
-      for (auto [from, k] : b->incoming) from->chain[k].fn = r.fn;  // chained code may jump here now
+      for (auto [from, k] : b->incoming)
+        from->chain[k].fn = r.fn;  // chained code may jump here now
       ++stats_.tier1_installed;
     } else {
       if (r.fn) tier1_->release(r.id);
@@ -214,8 +232,10 @@ Block* Tier0Engine::successor(const Block* from) const {
 
 void Tier0Engine::on_block_freed(void* self, const Block& b) {
   auto* e = static_cast<Tier0Engine*>(self);
-  if (b.tier1_state == kTier1Compiled) e->tier1_->release(b.id);
-  else if (b.tier1_state == kTier1Queued) e->tier1_pending_.erase(b.id);
+  if (b.tier1_state == kTier1Compiled)
+    e->tier1_->release(b.id);
+  else if (b.tier1_state == kTier1Queued)
+    e->tier1_pending_.erase(b.id);
 }
 
 void Tier0Engine::flush() {
@@ -362,8 +382,8 @@ void Tier0Engine::run_one_instruction() {
   if (shadow) cpu.interrupt_shadow = 0;
   // Software interrupts clear TF on their way into the handler and report no single-step trap
   // for themselves; MOV SS / POP SS also hold off the trap for one instruction.
-  const bool soft_int = insn.op == Op::INT || insn.op == Op::INT3 || insn.op == Op::INTO ||
-                        insn.op == Op::INT1;
+  const bool soft_int =
+      insn.op == Op::INT || insn.op == Op::INT3 || insn.op == Op::INTO || insn.op == Op::INT1;
   if (tf && !soft_int && !cpu.interrupt_shadow && deliver_events_) {
     cpu.dr[6] |= 0x4000;  // DR6.BS
     deliver(Event{kDB, EventKind::Trap, false, 0, 0, cpu.rip});
@@ -532,8 +552,11 @@ RunResult Tier0Engine::run(uint64_t max_insns) {
       ++stats_.tier1_runs;
     }
     cpu.exit_request &= ~kExitCodeChanged;
-    Event ev{static_cast<uint8_t>(cpu.pending_fault_vector), EventKind::Fault,
-             cpu.pending_fault_has_error != 0, cpu.pending_fault_error, cpu.pending_fault_addr,
+    Event ev{static_cast<uint8_t>(cpu.pending_fault_vector),
+             EventKind::Fault,
+             cpu.pending_fault_has_error != 0,
+             cpu.pending_fault_error,
+             cpu.pending_fault_addr,
              cpu.rip};
     if (!ev.has_error) ev.error_code = 0;
     // CR2 takes the faulting address when the page fault is detected, so it is right even when

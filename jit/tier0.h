@@ -104,8 +104,8 @@ class Tier0Engine {
   tier1::Tier1* tier1_ = nullptr;
   std::shared_ptr<tier1::ResultQueue> tier1_results_;
   std::unordered_map<uint64_t, Block*> tier1_pending_;  // queued blocks by id
-  Block* chain_from_ = nullptr;  // block that just ran to its end with a near branch
-  uint64_t chain_from_pc_ = 0;   // the linear PC it was entered at (~0: unknown)
+  Block* chain_from_ = nullptr;     // block that just ran to its end with a near branch
+  uint64_t chain_from_pc_ = 0;      // the linear PC it was entered at (~0: unknown)
   uint64_t tier1_entry_count_ = 0;  // insn_count when tier-1 code was last entered
   // The event to deliver when the fault-catching region is re-entered (members, not locals,
   // because they change between setjmp and longjmp).

@@ -1,9 +1,9 @@
 #include "machine/cmdline.h"
 
-#include "jit/tier1/tier1.h"
-
 #include <cerrno>
 #include <cstdlib>
+
+#include "jit/tier1/tier1.h"
 
 namespace umbra {
 
@@ -100,7 +100,8 @@ const char* usage_text() {
          "  -device isa-debug-exit[,iobase=0xf4][,iosize=0x4]\n"
          "                       writing V to the port exits with status (V << 1) | 1\n"
          "  -accel MODE          execution engines: jit (default: tier 0, hot blocks compiled by\n"
-         "                       LLVM in the background), tier0, compile-all (every block by LLVM)\n"
+         "                       LLVM in the background), tier0, compile-all (every block by "
+         "LLVM)\n"
          "  --max-insns N        stop after about N guest instructions\n"
          "  --disas              print each block as it is translated (Capstone disassembly)\n"
          "  --stats              print engine statistics at exit\n"

@@ -2,7 +2,6 @@
 #include "softmmu/access.h"
 
 #include "jit/profile.h"
-
 #include "softmmu/guest_memory.h"
 #include "softmmu/translation_cache.h"
 
@@ -168,8 +167,7 @@ uint8_t* prepare_write_slow(CpuState& cpu, uint64_t linear, unsigned size) {
   }
   // Direct access only if the TLB now grants it (RAM, writable, not a code page).
   const TlbEntry& e = tlb_entry(cpu, linear);
-  if (e.tag_write == (linear & kPageMask))
-    return reinterpret_cast<uint8_t*>(linear + e.addend);
+  if (e.tag_write == (linear & kPageMask)) return reinterpret_cast<uint8_t*>(linear + e.addend);
   return nullptr;
 }
 

@@ -1,24 +1,17 @@
 #include "jit/tier1/block_compiler.h"
 
 #include <dlfcn.h>
-
-#include <chrono>
-#include <cstddef>
-#include <cstdio>
-#include <cstdlib>
-#include <unordered_map>
-
+#include <llvm/Analysis/ValueTracking.h>
 #include <llvm/ExecutionEngine/Orc/Core.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
-#include <llvm/Analysis/ValueTracking.h>
 #include <llvm/IR/Constants.h>
+#include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Instructions.h>
 #include <llvm/IR/IntrinsicInst.h>
-#include <llvm/IR/MDBuilder.h>
-#include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/MDBuilder.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Linker/Linker.h>
@@ -37,6 +30,12 @@
 #include <llvm/Transforms/Scalar/GVN.h>
 #include <llvm/Transforms/Scalar/SROA.h>
 #include <llvm/Transforms/Scalar/SimplifyCFG.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <unordered_map>
 
 #include "jit/block_cache.h"
 #include "jit/tier1/native_symbols.h"
@@ -61,8 +60,8 @@ class NativeGenerator : public llvm::orc::DefinitionGenerator {
                   const std::unordered_map<std::string, uint64_t>& names)
       : natives_(natives), names_(names) {}
 
-  llvm::Error tryToGenerate(llvm::orc::LookupState&, llvm::orc::LookupKind,
-                            llvm::orc::JITDylib& jd, llvm::orc::JITDylibLookupFlags,
+  llvm::Error tryToGenerate(llvm::orc::LookupState&, llvm::orc::LookupKind, llvm::orc::JITDylib& jd,
+                            llvm::orc::JITDylibLookupFlags,
                             const llvm::orc::SymbolLookupSet& symbols) override {
     llvm::orc::SymbolMap found;
     for (const auto& [name, flags] : symbols) {
@@ -103,7 +102,8 @@ constexpr unsigned kHelperInlineLimit = 200;
 // table address (CpuState::tlb + tlb_offset) is, guest memory addresses (linear + addend) are not.
 bool derived_from_pointer(const llvm::Value* v, int depth = 0) {
   if (llvm::isa<llvm::PtrToIntInst>(v)) return true;
-  if (auto* ce = llvm::dyn_cast<llvm::ConstantExpr>(v); ce && ce->getOpcode() == llvm::Instruction::PtrToInt)
+  if (auto* ce = llvm::dyn_cast<llvm::ConstantExpr>(v);
+      ce && ce->getOpcode() == llvm::Instruction::PtrToInt)
     return true;
   const auto* ins = llvm::dyn_cast<llvm::Instruction>(v);
   if (!ins || depth > 8) return false;
@@ -134,8 +134,10 @@ void annotate_alias_scopes(llvm::Function& fn, llvm::Argument* cpu) {
   for (llvm::BasicBlock& bb : fn) {
     for (llvm::Instruction& ins : bb) {
       llvm::Value* p = nullptr;
-      if (auto* ld = llvm::dyn_cast<llvm::LoadInst>(&ins)) p = ld->getPointerOperand();
-      else if (auto* st = llvm::dyn_cast<llvm::StoreInst>(&ins)) p = st->getPointerOperand();
+      if (auto* ld = llvm::dyn_cast<llvm::LoadInst>(&ins))
+        p = ld->getPointerOperand();
+      else if (auto* st = llvm::dyn_cast<llvm::StoreInst>(&ins))
+        p = st->getPointerOperand();
       else if (auto* mi = llvm::dyn_cast<llvm::MemTransferInst>(&ins)) {
         // A copy between guest memory and the CPU state (or within one) has two objects.
         const llvm::Value* d = llvm::getUnderlyingObject(mi->getRawDest(), 16);
@@ -180,9 +182,12 @@ void fold_mode_loads(llvm::Function& fn, llvm::Argument* cpu, uint32_t mode_key)
         ld->getPointerOperand()->stripAndAccumulateConstantOffsets(dl, offset, true);
     if (base != cpu) continue;
     uint8_t value;
-    if (offset == offsetof(CpuState, mode64)) value = mode_key & 1;
-    else if (offset == offsetof(CpuState, code32)) value = (mode_key >> 1) & 1;
-    else continue;
+    if (offset == offsetof(CpuState, mode64))
+      value = mode_key & 1;
+    else if (offset == offsetof(CpuState, code32))
+      value = (mode_key >> 1) & 1;
+    else
+      continue;
     ld->replaceAllUsesWith(llvm::ConstantInt::get(ld->getType(), value));
     ld->eraseFromParent();
   }
@@ -281,7 +286,9 @@ BlockCompiler::BlockCompiler(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 
 BlockCompiler::~BlockCompiler() = default;
 
-BlockFn BlockCompiler::compile(const BlockJob& job) { return compile_batch({&job})[0]; }
+BlockFn BlockCompiler::compile(const BlockJob& job) {
+  return compile_batch({&job})[0];
+}
 
 // Several blocks go into one module: the per-module costs of extraction, linking, the pass
 // managers and code generation are paid once (docs/jit.md "Compile cost").
@@ -311,138 +318,141 @@ std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJ
   std::vector<llvm::Function*> block_fns;
   size_t total_insns = 0;
   for (const BlockJob* jp : jobs) {
-  const BlockJob& job = *jp;
-  const std::string fn_name = "umbra_tb_" + std::to_string(job.id);
-  const std::vector<Insn>& insns = job.insns;
-  total_insns += insns.size();
-  std::vector<llvm::Function*> callee(insns.size());
-  for (size_t i = 0; i < insns.size(); ++i) {
-    const uint64_t addr = reinterpret_cast<uint64_t>(insns[i].fn);
-    auto [it, fresh] = declared.try_emplace(addr, nullptr);
-    if (fresh) {
-      char name[48];
-      std::snprintf(name, sizeof name, "umbra.handler.%llx", static_cast<unsigned long long>(addr));
-      it->second = llvm::Function::Create(handler_ty, llvm::GlobalValue::ExternalLinkage, name, *m);
-      SemanticsLibrary::HandlerRef ref;
-      if (lib.find_handler(addr, &ref)) {
-        TuHandlers& t = by_tu[ref.tu];
-        t.fns.push_back(ref.fn);
-        t.names.push_back(name);
-        ++stats_.handlers_inlinable;
-      } else {
-        im.native_names[name] = addr;
-        ++stats_.handlers_native;
+    const BlockJob& job = *jp;
+    const std::string fn_name = "umbra_tb_" + std::to_string(job.id);
+    const std::vector<Insn>& insns = job.insns;
+    total_insns += insns.size();
+    std::vector<llvm::Function*> callee(insns.size());
+    for (size_t i = 0; i < insns.size(); ++i) {
+      const uint64_t addr = reinterpret_cast<uint64_t>(insns[i].fn);
+      auto [it, fresh] = declared.try_emplace(addr, nullptr);
+      if (fresh) {
+        char name[48];
+        std::snprintf(name, sizeof name, "umbra.handler.%llx",
+                      static_cast<unsigned long long>(addr));
+        it->second =
+            llvm::Function::Create(handler_ty, llvm::GlobalValue::ExternalLinkage, name, *m);
+        SemanticsLibrary::HandlerRef ref;
+        if (lib.find_handler(addr, &ref)) {
+          TuHandlers& t = by_tu[ref.tu];
+          t.fns.push_back(ref.fn);
+          t.names.push_back(name);
+          ++stats_.handlers_inlinable;
+        } else {
+          im.native_names[name] = addr;
+          ++stats_.handlers_native;
+        }
       }
+      callee[i] = it->second;
     }
-    callee[i] = it->second;
-  }
 
-  // void tb(CpuState* cpu): the handlers in order; after each one, leave if exit_request is set;
-  // at every exit add the completed instructions to insn_count; at the end, jump to a chained
-  // successor if one matches (docs/jit.md "Chaining").
-  llvm::Type* i64 = llvm::Type::getInt64Ty(ctx);
-  llvm::Type* i8 = llvm::Type::getInt8Ty(ctx);
-  llvm::FunctionType* block_ty = llvm::FunctionType::get(void_ty, {ptr}, false);
-  llvm::Function* fn =
-      llvm::Function::Create(block_ty, llvm::GlobalValue::ExternalLinkage, fn_name, *m);
-  fn->addFnAttr("target-cpu", im.cpu_name);
-  if (!im.cpu_features.empty()) fn->addFnAttr("target-features", im.cpu_features);
-  fn->addFnAttr(llvm::Attribute::NoUnwind);
-  llvm::Argument* cpu = fn->getArg(0);
-  cpu->setName("cpu");
-  llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fn));
-  auto field = [&](size_t offset, const char* name = "") {
-    return b.CreateConstInBoundsGEP1_64(i8, cpu, offset, name);
-  };
-  auto constant_ptr = [&](const void* p) {
-    return llvm::ConstantExpr::getIntToPtr(b.getInt64(reinterpret_cast<uint64_t>(p)), ptr);
-  };
-  llvm::Value* exit_req_ptr = field(offsetof(CpuState, exit_request), "exit_request");
-  llvm::Value* count_ptr = field(offsetof(CpuState, insn_count), "insn_count");
-  llvm::Value* rip_ptr = field(offsetof(CpuState, rip), "rip");
-  b.CreateStore(constant_ptr(job.block), field(offsetof(CpuState, tier1_block)));
-  // A block is entered only with exit_request clear (the dispatcher clears it; chaining checks
-  // it). Saying so lets LLVM drop the checks that no call precedes, and with them the early
-  // exits that kept each instruction's flags and registers stored.
-  b.CreateAssumption(b.CreateICmpEQ(b.CreateLoad(i32, exit_req_ptr), b.getInt32(0)));
-  auto retire_insns = [&](size_t n) {
-    b.CreateStore(b.CreateAdd(b.CreateLoad(i64, count_ptr), b.getInt64(n)), count_ptr);
-  };
-  const bool legacy = (job.mode_key & 1) == 0;
-  llvm::Value* cs_base_ptr = field(offsetof(CpuState, seg) + CS * sizeof(SegmentCache) +
-                                   offsetof(SegmentCache, base));
-  llvm::Value* last_rip = nullptr;
-  for (size_t i = 0; i < insns.size(); ++i) {
-    auto* bytes = llvm::ConstantDataArray::get(
-        ctx, llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t*>(&insns[i]), sizeof(Insn)));
-    auto* g = new llvm::GlobalVariable(*m, bytes->getType(), true,
-                                       llvm::GlobalValue::PrivateLinkage, bytes, "insn");
-    g->setAlignment(llvm::Align(alignof(Insn)));
-    g->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
-    if (i + 1 == insns.size()) last_rip = b.CreateLoad(i64, rip_ptr, "last_rip");
-    b.CreateCall(handler_ty, callee[i], {cpu, g});
-    if (i + 1 == insns.size()) break;
-    llvm::Value* req = b.CreateLoad(i32, exit_req_ptr);
-    auto* leave = llvm::BasicBlock::Create(ctx, "leave", fn);
-    auto* next = llvm::BasicBlock::Create(ctx, "next", fn);
-    b.CreateCondBr(b.CreateICmpNE(req, b.getInt32(0)), leave, next);
-    b.SetInsertPoint(leave);
-    retire_insns(i + 1);
-    b.CreateRetVoid();
-    b.SetInsertPoint(next);
-  }
-  retire_insns(insns.size());
-  if (job.chain_slots && !im.no_chain) {
-    // Chain only at a clean block boundary, where the dispatcher would have nothing to do:
-    // no exit request, budget left, no interrupt/NMI pending, no interrupt shadow, not halted,
-    // no single-stepping; and only to a successor on the page of the last instruction (so the
-    // successor's physical address is this page's, whatever linear address this runs at).
-    llvm::Value* rip = b.CreateLoad(i64, rip_ptr, "next_rip");
-    llvm::Value* cs_base = legacy ? b.CreateLoad(i64, cs_base_ptr, "cs_base") : nullptr;
-    llvm::Value* lin = legacy ? b.CreateAdd(cs_base, rip) : rip;
-    llvm::Value* lin_last = legacy ? b.CreateAdd(cs_base, last_rip) : last_rip;
-    llvm::Value* ok = b.CreateICmpULT(b.CreateXor(lin, lin_last), b.getInt64(kPageSize));
-    ok = b.CreateAnd(ok, b.CreateICmpEQ(b.CreateLoad(i32, exit_req_ptr), b.getInt32(0)));
-    ok = b.CreateAnd(ok, b.CreateICmpULT(b.CreateLoad(i64, count_ptr),
-                                         b.CreateLoad(i64, field(offsetof(CpuState, insn_limit)))));
-    // irq_line, nmi_pending, interrupt_shadow and halted are single bytes; OR them.
-    llvm::Value* events = b.CreateOr(
-        b.CreateOr(b.CreateLoad(i8, field(offsetof(CpuState, irq_line))),
-                   b.CreateLoad(i8, field(offsetof(CpuState, nmi_pending)))),
-        b.CreateOr(b.CreateLoad(i8, field(offsetof(CpuState, interrupt_shadow))),
-                   b.CreateLoad(i8, field(offsetof(CpuState, halted)))));
-    ok = b.CreateAnd(ok, b.CreateICmpEQ(events, b.getInt8(0)));
-    llvm::Value* flags = b.CreateLoad(i64, field(offsetof(CpuState, rflags)));
-    ok = b.CreateAnd(ok, b.CreateICmpEQ(b.CreateAnd(flags, b.getInt64(rf::TF | rf::RF)),
-                                        b.getInt64(0)));
-    auto* done = llvm::BasicBlock::Create(ctx, "done", fn);
-    auto* slots = llvm::BasicBlock::Create(ctx, "chain", fn);
-    b.CreateCondBr(ok, slots, done);
-    b.SetInsertPoint(slots);
-    const auto* slot = static_cast<const ChainSlot*>(job.chain_slots);
-    for (int k = 0; k < 2; ++k) {
-      llvm::Value* match =
-          b.CreateICmpEQ(rip, b.CreateLoad(i64, constant_ptr(&slot[k].rip)));
-      if (legacy)
-        match = b.CreateAnd(match, b.CreateICmpEQ(cs_base, b.CreateLoad(i64, constant_ptr(&slot[k].cs_base))));
-      auto* hit = llvm::BasicBlock::Create(ctx, "slot_match", fn);
-      auto* miss = llvm::BasicBlock::Create(ctx, "slot_miss", fn);
-      b.CreateCondBr(match, hit, miss);
-      b.SetInsertPoint(hit);
-      llvm::Value* target = b.CreateLoad(ptr, constant_ptr(&slot[k].fn));
-      auto* jump = llvm::BasicBlock::Create(ctx, "jump", fn);
-      b.CreateCondBr(b.CreateIsNotNull(target), jump, miss);
-      b.SetInsertPoint(jump);
-      llvm::CallInst* tail = b.CreateCall(block_ty, target, {cpu});
-      tail->setTailCallKind(llvm::CallInst::TCK_MustTail);
+    // void tb(CpuState* cpu): the handlers in order; after each one, leave if exit_request is set;
+    // at every exit add the completed instructions to insn_count; at the end, jump to a chained
+    // successor if one matches (docs/jit.md "Chaining").
+    llvm::Type* i64 = llvm::Type::getInt64Ty(ctx);
+    llvm::Type* i8 = llvm::Type::getInt8Ty(ctx);
+    llvm::FunctionType* block_ty = llvm::FunctionType::get(void_ty, {ptr}, false);
+    llvm::Function* fn =
+        llvm::Function::Create(block_ty, llvm::GlobalValue::ExternalLinkage, fn_name, *m);
+    fn->addFnAttr("target-cpu", im.cpu_name);
+    if (!im.cpu_features.empty()) fn->addFnAttr("target-features", im.cpu_features);
+    fn->addFnAttr(llvm::Attribute::NoUnwind);
+    llvm::Argument* cpu = fn->getArg(0);
+    cpu->setName("cpu");
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fn));
+    auto field = [&](size_t offset, const char* name = "") {
+      return b.CreateConstInBoundsGEP1_64(i8, cpu, offset, name);
+    };
+    auto constant_ptr = [&](const void* p) {
+      return llvm::ConstantExpr::getIntToPtr(b.getInt64(reinterpret_cast<uint64_t>(p)), ptr);
+    };
+    llvm::Value* exit_req_ptr = field(offsetof(CpuState, exit_request), "exit_request");
+    llvm::Value* count_ptr = field(offsetof(CpuState, insn_count), "insn_count");
+    llvm::Value* rip_ptr = field(offsetof(CpuState, rip), "rip");
+    b.CreateStore(constant_ptr(job.block), field(offsetof(CpuState, tier1_block)));
+    // A block is entered only with exit_request clear (the dispatcher clears it; chaining checks
+    // it). Saying so lets LLVM drop the checks that no call precedes, and with them the early
+    // exits that kept each instruction's flags and registers stored.
+    b.CreateAssumption(b.CreateICmpEQ(b.CreateLoad(i32, exit_req_ptr), b.getInt32(0)));
+    auto retire_insns = [&](size_t n) {
+      b.CreateStore(b.CreateAdd(b.CreateLoad(i64, count_ptr), b.getInt64(n)), count_ptr);
+    };
+    const bool legacy = (job.mode_key & 1) == 0;
+    llvm::Value* cs_base_ptr =
+        field(offsetof(CpuState, seg) + CS * sizeof(SegmentCache) + offsetof(SegmentCache, base));
+    llvm::Value* last_rip = nullptr;
+    for (size_t i = 0; i < insns.size(); ++i) {
+      auto* bytes = llvm::ConstantDataArray::get(
+          ctx, llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t*>(&insns[i]), sizeof(Insn)));
+      auto* g = new llvm::GlobalVariable(*m, bytes->getType(), true,
+                                         llvm::GlobalValue::PrivateLinkage, bytes, "insn");
+      g->setAlignment(llvm::Align(alignof(Insn)));
+      g->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+      if (i + 1 == insns.size()) last_rip = b.CreateLoad(i64, rip_ptr, "last_rip");
+      b.CreateCall(handler_ty, callee[i], {cpu, g});
+      if (i + 1 == insns.size()) break;
+      llvm::Value* req = b.CreateLoad(i32, exit_req_ptr);
+      auto* leave = llvm::BasicBlock::Create(ctx, "leave", fn);
+      auto* next = llvm::BasicBlock::Create(ctx, "next", fn);
+      b.CreateCondBr(b.CreateICmpNE(req, b.getInt32(0)), leave, next);
+      b.SetInsertPoint(leave);
+      retire_insns(i + 1);
       b.CreateRetVoid();
-      b.SetInsertPoint(miss);
+      b.SetInsertPoint(next);
     }
-    b.CreateBr(done);
-    b.SetInsertPoint(done);
-  }
-  b.CreateRetVoid();
-  block_fns.push_back(fn);
+    retire_insns(insns.size());
+    if (job.chain_slots && !im.no_chain) {
+      // Chain only at a clean block boundary, where the dispatcher would have nothing to do:
+      // no exit request, budget left, no interrupt/NMI pending, no interrupt shadow, not halted,
+      // no single-stepping; and only to a successor on the page of the last instruction (so the
+      // successor's physical address is this page's, whatever linear address this runs at).
+      llvm::Value* rip = b.CreateLoad(i64, rip_ptr, "next_rip");
+      llvm::Value* cs_base = legacy ? b.CreateLoad(i64, cs_base_ptr, "cs_base") : nullptr;
+      llvm::Value* lin = legacy ? b.CreateAdd(cs_base, rip) : rip;
+      llvm::Value* lin_last = legacy ? b.CreateAdd(cs_base, last_rip) : last_rip;
+      llvm::Value* ok = b.CreateICmpULT(b.CreateXor(lin, lin_last), b.getInt64(kPageSize));
+      ok = b.CreateAnd(ok, b.CreateICmpEQ(b.CreateLoad(i32, exit_req_ptr), b.getInt32(0)));
+      ok = b.CreateAnd(ok,
+                       b.CreateICmpULT(b.CreateLoad(i64, count_ptr),
+                                       b.CreateLoad(i64, field(offsetof(CpuState, insn_limit)))));
+      // irq_line, nmi_pending, interrupt_shadow and halted are single bytes; OR them.
+      llvm::Value* events =
+          b.CreateOr(b.CreateOr(b.CreateLoad(i8, field(offsetof(CpuState, irq_line))),
+                                b.CreateLoad(i8, field(offsetof(CpuState, nmi_pending)))),
+                     b.CreateOr(b.CreateLoad(i8, field(offsetof(CpuState, interrupt_shadow))),
+                                b.CreateLoad(i8, field(offsetof(CpuState, halted)))));
+      ok = b.CreateAnd(ok, b.CreateICmpEQ(events, b.getInt8(0)));
+      llvm::Value* flags = b.CreateLoad(i64, field(offsetof(CpuState, rflags)));
+      ok = b.CreateAnd(
+          ok, b.CreateICmpEQ(b.CreateAnd(flags, b.getInt64(rf::TF | rf::RF)), b.getInt64(0)));
+      auto* done = llvm::BasicBlock::Create(ctx, "done", fn);
+      auto* slots = llvm::BasicBlock::Create(ctx, "chain", fn);
+      b.CreateCondBr(ok, slots, done);
+      b.SetInsertPoint(slots);
+      const auto* slot = static_cast<const ChainSlot*>(job.chain_slots);
+      for (int k = 0; k < 2; ++k) {
+        llvm::Value* match = b.CreateICmpEQ(rip, b.CreateLoad(i64, constant_ptr(&slot[k].rip)));
+        if (legacy)
+          match = b.CreateAnd(
+              match, b.CreateICmpEQ(cs_base, b.CreateLoad(i64, constant_ptr(&slot[k].cs_base))));
+        auto* hit = llvm::BasicBlock::Create(ctx, "slot_match", fn);
+        auto* miss = llvm::BasicBlock::Create(ctx, "slot_miss", fn);
+        b.CreateCondBr(match, hit, miss);
+        b.SetInsertPoint(hit);
+        llvm::Value* target = b.CreateLoad(ptr, constant_ptr(&slot[k].fn));
+        auto* jump = llvm::BasicBlock::Create(ctx, "jump", fn);
+        b.CreateCondBr(b.CreateIsNotNull(target), jump, miss);
+        b.SetInsertPoint(jump);
+        llvm::CallInst* tail = b.CreateCall(block_ty, target, {cpu});
+        tail->setTailCallKind(llvm::CallInst::TCK_MustTail);
+        b.CreateRetVoid();
+        b.SetInsertPoint(miss);
+      }
+      b.CreateBr(done);
+      b.SetInsertPoint(done);
+    }
+    b.CreateRetVoid();
+    block_fns.push_back(fn);
   }
 
   for (auto& [tu, t] : by_tu) {
@@ -464,15 +474,16 @@ std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJ
   }
   // Inline what is worth it: handlers called by the blocks, small helpers with no native copy.
   for (llvm::Function* fn : block_fns)
-  for (llvm::BasicBlock& bb : *fn)
-    for (llvm::Instruction& ins : bb)
-      if (auto* call = llvm::dyn_cast<llvm::CallInst>(&ins))
-        if (llvm::Function* f = call->getCalledFunction();
-            f && !f->isDeclaration() && f->getInstructionCount() <= kInlineLimit)
-          call->addFnAttr(llvm::Attribute::AlwaysInline);
+    for (llvm::BasicBlock& bb : *fn)
+      for (llvm::Instruction& ins : bb)
+        if (auto* call = llvm::dyn_cast<llvm::CallInst>(&ins))
+          if (llvm::Function* f = call->getCalledFunction();
+              f && !f->isDeclaration() && f->getInstructionCount() <= kInlineLimit)
+            call->addFnAttr(llvm::Attribute::AlwaysInline);
   for (llvm::Function& f : *m)
     if ((f.hasLocalLinkage() || f.hasAvailableExternallyLinkage()) && !f.isDeclaration() &&
-        f.getInstructionCount() <= kHelperInlineLimit && !f.hasFnAttribute(llvm::Attribute::NoInline))
+        f.getInstructionCount() <= kHelperInlineLimit &&
+        !f.hasFnAttribute(llvm::Attribute::NoInline))
       f.addFnAttr(llvm::Attribute::AlwaysInline);
   const uint64_t t1 = now_ns();
 

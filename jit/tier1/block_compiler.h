@@ -34,17 +34,17 @@ struct BlockJob {
 };
 
 struct CompileStats {
-  uint64_t blocks = 0;           // blocks compiled
-  uint64_t batches = 0;          // modules they were compiled in
-  uint64_t failures = 0;         // blocks that could not be compiled (they stay on tier 0)
-  uint64_t guest_insns = 0;      // guest instructions in compiled blocks
+  uint64_t blocks = 0;              // blocks compiled
+  uint64_t batches = 0;             // modules they were compiled in
+  uint64_t failures = 0;            // blocks that could not be compiled (they stay on tier 0)
+  uint64_t guest_insns = 0;         // guest instructions in compiled blocks
   uint64_t handlers_inlinable = 0;  // handler calls with a bitcode body
   uint64_t handlers_native = 0;     // handler calls left as calls into the executable
-  uint64_t ns_total = 0;         // wall time in the compiler
-  uint64_t ns_ir = 0;            // building and linking IR
-  uint64_t ns_opt = 0;           // the optimization pipeline
-  uint64_t ns_codegen = 0;       // instruction selection, emission, linking (JIT lookup)
-  uint64_t freed = 0;            // compiled blocks whose code was released
+  uint64_t ns_total = 0;            // wall time in the compiler
+  uint64_t ns_ir = 0;               // building and linking IR
+  uint64_t ns_opt = 0;              // the optimization pipeline
+  uint64_t ns_codegen = 0;          // instruction selection, emission, linking (JIT lookup)
+  uint64_t freed = 0;               // compiled blocks whose code was released
 };
 
 class BlockCompiler {

@@ -1,7 +1,6 @@
 #include "jit/tier1/native_symbols.h"
 
 #include <dlfcn.h>
-
 #include <llvm/BinaryFormat/ELF.h>
 #include <llvm/Object/ELFObjectFile.h>
 #include <llvm/Object/ObjectFile.h>

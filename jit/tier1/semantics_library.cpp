@@ -1,7 +1,5 @@
 #include "jit/tier1/semantics_library.h"
 
-#include <unordered_set>
-
 #include <llvm/Bitcode/BitcodeReader.h>
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/Function.h>
@@ -11,6 +9,8 @@
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Transforms/Utils/Cloning.h>
 #include <llvm/Transforms/Utils/ValueMapper.h>
+
+#include <unordered_set>
 
 #include "jit/tier1/native_symbols.h"
 
@@ -36,7 +36,8 @@ SemanticsLibrary::SemanticsLibrary(llvm::LLVMContext& ctx, const NativeSymbols& 
     }
     const unsigned index = static_cast<unsigned>(tus_.size());
     for (const llvm::Function& f : **m)
-      if (!f.isDeclaration() && !f.hasLocalLinkage()) tu_by_global_.emplace(f.getName().str(), index);
+      if (!f.isDeclaration() && !f.hasLocalLinkage())
+        tu_by_global_.emplace(f.getName().str(), index);
     if (data_layout_.empty()) {
       data_layout_ = (*m)->getDataLayoutStr();
       triple_ = (*m)->getTargetTriple();
@@ -128,7 +129,8 @@ const std::vector<const llvm::GlobalValue*>& SemanticsLibrary::closure(unsigned 
       for (const llvm::BasicBlock& bb : *f)
         for (const llvm::Instruction& ins : bb)
           for (const llvm::Use& op : ins.operands())
-            if (auto* k = llvm::dyn_cast<llvm::Constant>(op.get())) visit_constant(visit_constant, k);
+            if (auto* k = llvm::dyn_cast<llvm::Constant>(op.get()))
+              visit_constant(visit_constant, k);
       continue;
     }
     if (auto* v = llvm::dyn_cast<llvm::GlobalVariable>(g)) {
@@ -214,7 +216,8 @@ std::unique_ptr<llvm::Module> SemanticsLibrary::extract(
   for (const llvm::GlobalVariable& v : lib.globals()) fix(v);
   for (const llvm::GlobalAlias& a : lib.aliases()) fix(a);
   // Module-level bookkeeping the block module must not inherit.
-  for (const char* name : {"llvm.global_ctors", "llvm.global_dtors", "llvm.used", "llvm.compiler.used"})
+  for (const char* name :
+       {"llvm.global_ctors", "llvm.global_dtors", "llvm.used", "llvm.compiler.used"})
     if (llvm::GlobalVariable* v = m->getGlobalVariable(name, true)) v->eraseFromParent();
   return m;
 }

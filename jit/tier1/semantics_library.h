@@ -4,14 +4,14 @@
 // block being compiled (docs/jit.md, "The semantics library").
 #pragma once
 
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <llvm/IR/LLVMContext.h>
-#include <llvm/IR/Module.h>
 
 namespace umbra::tier1 {
 
@@ -30,7 +30,7 @@ class SemanticsLibrary {
 
   // What the block module needs to call the native handler at `address` with its body inlinable.
   struct HandlerRef {
-    unsigned tu = ~0u;                 // library module holding the body
+    unsigned tu = ~0u;  // library module holding the body
     const llvm::Function* fn = nullptr;
   };
   // Finds the bitcode definition of the native handler at `address`; false when there is none
@@ -43,7 +43,8 @@ class SemanticsLibrary {
   // under a unique name listed in `native_names` (name -> run-time address), so that only what
   // inlining did not absorb becomes a call into the executable; mutable variables are always
   // the executable's (declarations resolved through `native_names`).
-  std::unique_ptr<llvm::Module> extract(unsigned tu, const std::vector<const llvm::Function*>& handlers,
+  std::unique_ptr<llvm::Module> extract(unsigned tu,
+                                        const std::vector<const llvm::Function*>& handlers,
                                         const std::vector<std::string>& handler_names,
                                         std::unordered_map<std::string, uint64_t>* native_names);
 

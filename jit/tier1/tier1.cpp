@@ -1,8 +1,8 @@
 #include "jit/tier1/tier1.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <optional>
 
 namespace umbra {
@@ -12,18 +12,25 @@ std::atomic<int> g_default_mode{-1};
 }
 
 bool parse_accel_mode(const std::string& s, AccelMode* out) {
-  if (s == "tier0") *out = AccelMode::Tier0;
-  else if (s == "jit") *out = AccelMode::Jit;
-  else if (s == "compile-all") *out = AccelMode::CompileAll;
-  else return false;
+  if (s == "tier0")
+    *out = AccelMode::Tier0;
+  else if (s == "jit")
+    *out = AccelMode::Jit;
+  else if (s == "compile-all")
+    *out = AccelMode::CompileAll;
+  else
+    return false;
   return true;
 }
 
 const char* accel_mode_name(AccelMode mode) {
   switch (mode) {
-    case AccelMode::Tier0: return "tier0";
-    case AccelMode::Jit: return "jit";
-    case AccelMode::CompileAll: return "compile-all";
+    case AccelMode::Tier0:
+      return "tier0";
+    case AccelMode::Jit:
+      return "jit";
+    case AccelMode::CompileAll:
+      return "compile-all";
   }
   return "?";
 }
@@ -34,7 +41,8 @@ AccelMode default_accel_mode() {
   AccelMode mode = AccelMode::Jit;
   if (const char* env = std::getenv("UMBRA_ACCEL"); env && *env) {
     if (!parse_accel_mode(env, &mode)) {
-      std::fprintf(stderr, "umbra: UMBRA_ACCEL='%s' is not tier0, jit or compile-all; using jit\n", env);
+      std::fprintf(stderr, "umbra: UMBRA_ACCEL='%s' is not tier0, jit or compile-all; using jit\n",
+                   env);
       mode = AccelMode::Jit;
     }
   }
@@ -42,7 +50,9 @@ AccelMode default_accel_mode() {
   return mode;
 }
 
-void set_default_accel_mode(AccelMode mode) { g_default_mode.store(static_cast<int>(mode)); }
+void set_default_accel_mode(AccelMode mode) {
+  g_default_mode.store(static_cast<int>(mode));
+}
 
 namespace tier1 {
 
@@ -94,7 +104,9 @@ Tier1::Tier1(std::unique_ptr<BlockCompiler> compiler) : compiler_(std::move(comp
   thread_ = std::thread([this] { thread_main(); });
 }
 
-Tier1::~Tier1() { stop(); }
+Tier1::~Tier1() {
+  stop();
+}
 
 void Tier1::stop() {
   {
