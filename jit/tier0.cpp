@@ -137,10 +137,7 @@ void Tier0Engine::tier_up(Block* b) {
     tier1::BlockFn fn = tier1_->compile_now(job);
     profile::set(profile::kDispatch);
     if (fn) {
-      b->tier1 = fn;
-      b->tier1_state = kTier1Compiled;
-      for (auto [from, k] : b->incoming) from->chain[k].fn = fn;
-      ++stats_.tier1_installed;
+      install_tier1(b, fn);
     } else {
       b->tier1_state = kTier1Failed;
       ++stats_.tier1_failed;
@@ -170,11 +167,7 @@ void Tier0Engine::install_tier1_results() {
       continue;
     }
     if (r.fn && b->valid) {
-      b->tier1 = r.fn;
-      b->tier1_state = kTier1Compiled;
-      for (auto [from, k] : b->incoming)
-        from->chain[k].fn = r.fn;  // chained code may jump here now
-      ++stats_.tier1_installed;
+      install_tier1(b, r.fn);
     } else {
       if (r.fn) tier1_->release(r.id);
       if (!r.fn) ++stats_.tier1_failed;
@@ -228,6 +221,15 @@ Block* Tier0Engine::successor(const Block* from) const {
   for (const ChainSlot& s : from->chain)
     if (s.target && s.rip == cpu_.rip && s.cs_base == cs_base) return s.target;
   return nullptr;
+}
+
+// Gives the block its tier-1 code; the chain slots pointing to it pick the code up, so chained
+// code may jump here from now on.
+void Tier0Engine::install_tier1(Block* b, tier1::BlockFn fn) {
+  b->tier1 = fn;
+  b->tier1_state = kTier1Compiled;
+  for (auto [from, k] : b->incoming) from->chain[k].fn = fn;
+  ++stats_.tier1_installed;
 }
 
 void Tier0Engine::on_block_freed(void* self, const Block& b) {
@@ -462,7 +464,7 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
       b = const_cast<Block*>(find_block());
     }
     ++b->exec_count;
-    if (__builtin_expect(b->tier1_state == kTier1None, 0) && accel_ != AccelMode::Tier0 &&
+    if (accel_ != AccelMode::Tier0 && b->tier1_state == kTier1None &&
         b->exec_count >= (accel_ == AccelMode::CompileAll ? 1u : hot_threshold_))
       tier_up(b);
     running_ = b;

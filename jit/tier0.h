@@ -79,6 +79,7 @@ class Tier0Engine {
   // Tier 1: queue (or, in compile-everything mode, compile) a block; install finished code.
   void tier_up(Block* b);
   void install_tier1_results();
+  void install_tier1(Block* b, tier1::BlockFn fn);
   static void on_block_freed(void* self, const Block& b);
   static void on_block_retired(void* self, Block& b);
   void chain(Block* from, Block* to);

@@ -213,10 +213,6 @@ struct BlockCompiler::Impl {
   // The scalar cleanup after inlining (LLVM pass-pipeline syntax; UMBRA_JIT_PIPELINE overrides
   // it for measurements).
   std::string function_pipeline = kDefaultFunctionPipeline;
-  // Debugging switches (UMBRA_JIT_NO_SCOPES=1, UMBRA_JIT_NO_CHAIN=1): leave out the alias scopes,
-  // or the chaining code, to bisect a suspected tier-1 bug.
-  bool no_alias_scopes = false;
-  bool no_chain = false;
 };
 
 std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
@@ -268,12 +264,6 @@ std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
   impl->jit->getMainJITDylib().addGenerator(
       std::make_unique<NativeGenerator>(natives, impl->native_names));
   if (const char* p = std::getenv("UMBRA_JIT_PIPELINE"); p && *p) impl->function_pipeline = p;
-  auto env_on = [](const char* name) {
-    const char* v = std::getenv(name);
-    return v && *v == '1';
-  };
-  impl->no_alias_scopes = env_on("UMBRA_JIT_NO_SCOPES");
-  impl->no_chain = env_on("UMBRA_JIT_NO_CHAIN");
   impl->library = std::make_unique<SemanticsLibrary>(*impl->tsc.getContext(), natives);
   if (!impl->library->ok()) {
     *error = impl->library->error();
@@ -401,7 +391,7 @@ std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJ
       b.SetInsertPoint(next);
     }
     retire_insns(insns.size());
-    if (job.chain_slots && !im.no_chain) {
+    if (job.chain_slots && !no_chain_) {
       // Chain only at a clean block boundary, where the dispatcher would have nothing to do:
       // no exit request, budget left, no interrupt/NMI pending, no interrupt shadow, not halted,
       // no single-stepping; and only to a successor on the page of the last instruction (so the
@@ -512,7 +502,7 @@ std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJ
       mpm.run(*m, mam);
       for (size_t j = 0; j < jobs.size(); ++j) {
         fold_mode_loads(*block_fns[j], block_fns[j]->getArg(0), jobs[j]->mode_key);
-        if (!im.no_alias_scopes) annotate_alias_scopes(*block_fns[j], block_fns[j]->getArg(0));
+        if (!no_alias_scopes_) annotate_alias_scopes(*block_fns[j], block_fns[j]->getArg(0));
       }
       llvm::FunctionPassManager fpm;
       if (llvm::Error err = pb.parsePassPipeline(fpm, im.function_pipeline)) {

@@ -69,6 +69,10 @@ class BlockCompiler {
   void set_verify(bool on) { verify_ = on; }
   // Measurement: LLVM's whole -O2 module pipeline instead of the short one (UMBRA_JIT_O2=1).
   void set_full_pipeline(bool on) { full_pipeline_ = on; }
+  // Debugging: leave out the alias scopes, or the chaining code, to bisect a suspected tier-1
+  // bug (UMBRA_JIT_NO_SCOPES=1, UMBRA_JIT_NO_CHAIN=1).
+  void set_no_alias_scopes(bool on) { no_alias_scopes_ = on; }
+  void set_no_chain(bool on) { no_chain_ = on; }
   // Measurement: one line per compiled block with its size and phase times (UMBRA_JIT_TRACE=1).
   void set_trace(bool on) { trace_ = on; }
 
@@ -83,6 +87,8 @@ class BlockCompiler {
   bool verify_ = false;
   bool full_pipeline_ = false;
   bool trace_ = false;
+  bool no_alias_scopes_ = false;
+  bool no_chain_ = false;
 };
 
 }  // namespace umbra::tier1
