@@ -40,6 +40,7 @@
 #include "jit/block_cache.h"
 #include "jit/tier1/native_symbols.h"
 #include "jit/tier1/semantics_library.h"
+#include "jit/tier1/state_cache.h"
 
 namespace umbra::tier1 {
 
@@ -87,10 +88,13 @@ class NativeGenerator : public llvm::orc::DefinitionGenerator {
 // (PCMPxSTRx, FXSAVE, far transfers ...) stay calls into the executable's copy, which is the
 // same code: inlining them buys little and costs compile time.
 constexpr unsigned kInlineLimit = 600;
-// Chosen by measurement (docs/jit.md "Compile cost").
+// Chosen by measurement (docs/jit.md "Compile cost"). The first part folds the decoded operand
+// fields into constants, so that the guest-state accesses have constant offsets for
+// cache_cpu_state; the second promotes the cached state to SSA values and cleans up.
+constexpr const char* kDefaultFoldPipeline =
+    "sroa<modify-cfg>,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg";
 constexpr const char* kDefaultFunctionPipeline =
-    "sroa<modify-cfg>,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,gvn,dse,"
-    "instcombine<no-verify-fixpoint>,simplifycfg";
+    "sroa<modify-cfg>,early-cse<memssa>,gvn,dse,instcombine<no-verify-fixpoint>,simplifycfg";
 // Helpers the handlers call (internal copies, or available_externally ones such as
 // compute_lazy_flags, which clang left out of line): inlined up to this size, because after
 // inlining their arguments are often constants of the block (a lazy-flags operation known from
@@ -123,14 +127,22 @@ bool is_guest_memory(const llvm::Value* obj) {
 // and flags back to memory and back. Accesses whose underlying object is the `cpu` argument
 // get scope "cpu", those through an int-to-pointer get scope "guest", each noalias with the
 // other; anything else (pointers loaded from memory) gets no claim at all.
-void annotate_alias_scopes(llvm::Function& fn, llvm::Argument* cpu) {
-  llvm::LLVMContext& ctx = fn.getContext();
+struct AliasScopes {
+  llvm::MDNode* cpu_list;
+  llvm::MDNode* guest_list;
+};
+
+AliasScopes make_alias_scopes(llvm::LLVMContext& ctx) {
   llvm::MDBuilder md(ctx);
   llvm::MDNode* domain = md.createAnonymousAliasScopeDomain("umbra");
   llvm::MDNode* cpu_scope = md.createAnonymousAliasScope(domain, "cpu");
   llvm::MDNode* guest_scope = md.createAnonymousAliasScope(domain, "guest");
-  llvm::MDNode* cpu_list = llvm::MDNode::get(ctx, {cpu_scope});
-  llvm::MDNode* guest_list = llvm::MDNode::get(ctx, {guest_scope});
+  return {llvm::MDNode::get(ctx, {cpu_scope}), llvm::MDNode::get(ctx, {guest_scope})};
+}
+
+void annotate_alias_scopes(llvm::Function& fn, llvm::Argument* cpu, const AliasScopes& scopes) {
+  llvm::MDNode* cpu_list = scopes.cpu_list;
+  llvm::MDNode* guest_list = scopes.guest_list;
   for (llvm::BasicBlock& bb : fn) {
     for (llvm::Instruction& ins : bb) {
       llvm::Value* p = nullptr;
@@ -500,19 +512,41 @@ std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJ
       mpm.addPass(llvm::EliminateAvailableExternallyPass());
       mpm.addPass(llvm::GlobalDCEPass());
       mpm.run(*m, mam);
+      const AliasScopes scopes = make_alias_scopes(ctx);
       for (size_t j = 0; j < jobs.size(); ++j) {
         fold_mode_loads(*block_fns[j], block_fns[j]->getArg(0), jobs[j]->mode_key);
-        if (!no_alias_scopes_) annotate_alias_scopes(*block_fns[j], block_fns[j]->getArg(0));
+        if (!no_alias_scopes_)
+          annotate_alias_scopes(*block_fns[j], block_fns[j]->getArg(0), scopes);
       }
-      llvm::FunctionPassManager fpm;
-      if (llvm::Error err = pb.parsePassPipeline(fpm, im.function_pipeline)) {
-        last_error_ = "bad function pipeline: " + llvm::toString(std::move(err));
+      auto run_functions = [&](const std::string& pipeline) {
+        llvm::FunctionPassManager fpm;
+        if (llvm::Error err = pb.parsePassPipeline(fpm, pipeline)) {
+          last_error_ = "bad function pipeline: " + llvm::toString(std::move(err));
+          return false;
+        }
+        llvm::ModulePassManager mpm2;
+        mpm2.addPass(llvm::createModuleToFunctionPassAdaptor(std::move(fpm)));
+        mpm2.run(*m, mam);
+        return true;
+      };
+      bool ok = run_functions(kDefaultFoldPipeline);
+      if (ok && !no_state_cache_) {
+        for (llvm::Function* f : block_fns) {
+          const StateCacheStats sc =
+              cache_cpu_state(*f, f->getArg(0), no_alias_scopes_ ? nullptr : scopes.cpu_list,
+                              no_alias_scopes_ ? nullptr : scopes.guest_list);
+          stats_.state_rewritten += sc.rewritten;
+          stats_.state_barriers += sc.barriers;
+        }
+        // The functions changed outside the pass managers: forget what was computed.
+        fam.clear();
+        mam.clear();
+      }
+      ok = ok && run_functions(im.function_pipeline);
+      if (!ok) {
         stats_.failures += jobs.size();
         return result;
       }
-      llvm::ModulePassManager mpm2;
-      mpm2.addPass(llvm::createModuleToFunctionPassAdaptor(std::move(fpm)));
-      mpm2.run(*m, mam);
     }
   }
   if (dump_ir_) m->print(llvm::errs(), nullptr);

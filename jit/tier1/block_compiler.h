@@ -45,6 +45,8 @@ struct CompileStats {
   uint64_t ns_opt = 0;              // the optimization pipeline
   uint64_t ns_codegen = 0;          // instruction selection, emission, linking (JIT lookup)
   uint64_t freed = 0;               // compiled blocks whose code was released
+  uint64_t state_rewritten = 0;     // guest-state accesses moved to SSA values (state_cache.h)
+  uint64_t state_barriers = 0;      // calls around which the guest state is written back
 };
 
 class BlockCompiler {
@@ -73,6 +75,9 @@ class BlockCompiler {
   // bug (UMBRA_JIT_NO_SCOPES=1, UMBRA_JIT_NO_CHAIN=1).
   void set_no_alias_scopes(bool on) { no_alias_scopes_ = on; }
   void set_no_chain(bool on) { no_chain_ = on; }
+  // Measurement and bisecting: leave the guest state in the CpuState at every instruction
+  // instead of in SSA values (UMBRA_JIT_NO_STATE_CACHE=1; state_cache.h).
+  void set_no_state_cache(bool on) { no_state_cache_ = on; }
   // Measurement: one line per compiled block with its size and phase times (UMBRA_JIT_TRACE=1).
   void set_trace(bool on) { trace_ = on; }
 
@@ -89,6 +94,7 @@ class BlockCompiler {
   bool trace_ = false;
   bool no_alias_scopes_ = false;
   bool no_chain_ = false;
+  bool no_state_cache_ = false;
 };
 
 }  // namespace umbra::tier1
