@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
     uint64_t buf_bytes = w.needs_buffer ? w.iterations * 8 : 0;
     std::vector<uint8_t> native_buf(buf_bytes + 8);
     const double ns = run_native(w, native_buf.data());
-    for (AccelMode mode : {AccelMode::Tier0, AccelMode::CompileAll}) {
+    for (AccelMode mode : {AccelMode::Tier0, AccelMode::Jit}) {
       Flat64Machine m(64ull << 20 > kBuffer + buf_bytes ? 64ull << 20 : kBuffer + buf_bytes + 4096);
       m.engine().set_accel(mode);
       m.load(kCode, w.code.data(), w.code.size());
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
         return 1;
       }
       std::printf("%-42s %-8s %12llu %10.3f %10.1f %10.3f %11.1fx\n", w.name,
-                  mode == AccelMode::Tier0 ? "tier0" : "tier1",
+                  mode == AccelMode::Tier0 ? "tier0" : "jit",
                   static_cast<unsigned long long>(r.insns), s, r.insns / s / 1e6, ns,
                   ns > 0 ? s / ns : 0.0);
     }

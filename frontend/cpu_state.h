@@ -203,6 +203,7 @@ struct CpuState {
   uint8_t nmi_blocked;         // from NMI delivery until the next IRET
   uint8_t irq_line;            // the interrupt controller has a pending interrupt (INTR)
   uint8_t a20_off;             // A20 gate closed: physical address bit 20 forced to 0
+  uint8_t tier1_ready;         // tier-1 code is ready to install: chained code returns (jit/)
 
   // ---- CPU model and the MSRs without a named field (frontend/system/cpu_model.h, msr.h) ----
   const CpuModel* cpu_model;   // what CPUID reports and which features exist; null = default
@@ -226,6 +227,9 @@ struct CpuState {
   // The Block whose tier-1 code is running (each compiled block stores itself on entry), so a
   // fault inside chained code counts the right block's completed instructions; null otherwise.
   const void* tier1_block;
+  // The Block whose compiled function is running: tier1_block itself, or the entry of the
+  // region tier1_block is a member of (docs/jit.md "Regions"). A write to its code must stop it.
+  const void* tier1_region;
 };
 
 static_assert(std::is_standard_layout_v<CpuState>);

@@ -38,12 +38,12 @@ void BlockCache::reclaim_retired() {
   graveyard_.clear();
 }
 
-size_t BlockCache::invalidate_page(uint64_t page_paddr, const Block* running, bool* hit_running) {
+size_t BlockCache::invalidate_page(uint64_t page_paddr, Running running, bool* hit_running) {
   auto it = by_page_.find(page_paddr);
   if (it == by_page_.end()) return 0;
   const std::vector<Block*> victims = it->second;
   for (Block* b : victims) {
-    if (b == running && hit_running) *hit_running = true;
+    if ((b == running.first || b == running.second) && hit_running) *hit_running = true;
     unlink(b);
   }
   return victims.size();
@@ -65,7 +65,7 @@ void BlockCache::unlink(Block* b) {
   }
 }
 
-size_t BlockCache::invalidate_range(uint64_t paddr, unsigned size, const Block* running,
+size_t BlockCache::invalidate_range(uint64_t paddr, unsigned size, Running running,
                                     bool* hit_running) {
   const uint64_t end = paddr + size;
   std::vector<Block*> victims;
@@ -78,6 +78,8 @@ size_t BlockCache::invalidate_range(uint64_t paddr, unsigned size, const Block* 
       const uint64_t first_end =
           std::min(b->paddr + b->byte_len, (b->paddr & kPageMask) + kPageSize);
       bool overlap = paddr < first_end && b->paddr < end;
+      // A region's entry also covers its members (all on this page).
+      if (b->extent_end) overlap = overlap || (paddr < b->extent_end && b->extent_begin < end);
       if (!overlap && b->page2 != ~uint64_t{0}) {
         const uint64_t rest = b->byte_len - (first_end - b->paddr);
         overlap = paddr < b->page2 + rest && b->page2 < end;
@@ -88,7 +90,7 @@ size_t BlockCache::invalidate_range(uint64_t paddr, unsigned size, const Block* 
   std::sort(victims.begin(), victims.end());
   victims.erase(std::unique(victims.begin(), victims.end()), victims.end());
   for (Block* b : victims) {
-    if (b == running && hit_running) *hit_running = true;
+    if ((b == running.first || b == running.second) && hit_running) *hit_running = true;
     unlink(b);
   }
   return victims.size();

@@ -43,7 +43,15 @@ struct Block {
   // Tier 1's code for this block (docs/jit.md): runs the whole block and returns how many
   // instructions it completed. Installed by the CPU thread only, between blocks.
   void (*tier1)(CpuState*) = nullptr;
-  uint8_t tier1_state = 0;  // Tier1State
+  uint8_t tier1_state = 0;     // Tier1State
+  bool tier1_region = false;   // its code is a region's (it and successors on its page)
+  bool tier1_quick = false;    // its code is of the quick level (docs/jit.md "Two levels")
+  uint64_t tier1_code = 0;     // the compiler's id of that code
+  uint64_t tier1_pending = 0;  // the compiler's id of code being compiled for it (0: none)
+  // Guest bytes whose change drops the block: its own, widened to cover every member when its
+  // code is a region (docs/jit.md "Regions"). Physical addresses on the block's first page;
+  // extent_end == 0: just the block's own bytes.
+  uint64_t extent_begin = 0, extent_end = 0;
   // The block ends with a near control transfer (or runs into its length cap): its successor
   // may be chained. Slots to successors, and the slots of other blocks that point here.
   bool chainable = false;
@@ -86,9 +94,13 @@ class BlockCache {
 
   // Removes every block with code on the physical page; returns how many. Removed blocks stay
   // allocated until reclaim() so a block that is running can finish its current instruction.
-  size_t invalidate_page(uint64_t page_paddr, const Block* running, bool* hit_running);
-  // Removes the blocks whose guest bytes overlap [paddr, paddr + size); returns how many.
-  size_t invalidate_range(uint64_t paddr, unsigned size, const Block* running, bool* hit_running);
+  // `running` are the blocks that may be executing (the block, and the region it runs in):
+  // *hit_running is set if one of them is removed.
+  using Running = std::pair<const Block*, const Block*>;
+  size_t invalidate_page(uint64_t page_paddr, Running running, bool* hit_running);
+  // Removes the blocks whose guest bytes (their extent) overlap [paddr, paddr + size); returns
+  // how many.
+  size_t invalidate_range(uint64_t paddr, unsigned size, Running running, bool* hit_running);
   // Whether any block has code on the physical page.
   bool page_has_blocks(uint64_t page_paddr) const {
     auto it = by_page_.find(page_paddr);

@@ -1,5 +1,6 @@
 #include "jit/tier0.h"
 
+#include <algorithm>
 #include <atomic>
 #include <csetjmp>
 #include <cstdio>
@@ -72,7 +73,7 @@ Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
   mem.on_code_write_range = [this](uint64_t paddr, unsigned size) {
     bool hit_running = false;
     stats_.blocks_invalidated +=
-        cache_.invalidate_range(paddr, size, running_block(), &hit_running);
+        cache_.invalidate_range(paddr, size, running_blocks(), &hit_running);
     if (hit_running) cpu_.exit_request |= kExitCodeChanged;
     GuestMemory& m = *cpu_.memory;
     for (uint64_t p = paddr & kPageMask; p < paddr + size; p += kPageSize)
@@ -87,6 +88,8 @@ Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
   // Measurement knob for the tier-up threshold (docs/jit.md "Tier-up policy").
   if (const char* hot = std::getenv("UMBRA_JIT_HOT"); hot && *hot)
     hot_threshold_ = static_cast<uint32_t>(std::strtoul(hot, nullptr, 10));
+  if (const char* hot = std::getenv("UMBRA_JIT_OPTIMIZE"); hot && *hot)
+    optimize_threshold_ = std::strtoull(hot, nullptr, 10);
 }
 
 Tier0Engine::~Tier0Engine() {
@@ -106,7 +109,7 @@ Tier0Engine::~Tier0Engine() {
 
 void Tier0Engine::invalidate_page(uint64_t page_paddr) {
   bool hit_running = false;
-  stats_.blocks_invalidated += cache_.invalidate_page(page_paddr, running_block(), &hit_running);
+  stats_.blocks_invalidated += cache_.invalidate_page(page_paddr, running_blocks(), &hit_running);
   // The running block's remaining instructions may be stale: leave it after this instruction.
   if (hit_running) cpu_.exit_request |= kExitCodeChanged;
 }
@@ -115,9 +118,40 @@ void Tier0Engine::set_accel(AccelMode mode) {
   accel_ = mode;
 }
 
+namespace {
+// Ids of compiled code: a block may get code more than once (as a block, then as a region).
+std::atomic<uint64_t> g_next_code_id{1};
+// A region (docs/jit.md "Regions") holds at most this many blocks and instructions.
+constexpr size_t kRegionBlocks = 8;
+constexpr size_t kRegionInsns = 96;
+}  // namespace
+
+// The blocks a region entered at `head` contains: the head, then the successors the chain slots
+// have seen (breadth first) that are on the head's physical page, in its decoding mode, and
+// entirely on that page.
+std::vector<Block*> Tier0Engine::region_members(Block* head) const {
+  std::vector<Block*> members{head};
+  if (head->page2 != ~uint64_t{0}) return members;
+  size_t insns = head->insns.size();
+  for (size_t i = 0; i < members.size(); ++i) {
+    for (const ChainSlot& slot : members[i]->chain) {
+      Block* t = slot.target;
+      if (!t || !t->valid || t->page2 != ~uint64_t{0} || t->mode_key != head->mode_key ||
+          (t->paddr & kPageMask) != (head->paddr & kPageMask) ||
+          std::find(members.begin(), members.end(), t) != members.end() ||
+          members.size() == kRegionBlocks || insns + t->insns.size() > kRegionInsns)
+        continue;
+      members.push_back(t);
+      insns += t->insns.size();
+    }
+  }
+  return members;
+}
+
 // Tier 1 is set up on the first block that gets hot, so runs that never need it (and tier 0)
-// pay nothing for LLVM.
-void Tier0Engine::tier_up(Block* b) {
+// pay nothing for LLVM. With `region`, the block's code also covers the successors it has been
+// seen going to on its page (a loop becomes a loop in one function).
+void Tier0Engine::tier_up(Block* b, bool region, bool quick) {
   if (!tier1_) {
     std::string error;
     tier1_ = tier1::Tier1::get(&error);
@@ -130,22 +164,51 @@ void Tier0Engine::tier_up(Block* b) {
       return;
     }
     tier1_results_ = std::make_shared<tier1::ResultQueue>();
+    tier1_results_->set_notify(&cpu_.tier1_ready);
   }
-  tier1::BlockJob job{b->id, b->mode_key, b, b->chainable ? b->chain : nullptr, b->insns};
+  const std::vector<Block*> members = region ? region_members(b) : std::vector<Block*>{b};
+  // A region needs an edge inside it: to another member, or a block's loop to itself.
+  bool is_region = members.size() > 1;
+  for (const ChainSlot& slot : b->chain) is_region = is_region || (region && slot.target == b);
+  tier1::BlockJob job{g_next_code_id.fetch_add(1, std::memory_order_relaxed), b->mode_key, {}};
+  for (Block* m : members)
+    job.blocks.push_back(tier1::BlockJob::Member{m, m->chainable ? m->chain : nullptr,
+                                                 static_cast<uint32_t>(m->paddr & ~kPageMask),
+                                                 m->insns});
+  job.region = is_region;
+  job.quick = quick;
+  if (quick && accel_ != AccelMode::CompileAll) {
+    job.entry_counter = &b->exec_count;
+    job.entry_limit = optimize_threshold_;
+  }
+  if (members.size() > 1) {
+    // A change to any member's bytes must drop the region: widen the entry's extent over them.
+    // The members will run inside this code from now on: they ask for code of their own only
+    // if they get hot again on their own (entered from elsewhere), not because they were hot
+    // together with the entry (which would compile the same loop once per block in it).
+    for (Block* m : members) {
+      if (m != b && !m->tier1_pending && (m->tier1_state == kTier1None || m->tier1_quick))
+        m->exec_count = 0;
+      const uint64_t begin = m->paddr, end = m->paddr + m->byte_len;
+      b->extent_begin = b->extent_end ? std::min(b->extent_begin, begin) : begin;
+      b->extent_end = std::max(b->extent_end, end);
+    }
+  }
   if (accel_ == AccelMode::CompileAll) {
     profile::set(profile::kCompile);
     tier1::BlockFn fn = tier1_->compile_now(job);
     profile::set(profile::kDispatch);
     if (fn) {
-      install_tier1(b, fn);
-    } else {
+      install_tier1(b, fn, job.id, is_region, quick);
+    } else if (b->tier1_state != kTier1Compiled) {
       b->tier1_state = kTier1Failed;
       ++stats_.tier1_failed;
     }
     return;
   }
-  b->tier1_state = kTier1Queued;
-  tier1_pending_[b->id] = b;
+  if (b->tier1_state == kTier1None) b->tier1_state = kTier1Queued;
+  b->tier1_pending = job.id;
+  tier1_pending_[job.id] = PendingCode{b, is_region, quick};
   tier1_->request(tier1_results_, std::move(job));
 }
 
@@ -158,20 +221,23 @@ void Tier0Engine::install_tier1_results() {
       if (r.fn) tier1_->release(r.id);
       continue;
     }
-    Block* b = it->second;
+    const PendingCode pending = it->second;
+    Block* b = pending.block;
     tier1_pending_.erase(it);
+    b->tier1_pending = 0;
     if (r.dropped) {
       // Not compiled (the compiler had a backlog): it may be requested again once hot again.
-      b->tier1_state = kTier1None;
+      if (b->tier1_state == kTier1Queued) b->tier1_state = kTier1None;
       b->exec_count = 0;
       continue;
     }
     if (r.fn && b->valid) {
-      install_tier1(b, r.fn);
+      install_tier1(b, r.fn, r.id, pending.region, pending.quick);
     } else {
       if (r.fn) tier1_->release(r.id);
       if (!r.fn) ++stats_.tier1_failed;
-      b->tier1_state = kTier1Failed;
+      if (b->tier1_state == kTier1Queued) b->tier1_state = kTier1Failed;
+      b->tier1_quick = false;  // an optimizing compile failed: keep the quick code, no retry
     }
   }
 }
@@ -224,9 +290,15 @@ Block* Tier0Engine::successor(const Block* from) const {
 }
 
 // Gives the block its tier-1 code; the chain slots pointing to it pick the code up, so chained
-// code may jump here from now on.
-void Tier0Engine::install_tier1(Block* b, tier1::BlockFn fn) {
+// code may jump here from now on. Code it had before (a block's, replaced by a region's) is
+// released: no tier-1 code runs while the dispatcher installs.
+void Tier0Engine::install_tier1(Block* b, tier1::BlockFn fn, uint64_t code, bool region,
+                                bool quick) {
+  if (b->tier1 && b->tier1_code != code) tier1_->release(b->tier1_code);
   b->tier1 = fn;
+  b->tier1_code = code;
+  b->tier1_region = region;
+  b->tier1_quick = quick;
   b->tier1_state = kTier1Compiled;
   for (auto [from, k] : b->incoming) from->chain[k].fn = fn;
   ++stats_.tier1_installed;
@@ -234,10 +306,8 @@ void Tier0Engine::install_tier1(Block* b, tier1::BlockFn fn) {
 
 void Tier0Engine::on_block_freed(void* self, const Block& b) {
   auto* e = static_cast<Tier0Engine*>(self);
-  if (b.tier1_state == kTier1Compiled)
-    e->tier1_->release(b.id);
-  else if (b.tier1_state == kTier1Queued)
-    e->tier1_pending_.erase(b.id);
+  if (b.tier1_state == kTier1Compiled) e->tier1_->release(b.tier1_code);
+  if (b.tier1_pending) e->tier1_pending_.erase(b.tier1_pending);
 }
 
 void Tier0Engine::flush() {
@@ -464,9 +534,17 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
       b = const_cast<Block*>(find_block());
     }
     ++b->exec_count;
-    if (accel_ != AccelMode::Tier0 && b->tier1_state == kTier1None &&
-        b->exec_count >= (accel_ == AccelMode::CompileAll ? 1u : hot_threshold_))
-      tier_up(b);
+    if (accel_ != AccelMode::Tier0) {
+      // Hot: quick code. Still hot with quick code: optimized code, as a region with the
+      // successors seen by then (docs/jit.md "Two levels"). Compile-everything does both, on a
+      // block's first run and on its kCompileAllRegionAt-th.
+      const bool all = accel_ == AccelMode::CompileAll;
+      if (b->tier1_state == kTier1None && b->exec_count >= (all ? 1u : hot_threshold_))
+        tier_up(b, false, true);
+      else if (b->tier1_quick && !b->tier1_pending &&
+               (all ? b->exec_count == kCompileAllRegionAt : b->exec_count >= optimize_threshold_))
+        tier_up(b, true, false);
+    }
     running_ = b;
     running_rip_ = linear_pc(cpu);
     if (b->tier1) {
@@ -479,6 +557,7 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
       // candidate if it ran to its end with nothing to report.
       auto* last = static_cast<Block*>(const_cast<void*>(cpu.tier1_block));
       cpu.tier1_block = nullptr;
+      cpu.tier1_region = nullptr;
       if (cpu.exit_request == 0 && last->chainable && last->valid) {
         chain_from_ = last;
         // The linear page it ran at is known only if it is the block entered here.
@@ -538,6 +617,7 @@ RunResult Tier0Engine::run(uint64_t max_insns) {
       running_ = static_cast<const Block*>(cpu.tier1_block);
       running_rip_ = (linear_pc(cpu) & kPageMask) | (running_->paddr & ~kPageMask);
       cpu.tier1_block = nullptr;
+      cpu.tier1_region = nullptr;
     }
     if (running_) {
       uint64_t a = running_rip_;

@@ -77,9 +77,10 @@ class Tier0Engine {
   void deliver(const Event& ev);
   const Block* build_block(uint64_t rip, uint32_t mode_key);
   // Tier 1: queue (or, in compile-everything mode, compile) a block; install finished code.
-  void tier_up(Block* b);
+  std::vector<Block*> region_members(Block* head) const;
+  void tier_up(Block* b, bool region, bool quick);
   void install_tier1_results();
-  void install_tier1(Block* b, tier1::BlockFn fn);
+  void install_tier1(Block* b, tier1::BlockFn fn, uint64_t code, bool region, bool quick);
   static void on_block_freed(void* self, const Block& b);
   static void on_block_retired(void* self, Block& b);
   void chain(Block* from, Block* to);
@@ -89,6 +90,13 @@ class Tier0Engine {
   const Block* running_block() const {
     return cpu_.tier1_block ? static_cast<const Block*>(cpu_.tier1_block) : running_;
   }
+  // The running block and the region whose code runs it (a write to either stops the code).
+  BlockCache::Running running_blocks() const {
+    return {running_block(), static_cast<const Block*>(cpu_.tier1_region)};
+  }
+  // In the compile-everything mode, a block is compiled on its first run and again, as a region
+  // with the successors seen by then, on this run (so the tests run region code too).
+  static constexpr uint64_t kCompileAllRegionAt = 8;
 
   CpuState& cpu_;
   BlockCache cache_;
@@ -104,7 +112,13 @@ class Tier0Engine {
   uint32_t hot_threshold_ = 1000;  // docs/jit.md "Tier-up policy": measured on the Linux boot
   tier1::Tier1* tier1_ = nullptr;
   std::shared_ptr<tier1::ResultQueue> tier1_results_;
-  std::unordered_map<uint64_t, Block*> tier1_pending_;  // queued blocks by id
+  struct PendingCode {
+    Block* block;
+    bool region, quick;
+  };
+  std::unordered_map<uint64_t, PendingCode> tier1_pending_;  // requested code by its id
+  // Runs (dispatched or chained) after which quick code is replaced by optimized code.
+  uint64_t optimize_threshold_ = 20000;
   Block* chain_from_ = nullptr;     // block that just ran to its end with a near branch
   uint64_t chain_from_pc_ = 0;      // the linear PC it was entered at (~0: unknown)
   uint64_t tier1_entry_count_ = 0;  // insn_count when tier-1 code was last entered

@@ -2,7 +2,9 @@
 
 #include <dlfcn.h>
 #include <llvm/Analysis/ValueTracking.h>
+#include <llvm/ExecutionEngine/Orc/CompileUtils.h>
 #include <llvm/ExecutionEngine/Orc/Core.h>
+#include <llvm/ExecutionEngine/Orc/IRCompileLayer.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
@@ -35,6 +37,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <unordered_map>
 
 #include "jit/block_cache.h"
@@ -93,6 +96,8 @@ constexpr unsigned kInlineLimit = 600;
 // cache_cpu_state; the second promotes the cached state to SSA values and cleans up.
 constexpr const char* kDefaultFoldPipeline =
     "sroa<modify-cfg>,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg";
+// The quick level's cleanup after the fold (docs/jit.md "Two levels").
+constexpr const char* kDefaultQuickPipeline = "gvn,dse,instcombine<no-verify-fixpoint>,simplifycfg";
 constexpr const char* kDefaultFunctionPipeline =
     "sroa<modify-cfg>,early-cse<memssa>,gvn,dse,instcombine<no-verify-fixpoint>,simplifycfg";
 // Helpers the handlers call (internal copies, or available_externally ones such as
@@ -205,6 +210,25 @@ void fold_mode_loads(llvm::Function& fn, llvm::Argument* cpu, uint32_t mode_key)
   }
 }
 
+// Compiles each module with one of two target machines: the quick one (FastISel, the fast
+// register allocator) for modules marked "umbra.quick", the optimizing one otherwise
+// (docs/jit.md "Two levels").
+class TwoLevelCompiler : public llvm::orc::IRCompileLayer::IRCompiler {
+ public:
+  TwoLevelCompiler(std::unique_ptr<llvm::TargetMachine> quick,
+                   std::unique_ptr<llvm::TargetMachine> optimized)
+      : IRCompiler(llvm::orc::irManglingOptionsFromTargetOptions(optimized->Options)),
+        quick_(std::move(quick)),
+        optimized_(std::move(optimized)) {}
+  llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> operator()(llvm::Module& m) override {
+    const bool quick = m.getModuleFlag("umbra.quick") != nullptr;
+    return llvm::orc::SimpleCompiler(quick ? *quick_ : *optimized_)(m);
+  }
+
+ private:
+  std::unique_ptr<llvm::TargetMachine> quick_, optimized_;
+};
+
 }  // namespace
 
 struct BlockCompiler::Impl {
@@ -225,6 +249,7 @@ struct BlockCompiler::Impl {
   // The scalar cleanup after inlining (LLVM pass-pipeline syntax; UMBRA_JIT_PIPELINE overrides
   // it for measurements).
   std::string function_pipeline = kDefaultFunctionPipeline;
+  std::string quick_pipeline = kDefaultQuickPipeline;
 };
 
 std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
@@ -236,8 +261,14 @@ std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
     // although bits 63:16 of %rsi are stored right after): exactly what `mov cx, [rcx]` inlines
     // to. Found by the tier-0/tier-1 fuzzer (docs/difftest.md); the pass only shortens
     // encodings, so it is switched off for all tier-1 code.
-    const char* args[] = {"umbra", "-fixup-byte-word-insts=false"};
-    llvm::cl::ParseCommandLineOptions(2, args, "", &llvm::nulls());
+    std::vector<const char*> args = {"umbra", "-fixup-byte-word-insts=false"};
+    // Measurement: extra LLVM options (UMBRA_JIT_LLVM_ARGS, space-separated).
+    static std::string extra =
+        std::getenv("UMBRA_JIT_LLVM_ARGS") ? std::getenv("UMBRA_JIT_LLVM_ARGS") : "";
+    for (char* tok = std::strtok(extra.data(), " "); tok; tok = std::strtok(nullptr, " "))
+      args.push_back(tok);
+    llvm::cl::ParseCommandLineOptions(static_cast<int>(args.size()), args.data(), "",
+                                      &llvm::nulls());
     return true;
   }();
   (void)targets;
@@ -267,7 +298,29 @@ std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
     return nullptr;
   }
   impl->tm = std::move(*tm);
-  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(*jtmb)).create();
+  // The quick level's code generation: Less too by default. None (FastISel) costs 4-5 times less
+  // per IR instruction, but its code ran the Linux boot test's sha256 phase 1.6 times slower
+  // than Less, which lost more than the compile time saved (docs/jit.md "Two levels").
+  // UMBRA_JIT_QUICK_CG=0..3 overrides it.
+  auto quick_jtmb = *jtmb;
+  llvm::CodeGenOptLevel quick_cg = llvm::CodeGenOptLevel::Less;
+  if (const char* v = std::getenv("UMBRA_JIT_QUICK_CG"); v && *v >= '0' && *v <= '3')
+    quick_cg = static_cast<llvm::CodeGenOptLevel>(*v - '0');
+  quick_jtmb.setCodeGenOptLevel(quick_cg);
+  auto jit = llvm::orc::LLJITBuilder()
+                 .setJITTargetMachineBuilder(std::move(*jtmb))
+                 .setCompileFunctionCreator(
+                     [quick_jtmb](llvm::orc::JITTargetMachineBuilder optimized)
+                         -> llvm::Expected<std::unique_ptr<llvm::orc::IRCompileLayer::IRCompiler>> {
+                       auto quick_tm =
+                           llvm::orc::JITTargetMachineBuilder(quick_jtmb).createTargetMachine();
+                       if (!quick_tm) return quick_tm.takeError();
+                       auto optimized_tm = optimized.createTargetMachine();
+                       if (!optimized_tm) return optimized_tm.takeError();
+                       return std::make_unique<TwoLevelCompiler>(std::move(*quick_tm),
+                                                                 std::move(*optimized_tm));
+                     })
+                 .create();
   if (!jit) {
     *error = llvm::toString(jit.takeError());
     return nullptr;
@@ -276,6 +329,7 @@ std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
   impl->jit->getMainJITDylib().addGenerator(
       std::make_unique<NativeGenerator>(natives, impl->native_names));
   if (const char* p = std::getenv("UMBRA_JIT_PIPELINE"); p && *p) impl->function_pipeline = p;
+  if (const char* p = std::getenv("UMBRA_JIT_QUICK_PIPELINE"); p && *p) impl->quick_pipeline = p;
   impl->library = std::make_unique<SemanticsLibrary>(*impl->tsc.getContext(), natives);
   if (!impl->library->ok()) {
     *error = impl->library->error();
@@ -292,9 +346,28 @@ BlockFn BlockCompiler::compile(const BlockJob& job) {
   return compile_batch({&job})[0];
 }
 
+// Quick and optimized jobs go into separate modules (docs/jit.md "Two levels").
+std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJob*>& jobs) {
+  std::vector<BlockFn> result(jobs.size(), nullptr);
+  for (const bool quick : {true, false}) {
+    std::vector<const BlockJob*> group;
+    std::vector<size_t> where;
+    for (size_t i = 0; i < jobs.size(); ++i)
+      if (jobs[i]->quick == quick) {
+        group.push_back(jobs[i]);
+        where.push_back(i);
+      }
+    if (group.empty()) continue;
+    const std::vector<BlockFn> fns = compile_module(group, quick);
+    for (size_t i = 0; i < fns.size(); ++i) result[where[i]] = fns[i];
+  }
+  return result;
+}
+
 // Several blocks go into one module: the per-module costs of extraction, linking, the pass
 // managers and code generation are paid once (docs/jit.md "Compile cost").
-std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJob*>& jobs) {
+std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const BlockJob*>& jobs,
+                                                   bool quick) {
   Impl& im = *impl_;
   const uint64_t t0 = now_ns();
   llvm::LLVMContext& ctx = *im.tsc.getContext();
@@ -303,6 +376,7 @@ std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJ
   auto m = std::make_unique<llvm::Module>("umbra_batch_" + std::to_string(jobs[0]->id), ctx);
   m->setDataLayout(lib.data_layout());
   m->setTargetTriple(lib.triple());
+  if (quick) m->addModuleFlag(llvm::Module::Warning, "umbra.quick", 1);
 
   llvm::Type* void_ty = llvm::Type::getVoidTy(ctx);
   llvm::Type* i32 = llvm::Type::getInt32Ty(ctx);
@@ -319,43 +393,44 @@ std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJ
   std::unordered_map<uint64_t, llvm::Function*> declared;
   std::vector<llvm::Function*> block_fns;
   size_t total_insns = 0;
+  // The handler of every instruction: one declaration per distinct handler, named by its native
+  // address.
+  auto handler_of = [&](const Insn& insn) {
+    const uint64_t addr = reinterpret_cast<uint64_t>(insn.fn);
+    auto [it, fresh] = declared.try_emplace(addr, nullptr);
+    if (fresh) {
+      char name[48];
+      std::snprintf(name, sizeof name, "umbra.handler.%llx", static_cast<unsigned long long>(addr));
+      it->second = llvm::Function::Create(handler_ty, llvm::GlobalValue::ExternalLinkage, name, *m);
+      SemanticsLibrary::HandlerRef ref;
+      if (lib.find_handler(addr, &ref)) {
+        TuHandlers& t = by_tu[ref.tu];
+        t.fns.push_back(ref.fn);
+        t.names.push_back(name);
+        ++stats_.handlers_inlinable;
+      } else {
+        im.native_names[name] = addr;
+        ++stats_.handlers_native;
+      }
+    }
+    return it->second;
+  };
+
+  llvm::Type* i64 = llvm::Type::getInt64Ty(ctx);
+  llvm::Type* i8 = llvm::Type::getInt8Ty(ctx);
+  llvm::FunctionType* block_ty = llvm::FunctionType::get(void_ty, {ptr}, false);
   for (const BlockJob* jp : jobs) {
     const BlockJob& job = *jp;
-    const std::string fn_name = "umbra_tb_" + std::to_string(job.id);
-    const std::vector<Insn>& insns = job.insns;
-    total_insns += insns.size();
-    std::vector<llvm::Function*> callee(insns.size());
-    for (size_t i = 0; i < insns.size(); ++i) {
-      const uint64_t addr = reinterpret_cast<uint64_t>(insns[i].fn);
-      auto [it, fresh] = declared.try_emplace(addr, nullptr);
-      if (fresh) {
-        char name[48];
-        std::snprintf(name, sizeof name, "umbra.handler.%llx",
-                      static_cast<unsigned long long>(addr));
-        it->second =
-            llvm::Function::Create(handler_ty, llvm::GlobalValue::ExternalLinkage, name, *m);
-        SemanticsLibrary::HandlerRef ref;
-        if (lib.find_handler(addr, &ref)) {
-          TuHandlers& t = by_tu[ref.tu];
-          t.fns.push_back(ref.fn);
-          t.names.push_back(name);
-          ++stats_.handlers_inlinable;
-        } else {
-          im.native_names[name] = addr;
-          ++stats_.handlers_native;
-        }
-      }
-      callee[i] = it->second;
-    }
+    total_insns += job.insn_count();
+    stats_.region_members += job.blocks.size() - 1;
 
-    // void tb(CpuState* cpu): the handlers in order; after each one, leave if exit_request is set;
-    // at every exit add the completed instructions to insn_count; at the end, jump to a chained
-    // successor if one matches (docs/jit.md "Chaining").
-    llvm::Type* i64 = llvm::Type::getInt64Ty(ctx);
-    llvm::Type* i8 = llvm::Type::getInt8Ty(ctx);
-    llvm::FunctionType* block_ty = llvm::FunctionType::get(void_ty, {ptr}, false);
-    llvm::Function* fn =
-        llvm::Function::Create(block_ty, llvm::GlobalValue::ExternalLinkage, fn_name, *m);
+    // void tb(CpuState* cpu): each member block's handlers in order; after each instruction,
+    // leave if exit_request is set; at every exit add the completed instructions to insn_count.
+    // A member that ran to its end goes on to the member the guest continues at, if there is
+    // one, else jumps to a chained successor's code if one matches (docs/jit.md "Chaining",
+    // "Regions").
+    llvm::Function* fn = llvm::Function::Create(block_ty, llvm::GlobalValue::ExternalLinkage,
+                                                "umbra_tb_" + std::to_string(job.id), *m);
     fn->addFnAttr("target-cpu", im.cpu_name);
     if (!im.cpu_features.empty()) fn->addFnAttr("target-features", im.cpu_features);
     fn->addFnAttr(llvm::Attribute::NoUnwind);
@@ -371,7 +446,16 @@ std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJ
     llvm::Value* exit_req_ptr = field(offsetof(CpuState, exit_request), "exit_request");
     llvm::Value* count_ptr = field(offsetof(CpuState, insn_count), "insn_count");
     llvm::Value* rip_ptr = field(offsetof(CpuState, rip), "rip");
-    b.CreateStore(constant_ptr(job.block), field(offsetof(CpuState, tier1_block)));
+    llvm::Value* block_ptr = field(offsetof(CpuState, tier1_block));
+    b.CreateStore(constant_ptr(job.blocks[0].block), field(offsetof(CpuState, tier1_region)));
+    llvm::Value* entries = nullptr;
+    if (job.entry_counter) {
+      // Quick code counts its runs, chained ones included, and returns to the dispatcher instead
+      // of chaining on the run that makes it hot enough to optimize (docs/jit.md "Two levels").
+      llvm::Value* counter = constant_ptr(job.entry_counter);
+      entries = b.CreateAdd(b.CreateLoad(i64, counter), b.getInt64(1));
+      b.CreateStore(entries, counter);
+    }
     // A block is entered only with exit_request clear (the dispatcher clears it; chaining checks
     // it). Saying so lets LLVM drop the checks that no call precedes, and with them the early
     // exits that kept each instruction's flags and registers stored.
@@ -382,31 +466,46 @@ std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJ
     const bool legacy = (job.mode_key & 1) == 0;
     llvm::Value* cs_base_ptr =
         field(offsetof(CpuState, seg) + CS * sizeof(SegmentCache) + offsetof(SegmentCache, base));
-    llvm::Value* last_rip = nullptr;
-    for (size_t i = 0; i < insns.size(); ++i) {
-      auto* bytes = llvm::ConstantDataArray::get(
-          ctx, llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t*>(&insns[i]), sizeof(Insn)));
-      auto* g = new llvm::GlobalVariable(*m, bytes->getType(), true,
-                                         llvm::GlobalValue::PrivateLinkage, bytes, "insn");
-      g->setAlignment(llvm::Align(alignof(Insn)));
-      g->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
-      if (i + 1 == insns.size()) last_rip = b.CreateLoad(i64, rip_ptr, "last_rip");
-      b.CreateCall(handler_ty, callee[i], {cpu, g});
-      if (i + 1 == insns.size()) break;
-      llvm::Value* req = b.CreateLoad(i32, exit_req_ptr);
-      auto* leave = llvm::BasicBlock::Create(ctx, "leave", fn);
-      auto* next = llvm::BasicBlock::Create(ctx, "next", fn);
-      b.CreateCondBr(b.CreateICmpNE(req, b.getInt32(0)), leave, next);
-      b.SetInsertPoint(leave);
-      retire_insns(i + 1);
-      b.CreateRetVoid();
-      b.SetInsertPoint(next);
-    }
-    retire_insns(insns.size());
-    if (job.chain_slots && !no_chain_) {
-      // Chain only at a clean block boundary, where the dispatcher would have nothing to do:
-      // no exit request, budget left, no interrupt/NMI pending, no interrupt shadow, not halted,
-      // no single-stepping; and only to a successor on the page of the last instruction (so the
+    std::vector<llvm::BasicBlock*> member_bbs;
+    for (size_t j = 0; j < job.blocks.size(); ++j)
+      member_bbs.push_back(llvm::BasicBlock::Create(ctx, "member", fn));
+    b.CreateBr(member_bbs[0]);
+
+    for (size_t j = 0; j < job.blocks.size(); ++j) {
+      const BlockJob::Member& member = job.blocks[j];
+      const std::vector<Insn>& insns = member.insns;
+      b.SetInsertPoint(member_bbs[j]);
+      // For fault accounting and chaining: the block whose instructions run now.
+      b.CreateStore(constant_ptr(member.block), block_ptr);
+      llvm::Value* last_rip = nullptr;
+      for (size_t i = 0; i < insns.size(); ++i) {
+        auto* bytes = llvm::ConstantDataArray::get(
+            ctx,
+            llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t*>(&insns[i]), sizeof(Insn)));
+        auto* g = new llvm::GlobalVariable(*m, bytes->getType(), true,
+                                           llvm::GlobalValue::PrivateLinkage, bytes, "insn");
+        g->setAlignment(llvm::Align(alignof(Insn)));
+        g->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+        if (i + 1 == insns.size()) last_rip = b.CreateLoad(i64, rip_ptr, "last_rip");
+        b.CreateCall(handler_ty, handler_of(insns[i]), {cpu, g});
+        if (i + 1 == insns.size()) break;
+        llvm::Value* req = b.CreateLoad(i32, exit_req_ptr);
+        auto* leave = llvm::BasicBlock::Create(ctx, "leave", fn);
+        auto* next = llvm::BasicBlock::Create(ctx, "next", fn);
+        b.CreateCondBr(b.CreateICmpNE(req, b.getInt32(0)), leave, next);
+        b.SetInsertPoint(leave);
+        retire_insns(i + 1);
+        b.CreateRetVoid();
+        b.SetInsertPoint(next);
+      }
+      retire_insns(insns.size());
+      if (!member.chain_slots || no_chain_) {
+        b.CreateRetVoid();
+        continue;
+      }
+      // Go on only at a clean block boundary, where the dispatcher would have nothing to do: no
+      // exit request, budget left, no interrupt/NMI pending, no interrupt shadow, not halted, no
+      // single-stepping; and only to a successor on the page of the last instruction (so the
       // successor's physical address is this page's, whatever linear address this runs at).
       llvm::Value* rip = b.CreateLoad(i64, rip_ptr, "next_rip");
       llvm::Value* cs_base = legacy ? b.CreateLoad(i64, cs_base_ptr, "cs_base") : nullptr;
@@ -417,21 +516,36 @@ std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJ
       ok = b.CreateAnd(ok,
                        b.CreateICmpULT(b.CreateLoad(i64, count_ptr),
                                        b.CreateLoad(i64, field(offsetof(CpuState, insn_limit)))));
-      // irq_line, nmi_pending, interrupt_shadow and halted are single bytes; OR them.
+      // irq_line, nmi_pending, interrupt_shadow, halted and tier1_ready (new code to install)
+      // are single bytes; OR them.
       llvm::Value* events =
           b.CreateOr(b.CreateOr(b.CreateLoad(i8, field(offsetof(CpuState, irq_line))),
                                 b.CreateLoad(i8, field(offsetof(CpuState, nmi_pending)))),
                      b.CreateOr(b.CreateLoad(i8, field(offsetof(CpuState, interrupt_shadow))),
                                 b.CreateLoad(i8, field(offsetof(CpuState, halted)))));
+      events = b.CreateOr(events, b.CreateLoad(i8, field(offsetof(CpuState, tier1_ready))));
       ok = b.CreateAnd(ok, b.CreateICmpEQ(events, b.getInt8(0)));
+      if (entries) ok = b.CreateAnd(ok, b.CreateICmpNE(entries, b.getInt64(job.entry_limit)));
       llvm::Value* flags = b.CreateLoad(i64, field(offsetof(CpuState, rflags)));
       ok = b.CreateAnd(
           ok, b.CreateICmpEQ(b.CreateAnd(flags, b.getInt64(rf::TF | rf::RF)), b.getInt64(0)));
       auto* done = llvm::BasicBlock::Create(ctx, "done", fn);
       auto* slots = llvm::BasicBlock::Create(ctx, "chain", fn);
-      b.CreateCondBr(ok, slots, done);
+      if (job.region) {
+        // Another member of the region, found by the offset in the page: the members are on
+        // this physical page and the successor is on this linear page, which maps to it.
+        auto* inside = llvm::BasicBlock::Create(ctx, "region", fn);
+        b.CreateCondBr(ok, inside, done);
+        b.SetInsertPoint(inside);
+        llvm::SwitchInst* sw =
+            b.CreateSwitch(b.CreateAnd(lin, b.getInt64(kPageSize - 1)), slots, job.blocks.size());
+        for (size_t k = 0; k < job.blocks.size(); ++k)
+          sw->addCase(b.getInt64(job.blocks[k].page_offset), member_bbs[k]);
+      } else {
+        b.CreateCondBr(ok, slots, done);
+      }
       b.SetInsertPoint(slots);
-      const auto* slot = static_cast<const ChainSlot*>(job.chain_slots);
+      const auto* slot = static_cast<const ChainSlot*>(member.chain_slots);
       for (int k = 0; k < 2; ++k) {
         llvm::Value* match = b.CreateICmpEQ(rip, b.CreateLoad(i64, constant_ptr(&slot[k].rip)));
         if (legacy)
@@ -452,8 +566,8 @@ std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJ
       }
       b.CreateBr(done);
       b.SetInsertPoint(done);
+      b.CreateRetVoid();
     }
-    b.CreateRetVoid();
     block_fns.push_back(fn);
   }
 
@@ -530,7 +644,7 @@ std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJ
         return true;
       };
       bool ok = run_functions(kDefaultFoldPipeline);
-      if (ok && !no_state_cache_) {
+      if (ok && !quick && !no_state_cache_) {
         for (llvm::Function* f : block_fns) {
           const StateCacheStats sc =
               cache_cpu_state(*f, f->getArg(0), no_alias_scopes_ ? nullptr : scopes.cpu_list,
@@ -542,7 +656,7 @@ std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJ
         fam.clear();
         mam.clear();
       }
-      ok = ok && run_functions(im.function_pipeline);
+      ok = ok && run_functions(quick ? im.quick_pipeline : im.function_pipeline);
       if (!ok) {
         stats_.failures += jobs.size();
         return result;
@@ -578,11 +692,12 @@ std::vector<BlockFn> BlockCompiler::compile_batch(const std::vector<const BlockJ
   const uint64_t t3 = now_ns();
   if (trace_)
     std::fprintf(stderr,
-                 "tier1: batch of %zu blocks: %zu insns, %u IR instructions, IR %.2f ms, opt "
+                 "tier1: batch of %zu %s: %zu insns, %u IR instructions, IR %.2f ms, opt "
                  "%.2f ms, codegen %.2f ms\n",
-                 jobs.size(), total_insns, ir_size, (t1 - t0) / 1e6, (t2 - t1) / 1e6,
-                 (t3 - t2) / 1e6);
+                 jobs.size(), quick ? "quick" : "optimized", total_insns, ir_size, (t1 - t0) / 1e6,
+                 (t2 - t1) / 1e6, (t3 - t2) / 1e6);
   stats_.blocks += batch->live;
+  (quick ? stats_.quick : stats_.optimized) += batch->live;
   ++stats_.batches;
   stats_.guest_insns += total_insns;
   stats_.ns_ir += t1 - t0;

@@ -24,29 +24,48 @@ namespace umbra::tier1 {
 
 using BlockFn = void (*)(CpuState*);
 
-// What the compiler needs to know about a block.
+// What the compiler needs to know about a block, or a region of blocks (docs/jit.md "Regions"):
+// blocks on one physical page, in one decoding mode, compiled into one function that branches
+// from block to block inside itself where the guest goes from one to another.
 struct BlockJob {
-  uint64_t id;                        // names the code (release(id) frees it)
-  uint32_t mode_key;                  // decode_mode_key: bit 0 CS.L, bit 1 CS.D
-  const void* block;                  // the Block (stored in CpuState::tier1_block on entry)
-  const void* chain_slots = nullptr;  // its ChainSlot[2] if it may chain to a successor
-  std::vector<Insn> insns;
+  uint64_t id;        // names the code (release(id) frees it)
+  uint32_t mode_key;  // decode_mode_key: bit 0 CS.L, bit 1 CS.D
+  struct Member {
+    const void* block;                  // the Block (CpuState::tier1_block while it runs)
+    const void* chain_slots = nullptr;  // its ChainSlot[2] if it may chain to a successor
+    uint32_t page_offset = 0;           // of its first byte, in the page all members share
+    std::vector<Insn> insns;
+  };
+  std::vector<Member> blocks;  // blocks[0] is the entry
+  bool region = false;         // members (even a single one) may branch to each other
+  // The quick level: compiled cheaply (no state caching, a short cleanup, FastISel); else the
+  // optimized level (docs/jit.md "Two levels").
+  bool quick = false;
+  uint64_t* entry_counter = nullptr;  // incremented on every entry, if set ...
+  uint64_t entry_limit = 0;           // ... and the code does not chain when it reaches this
+  size_t insn_count() const {
+    size_t n = 0;
+    for (const Member& m : blocks) n += m.insns.size();
+    return n;
+  }
 };
 
 struct CompileStats {
-  uint64_t blocks = 0;              // blocks compiled
-  uint64_t batches = 0;             // modules they were compiled in
-  uint64_t failures = 0;            // blocks that could not be compiled (they stay on tier 0)
-  uint64_t guest_insns = 0;         // guest instructions in compiled blocks
-  uint64_t handlers_inlinable = 0;  // handler calls with a bitcode body
-  uint64_t handlers_native = 0;     // handler calls left as calls into the executable
-  uint64_t ns_total = 0;            // wall time in the compiler
-  uint64_t ns_ir = 0;               // building and linking IR
-  uint64_t ns_opt = 0;              // the optimization pipeline
-  uint64_t ns_codegen = 0;          // instruction selection, emission, linking (JIT lookup)
-  uint64_t freed = 0;               // compiled blocks whose code was released
-  uint64_t state_rewritten = 0;     // guest-state accesses moved to SSA values (state_cache.h)
-  uint64_t state_barriers = 0;      // calls around which the guest state is written back
+  uint64_t blocks = 0;                // functions compiled (a block, or a region of blocks)
+  uint64_t region_members = 0;        // blocks compiled as part of a region (beyond its entry)
+  uint64_t quick = 0, optimized = 0;  // functions compiled at each level
+  uint64_t batches = 0;               // modules they were compiled in
+  uint64_t failures = 0;              // blocks that could not be compiled (they stay on tier 0)
+  uint64_t guest_insns = 0;           // guest instructions in compiled blocks
+  uint64_t handlers_inlinable = 0;    // handler calls with a bitcode body
+  uint64_t handlers_native = 0;       // handler calls left as calls into the executable
+  uint64_t ns_total = 0;              // wall time in the compiler
+  uint64_t ns_ir = 0;                 // building and linking IR
+  uint64_t ns_opt = 0;                // the optimization pipeline
+  uint64_t ns_codegen = 0;            // instruction selection, emission, linking (JIT lookup)
+  uint64_t freed = 0;                 // compiled blocks whose code was released
+  uint64_t state_rewritten = 0;       // guest-state accesses moved to SSA values (state_cache.h)
+  uint64_t state_barriers = 0;        // calls around which the guest state is written back
 };
 
 class BlockCompiler {
@@ -85,6 +104,7 @@ class BlockCompiler {
 
  private:
   explicit BlockCompiler(std::unique_ptr<Impl> impl);
+  std::vector<BlockFn> compile_module(const std::vector<const BlockJob*>& jobs, bool quick);
   std::unique_ptr<Impl> impl_;
   CompileStats stats_;
   std::string last_error_;

@@ -1,6 +1,7 @@
 #include "jit/tier1/tier1.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -61,6 +62,7 @@ std::vector<ResultQueue::Result> ResultQueue::take() {
   std::vector<Result> out;
   out.swap(results_);
   ready_.store(false, std::memory_order_release);
+  if (notify_) std::atomic_ref<uint8_t>(*notify_).store(0, std::memory_order_relaxed);
   return out;
 }
 
@@ -68,6 +70,7 @@ void ResultQueue::push(const Result& r) {
   std::lock_guard<std::mutex> lock(mu_);
   results_.push_back(r);
   ready_.store(true, std::memory_order_release);
+  if (notify_) std::atomic_ref<uint8_t>(*notify_).store(1, std::memory_order_relaxed);
 }
 
 Tier1* Tier1::get(std::string* error) {
@@ -131,12 +134,13 @@ BlockFn Tier1::compile_now(const BlockJob& job) {
 void Tier1::request(std::shared_ptr<ResultQueue> to, BlockJob job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    requests_.push_back(Request{std::move(to), std::move(job)});
+    std::deque<Request>& queue = job.quick ? requests_ : optimize_requests_;
+    queue.push_back(Request{std::move(to), std::move(job)});
     ++stats_.requests;
-    if (requests_.size() > kMaxQueued) {
-      Request& old = requests_.front();
+    if (queue.size() > kMaxQueued) {
+      Request& old = queue.front();
       old.to->push(ResultQueue::Result{old.job.id, nullptr, true});
-      requests_.pop_front();
+      queue.pop_front();
       ++stats_.dropped;
     }
   }
@@ -154,6 +158,7 @@ void Tier1::release(uint64_t id) {
 void Tier1::cancel(const std::shared_ptr<ResultQueue>& q) {
   std::unique_lock<std::mutex> lock(mu_);
   std::erase_if(requests_, [&](const Request& r) { return r.to == q; });
+  std::erase_if(optimize_requests_, [&](const Request& r) { return r.to == q; });
   idle_cv_.wait(lock, [&] {
     return std::find(in_flight_.begin(), in_flight_.end(), q.get()) == in_flight_.end();
   });
@@ -170,16 +175,21 @@ Tier1Stats Tier1::stats() const {
 void Tier1::thread_main() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    cv_.wait(lock, [this] { return stop_ || !requests_.empty() || !releases_.empty(); });
+    cv_.wait(lock, [this] {
+      return stop_ || !requests_.empty() || !optimize_requests_.empty() || !releases_.empty();
+    });
     if (stop_) return;
     std::vector<uint64_t> releases;
     releases.swap(releases_);
     // The newest requests, several at once when there is a backlog (one module: cheaper per
     // block; docs/jit.md "Compile cost").
     std::vector<Request> batch;
-    while (!requests_.empty() && batch.size() < kBatch) {
-      batch.push_back(std::move(requests_.back()));
-      requests_.pop_back();
+    size_t insns = 0;
+    std::deque<Request>& queue = requests_.empty() ? optimize_requests_ : requests_;
+    while (!queue.empty() && batch.size() < kBatch && insns < kBatchInsns) {
+      insns += queue.back().job.insn_count();
+      batch.push_back(std::move(queue.back()));
+      queue.pop_back();
     }
     std::vector<const ResultQueue*> owners;
     for (const Request& r : batch) owners.push_back(r.to.get());

@@ -53,11 +53,16 @@ class ResultQueue {
   bool ready() const { return ready_.load(std::memory_order_acquire); }
   std::vector<Result> take();
   void push(const Result& r);
+  // A byte set to 1 (from the compiler thread) whenever a result arrives and cleared by take():
+  // CpuState::tier1_ready, which chained tier-1 code checks so that it returns to the dispatcher
+  // and the code is installed promptly.
+  void set_notify(uint8_t* flag) { notify_ = flag; }
 
  private:
   std::mutex mu_;
   std::vector<Result> results_;
   std::atomic<bool> ready_{false};
+  uint8_t* notify_ = nullptr;
 };
 
 // The process's tier-1 compiler (one LLVM JIT shared by every engine: compiled code depends
@@ -76,6 +81,9 @@ class Tier1 {
   static constexpr size_t kMaxQueued = 256;
   // Requests compiled together in one module when there is a backlog.
   static constexpr size_t kBatch = 8;
+  // ... and up to about this many guest instructions (code generation costs more than linearly
+  // in the size of a module).
+  static constexpr size_t kBatchInsns = 128;
   void request(std::shared_ptr<ResultQueue> to, BlockJob job);
   // The block is gone: free its code (on the compiler thread if it runs).
   void release(uint64_t id);
@@ -102,7 +110,8 @@ class Tier1 {
     std::shared_ptr<ResultQueue> to;
     BlockJob job;
   };
-  std::deque<Request> requests_;
+  // Quick-level requests are served before optimizing ones (docs/jit.md "Two levels").
+  std::deque<Request> requests_, optimize_requests_;
   std::vector<uint64_t> releases_;
   std::vector<const ResultQueue*> in_flight_;  // whose requests are being compiled
   std::condition_variable idle_cv_;
