@@ -170,6 +170,15 @@ void Tier0Engine::tier_up(Block* b, bool region, bool quick) {
   // A region needs an edge inside it: to another member, or a block's loop to itself.
   bool is_region = members.size() > 1;
   for (const ChainSlot& slot : b->chain) is_region = is_region || (region && slot.target == b);
+  // Optimized code pays (it costs about three times as much to compile) where the guest loops:
+  // only for a region with a way back to its entry. Other hot blocks keep their quick code.
+  bool loops = false;
+  for (const Block* m : members)
+    for (const ChainSlot& slot : m->chain) loops = loops || slot.target == b;
+  if (!quick && !loops && accel_ != AccelMode::CompileAll) {
+    b->tier1_quick = false;  // no further attempts
+    return;
+  }
   tier1::BlockJob job{g_next_code_id.fetch_add(1, std::memory_order_relaxed), b->mode_key, {}};
   for (Block* m : members)
     job.blocks.push_back(tier1::BlockJob::Member{m, m->chainable ? m->chain : nullptr,
