@@ -308,6 +308,7 @@ void Tier0Engine::install_tier1(Block* b, tier1::BlockFn fn, uint64_t code, bool
   b->tier1_code = code;
   b->tier1_region = region;
   b->tier1_quick = quick;
+  if (region) ++stats_.tier1_regions;
   b->tier1_state = kTier1Compiled;
   for (auto [from, k] : b->incoming) from->chain[k].fn = fn;
   ++stats_.tier1_installed;

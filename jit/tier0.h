@@ -27,6 +27,7 @@ struct EngineStats {
   uint64_t tier1_runs = 0;       // blocks run as tier-1 code
   uint64_t tier1_insns = 0;      // instructions retired by tier-1 code
   uint64_t tier1_installed = 0;  // compiled blocks installed
+  uint64_t tier1_regions = 0;    // ... of which regions (docs/jit.md "Regions")
   uint64_t tier1_failed = 0;     // blocks tier 1 could not compile (they stay on tier 0)
   uint64_t chains_linked = 0;    // chain slots filled (successors on the same page)
 };
@@ -49,6 +50,12 @@ class Tier0Engine {
   // Which tiers run code (docs/jit.md); the default is default_accel_mode(). If tier 1 cannot
   // start, the engine says why once on stderr and stays on tier 0.
   void set_accel(AccelMode mode);
+  // Tier-up thresholds (docs/jit.md "Two levels"): tier-0 runs before quick code, runs of quick
+  // code before optimized code. For tests; UMBRA_JIT_HOT / UMBRA_JIT_OPTIMIZE set them too.
+  void set_tier_thresholds(uint32_t hot, uint64_t optimize) {
+    hot_threshold_ = hot;
+    optimize_threshold_ = optimize;
+  }
   AccelMode accel() const { return accel_; }
   // Executions of a tier-0 block before it is queued for tier 1 (tiered mode).
   void set_hot_threshold(uint32_t n) { hot_threshold_ = n; }

@@ -88,6 +88,38 @@ TEST_F(EngineTest, SelfModifyingCodeAcrossBlocks) {
   EXPECT_EQ(m_.cpu().gpr[RCX], 0x40u);
 }
 
+// A loop that tier 1 compiles as a region (its blocks A and B in one function, at low
+// thresholds) patches B's code halfway: from then on B must add 3, not 1. The run is sliced so
+// the dispatcher installs code (and, in compile-everything mode, forms the region) often.
+TEST_F(EngineTest, SelfModifyingCodeInsideARegion) {
+  // 0x1000: mov ecx, 2000000
+  // 0x1005: xor edx, edx
+  // 0x1007: A: cmp ecx, 1000000
+  // 0x100d: jne B (+7)
+  // 0x100f: mov byte [rip + 2], 3   -> the imm8 of B's add at 0x1018
+  // 0x1016: B: add edx, 1
+  // 0x1019: dec ecx
+  // 0x101b: jnz A (-0x16)
+  // 0x101d: hlt
+  std::vector<uint8_t> code = {0xb9, 0x80, 0x84, 0x1e, 0x00, 0x31, 0xd2, 0x81, 0xf9, 0x40,
+                               0x42, 0x0f, 0x00, 0x75, 0x07, 0xc6, 0x05, 0x02, 0x00, 0x00,
+                               0x00, 0x03, 0x83, 0xc2, 0x01, 0xff, 0xc9, 0x75, 0xea, 0xf4};
+  m_.engine().set_tier_thresholds(10, 100);
+  m_.load(kCode, code.data(), code.size());
+  m_.reset64(kCode, 0x80000);
+  RunResult r;
+  uint64_t insns = 0;
+  do {
+    r = m_.run(997);
+    insns += r.insns;
+  } while (r.reason == kExitInsnLimit);
+  EXPECT_EQ(r.reason, kExitHalt);
+  EXPECT_EQ(m_.cpu().gpr[RDX], 1000000u + 3u * 1000000u);
+  EXPECT_EQ(insns, 2u + 2000000u * 5u + 1u + 1u);  // the patching MOV runs once
+  if (m_.engine().accel() == AccelMode::CompileAll)
+    EXPECT_GE(m_.engine().stats().tier1_regions, 1u);
+}
+
 TEST_F(EngineTest, InstructionBudgetStopsAnEndlessLoop) {
   RunResult r = run({0xeb, 0xfe}, 1000);  // jmp $
   EXPECT_EQ(r.reason, kExitInsnLimit);
