@@ -48,6 +48,7 @@ struct Block {
   bool tier1_quick = false;    // its code is of the quick level (docs/jit.md "Two levels")
   uint64_t tier1_code = 0;     // the compiler's id of that code
   uint64_t tier1_pending = 0;  // the compiler's id of code being compiled for it (0: none)
+  uint64_t tier1_since = 0;    // CpuState::insn_count when its quick code's run count started
   // Guest bytes whose change drops the block: its own, widened to cover every member when its
   // code is a region (docs/jit.md "Regions"). Physical addresses on the block's first page;
   // extent_end == 0: just the block's own bytes.

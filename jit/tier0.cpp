@@ -123,7 +123,7 @@ namespace {
 std::atomic<uint64_t> g_next_code_id{1};
 // A region (docs/jit.md "Regions") holds at most this many blocks and instructions.
 constexpr size_t kRegionBlocks = 8;
-constexpr size_t kRegionInsns = 96;
+constexpr size_t kRegionInsns = 48;
 }  // namespace
 
 // The blocks a region entered at `head` contains: the head, then the successors the chain slots
@@ -146,6 +146,22 @@ std::vector<Block*> Tier0Engine::region_members(Block* head) const {
     }
   }
   return members;
+}
+
+// Quick code reached the optimize threshold. It is worth an optimized compile only if the block
+// is a real share of what the CPU runs: its instructions at least 1/kOptimizeShare of those
+// retired since its count started. Otherwise a new count starts (lukewarm code that adds up over
+// a long boot is not worth three times its quick compile).
+void Tier0Engine::consider_optimizing(Block* b) {
+  if (accel_ != AccelMode::CompileAll) {
+    const uint64_t elapsed = cpu_.insn_count - b->tier1_since;
+    if (b->exec_count * b->insns.size() * kOptimizeShare < elapsed) {
+      b->exec_count = 0;
+      b->tier1_since = cpu_.insn_count;
+      return;
+    }
+  }
+  tier_up(b, true, false);
 }
 
 // Tier 1 is set up on the first block that gets hot, so runs that never need it (and tier 0)
@@ -308,6 +324,8 @@ void Tier0Engine::install_tier1(Block* b, tier1::BlockFn fn, uint64_t code, bool
   b->tier1_code = code;
   b->tier1_region = region;
   b->tier1_quick = quick;
+  b->tier1_since = cpu_.insn_count;
+  b->exec_count = 0;  // quick code counts its own runs from here (docs/jit.md "Two levels")
   if (region) ++stats_.tier1_regions;
   b->tier1_state = kTier1Compiled;
   for (auto [from, k] : b->incoming) from->chain[k].fn = fn;
@@ -553,7 +571,7 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
         tier_up(b, false, true);
       else if (b->tier1_quick && !b->tier1_pending &&
                (all ? b->exec_count == kCompileAllRegionAt : b->exec_count >= optimize_threshold_))
-        tier_up(b, true, false);
+        consider_optimizing(b);
     }
     running_ = b;
     running_rip_ = linear_pc(cpu);

@@ -86,6 +86,8 @@ class Tier0Engine {
   // Tier 1: queue (or, in compile-everything mode, compile) a block; install finished code.
   std::vector<Block*> region_members(Block* head) const;
   void tier_up(Block* b, bool region, bool quick);
+  void consider_optimizing(Block* b);
+  static constexpr uint64_t kOptimizeShare = 64;
   void install_tier1_results();
   void install_tier1(Block* b, tier1::BlockFn fn, uint64_t code, bool region, bool quick);
   static void on_block_freed(void* self, const Block& b);
