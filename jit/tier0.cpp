@@ -5,6 +5,7 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 
 #include "frontend/decoder.h"
 #include "frontend/disasm.h"
@@ -88,6 +89,10 @@ Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
   // Measurement knob for the tier-up threshold (docs/jit.md "Tier-up policy").
   if (const char* hot = std::getenv("UMBRA_JIT_HOT"); hot && *hot)
     hot_threshold_ = static_cast<uint32_t>(std::strtoul(hot, nullptr, 10));
+  // Testing: the first compile of a block at the optimized level (state caching), so that the
+  // differential tests, which run most blocks once, check that level too.
+  if (const char* first = std::getenv("UMBRA_JIT_FIRST_LEVEL"); first && *first)
+    optimize_first_ = std::string_view(first) == "optimized";
   if (const char* hot = std::getenv("UMBRA_JIT_OPTIMIZE"); hot && *hot)
     optimize_threshold_ = std::strtoull(hot, nullptr, 10);
 }
@@ -191,7 +196,7 @@ void Tier0Engine::tier_up(Block* b, bool region, bool quick) {
   bool loops = false;
   for (const Block* m : members)
     for (const ChainSlot& slot : m->chain) loops = loops || slot.target == b;
-  if (!quick && !loops && accel_ != AccelMode::CompileAll) {
+  if (!quick && !loops && accel_ != AccelMode::CompileAll && b->tier1_state == kTier1Compiled) {
     b->tier1_quick = false;  // no further attempts
     return;
   }
@@ -568,7 +573,7 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
       // block's first run and on its kCompileAllRegionAt-th.
       const bool all = accel_ == AccelMode::CompileAll;
       if (b->tier1_state == kTier1None && b->exec_count >= (all ? 1u : hot_threshold_))
-        tier_up(b, false, true);
+        tier_up(b, false, !optimize_first_);
       else if (b->tier1_quick && !b->tier1_pending &&
                (all ? b->exec_count == kCompileAllRegionAt : b->exec_count >= optimize_threshold_))
         consider_optimizing(b);

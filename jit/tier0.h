@@ -128,6 +128,7 @@ class Tier0Engine {
   std::unordered_map<uint64_t, PendingCode> tier1_pending_;  // requested code by its id
   // Runs (dispatched or chained) after which quick code is replaced by optimized code.
   uint64_t optimize_threshold_ = 20000;
+  bool optimize_first_ = false;     // UMBRA_JIT_FIRST_LEVEL=optimized (testing)
   Block* chain_from_ = nullptr;     // block that just ran to its end with a near branch
   uint64_t chain_from_pc_ = 0;      // the linear PC it was entered at (~0: unknown)
   uint64_t tier1_entry_count_ = 0;  // insn_count when tier-1 code was last entered
