@@ -67,10 +67,11 @@ void print_engine_stats(const umbra::Tier0Engine& engine, const umbra::profile::
   }
   if (engine.accel() == umbra::AccelMode::Tier0 && s.tier1_installed == 0) return;
   std::fprintf(stderr,
-               "umbra: tier 1 (%s): %llu blocks installed, %llu failed, %llu block runs, %llu "
-               "instructions\n",
+               "umbra: tier 1 (%s): %llu blocks installed (%llu regions), %llu failed, %llu block "
+               "runs, %llu instructions\n",
                umbra::accel_mode_name(engine.accel()),
                static_cast<unsigned long long>(s.tier1_installed),
+               static_cast<unsigned long long>(s.tier1_regions),
                static_cast<unsigned long long>(s.tier1_failed),
                static_cast<unsigned long long>(s.tier1_runs),
                static_cast<unsigned long long>(s.tier1_insns));
@@ -80,11 +81,14 @@ void print_engine_stats(const umbra::Tier0Engine& engine, const umbra::profile::
     const double n = c.blocks ? static_cast<double>(c.blocks) : 1.0;
     std::fprintf(stderr,
                  "umbra: tier 1 compiler: %llu blocks (%llu guest instructions), %.3f s total, "
-                 "per block %.2f ms (IR %.2f, optimize %.2f, codegen %.2f)\n",
+                 "per block %.2f ms (IR %.2f, optimize %.2f, codegen %.2f); %llu quick, %llu "
+                 "optimized (%llu more blocks in regions)\n",
                  static_cast<unsigned long long>(c.blocks),
                  static_cast<unsigned long long>(c.guest_insns), c.ns_total / 1e9,
                  c.ns_total / n / 1e6, c.ns_ir / n / 1e6, c.ns_opt / n / 1e6,
-                 c.ns_codegen / n / 1e6);
+                 c.ns_codegen / n / 1e6, static_cast<unsigned long long>(c.quick),
+                 static_cast<unsigned long long>(c.optimized),
+                 static_cast<unsigned long long>(c.region_members));
   }
 }
 
