@@ -1,6 +1,8 @@
 // Slow paths of guest memory access: TLB refill, page-crossing accesses, MMIO, faults.
 #include "softmmu/access.h"
 
+#include <cstring>
+
 #include "jit/profile.h"
 #include "softmmu/guest_memory.h"
 #include "softmmu/translation_cache.h"
@@ -142,6 +144,13 @@ void write_slow(CpuState& cpu, uint64_t linear, unsigned size, uint64_t value) {
   check_alignment(cpu, linear, size);
   if (within_page(linear, size)) {
     Translation t = translate_and_fill(cpu, linear, Access::Write);
+    // If the fast TLB now grants the write (RAM, writable and dirty, not code, not a traced page
+    // table), it is exactly the fast path's store; otherwise the checked physical write.
+    const TlbEntry& e = tlb_entry(cpu, linear);
+    if (e.tag_write == (linear & kPageMask)) {
+      std::memcpy(reinterpret_cast<uint8_t*>(linear + e.addend), &value, size);
+      return;
+    }
     write_phys_checked(cpu, t.paddr, size, value);
     return;
   }

@@ -296,13 +296,6 @@ void judge(const CpuState& cpu, AccessIntent intent, WalkResult& r) {
 
 }  // namespace
 
-PagingMode paging_mode(uint64_t cr0, uint64_t cr4, uint64_t efer) {
-  if (!(cr0 & cr0::PG)) return PagingMode::kNone;
-  if (!(cr4 & cr4::PAE)) return PagingMode::k32Bit;
-  if (!(efer & efer::LMA)) return PagingMode::kPae;
-  return (cr4 & cr4::LA57) ? PagingMode::k5Level : PagingMode::k4Level;
-}
-
 const char* paging_mode_name(PagingMode mode) {
   switch (mode) {
     case PagingMode::kNone:
@@ -339,19 +332,6 @@ const char* walk_status_name(WalkStatus status) {
       return "SMAP: supervisor data access to user page";
   }
   return "?";
-}
-
-PagingControls paging_controls(const CpuState& cpu) {
-  PagingMode mode = paging_mode(cpu);
-  return PagingControls{
-      mode,
-      (cpu.cr0 & cr0::WP) != 0,
-      // 32-bit paging has no XD bit: EFER.NXE changes nothing there (4.6.1).
-      mode != PagingMode::k32Bit && (cpu.efer & efer::NXE) != 0,
-      (cpu.cr4 & cr4::SMEP) != 0,
-      (cpu.cr4 & cr4::SMAP) != 0,
-      (cpu.rflags & rf::AC) != 0,
-  };
 }
 
 // SDM vol. 3, 4.6.1 (determination of access rights), item by item.

@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "frontend/cpu_state.h"
+#include "frontend/system/mode.h"
 #include "softmmu/access.h"
 
 namespace umbra {
@@ -41,7 +42,13 @@ struct PagingFeatures {
 
 // The paging mode selected by CR0.PG, CR4.PAE, EFER.LMA and CR4.LA57 (SDM vol. 3, 4.1.1).
 enum class PagingMode : uint8_t { kNone, k32Bit, kPae, k4Level, k5Level };
-PagingMode paging_mode(uint64_t cr0, uint64_t cr4, uint64_t efer);
+// Inline: the TLB-miss path asks several times per miss.
+inline PagingMode paging_mode(uint64_t cr0, uint64_t cr4, uint64_t efer) {
+  if (!(cr0 & cr0::PG)) return PagingMode::kNone;
+  if (!(cr4 & cr4::PAE)) return PagingMode::k32Bit;
+  if (!(efer & efer::LMA)) return PagingMode::kPae;
+  return (cr4 & cr4::LA57) ? PagingMode::k5Level : PagingMode::k4Level;
+}
 inline PagingMode paging_mode(const CpuState& cpu) {
   return paging_mode(cpu.cr0, cpu.cr4, cpu.efer);
 }
@@ -120,7 +127,18 @@ struct PagingControls {
   bool smap;  // CR4.SMAP
   bool ac;    // EFLAGS.AC
 };
-PagingControls paging_controls(const CpuState& cpu);
+inline PagingControls paging_controls(const CpuState& cpu) {
+  const PagingMode mode = paging_mode(cpu);
+  return PagingControls{
+      mode,
+      (cpu.cr0 & cr0::WP) != 0,
+      // 32-bit paging has no XD bit: EFER.NXE changes nothing there (4.6.1).
+      mode != PagingMode::k32Bit && (cpu.efer & efer::NXE) != 0,
+      (cpu.cr4 & cr4::SMEP) != 0,
+      (cpu.cr4 & cr4::SMAP) != 0,
+      (cpu.rflags & rf::AC) != 0,
+  };
+}
 
 // Whether an access with `intent` is allowed on a translation with `rights` (SDM vol. 3, 4.6.1).
 // Returns kOk or the protection status that forbids it.

@@ -150,11 +150,35 @@ void TranslationCache::select_view(CpuState& cpu) {
 }
 
 void TranslationCache::ensure_current(CpuState& cpu) {
-  if (cpu.tlb_offset == 0 || !matches(spaces_[active_space_], cpu)) {
-    load_address_space(cpu);
-    return;
+  const Space& active = spaces_[active_space_];
+  const CurrentKey& k = current_;
+  const bool same = cpu.tlb_offset != 0 && cpu.tlb_offset == k.tlb_offset &&
+                    active_space_ == k.space && active.valid && active.gen == k.gen &&
+                    cpu.cr3 == k.cr3 && cpu.cr0 == k.cr0 && cpu.cr4 == k.cr4 &&
+                    cpu.efer == k.efer && std::equal(cpu.pdpte, cpu.pdpte + 4, k.pdpte);
+  if (!same) {
+    if (cpu.tlb_offset == 0 || !matches(active, cpu)) {
+      load_address_space(cpu);
+    } else if (tlb_privilege_view(cpu) != active_view_) {
+      select_view(cpu);
+    }
+  } else if (tlb_privilege_view(cpu) != active_view_) {
+    select_view(cpu);
+  } else {
+    return;  // the common case on a TLB miss: nothing changed
   }
-  if (tlb_privilege_view(cpu) != active_view_) select_view(cpu);
+  // matches() depends only on the registers below and the space (its root is fixed for a
+  // generation).
+  const Space& now = spaces_[active_space_];
+  current_ = CurrentKey{cpu.cr0,
+                        cpu.cr3,
+                        cpu.cr4,
+                        cpu.efer,
+                        {cpu.pdpte[0], cpu.pdpte[1], cpu.pdpte[2], cpu.pdpte[3]},
+                        now.gen,
+                        cpu.tlb_offset,
+                        active_space_};
+  if (!now.valid) current_.space = ~0u;
 }
 
 void TranslationCache::flush_all(CpuState& cpu) {

@@ -180,6 +180,14 @@ class TranslationCache {
   Space spaces_[kSpaces];
   unsigned active_space_ = 0;
   unsigned active_view_ = 0;
+  // What ensure_current last found current: while the registers that choose the address space
+  // and the active space's generation are unchanged, it still is (no matches() per TLB miss).
+  struct CurrentKey {
+    uint64_t cr0 = ~uint64_t{0}, cr3 = 0, cr4 = 0, efer = 0, pdpte[4] = {};
+    uint64_t gen = 0;
+    int64_t tlb_offset = 0;
+    unsigned space = ~0u;
+  } current_;
   uint64_t clock_ = 0;
   std::unordered_map<uint64_t, std::vector<Record>> rmap_;  // page-table pfn -> records
   size_t rmap_records_ = 0;
