@@ -16,6 +16,8 @@
 #include "jit/tier0.h"
 #include "jit/tier1/tier1.h"
 #include "machine/pc.h"
+#include "softmmu/paging_translator.h"
+#include "softmmu/translation_cache.h"
 
 namespace {
 
@@ -66,6 +68,12 @@ int main(int argc, char** argv) {
   print_stat("tier1_installed", s.tier1_installed);
   print_stat("tier1_failed", s.tier1_failed);
   print_stat("tier1_insns", s.tier1_insns);
+  if (auto* pt = dynamic_cast<PagingTranslator*>(pc.cpu().translator)) {
+    const TranslationCacheStats& m = pt->cache().stats();
+    // Fast-TLB misses that reached the translator, and those the shadow tables served.
+    print_stat("mmu_translations", pt->stats().translations);
+    print_stat("mmu_shadow_hits", m.shadow_hits);
+  }
   if (pc.engine().accel() != AccelMode::Tier0) {
     if (tier1::Tier1* t = tier1::Tier1::get(&error)) {
       const tier1::CompileStats c = t->stats().compile;
