@@ -148,8 +148,24 @@ void write_slow(CpuState& cpu, uint64_t linear, unsigned size, uint64_t value) {
     // table), it is exactly the fast path's store; otherwise the checked physical write.
     const TlbEntry& e = tlb_entry(cpu, linear);
     if (e.tag_write == (linear & kPageMask)) {
-      std::memcpy(reinterpret_cast<uint8_t*>(linear + e.addend), &value, size);
-      return;
+      uint8_t* host = reinterpret_cast<uint8_t*>(linear + e.addend);
+      switch (size) {  // fixed sizes: no call to memmove for one byte
+        case 1:
+          *host = static_cast<uint8_t>(value);
+          return;
+        case 2:
+          std::memcpy(host, &value, 2);
+          return;
+        case 4:
+          std::memcpy(host, &value, 4);
+          return;
+        case 8:
+          std::memcpy(host, &value, 8);
+          return;
+        default:
+          std::memcpy(host, &value, size);
+          return;
+      }
     }
     write_phys_checked(cpu, t.paddr, size, value);
     return;

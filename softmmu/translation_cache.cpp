@@ -152,10 +152,11 @@ void TranslationCache::select_view(CpuState& cpu) {
 void TranslationCache::ensure_current(CpuState& cpu) {
   const Space& active = spaces_[active_space_];
   const CurrentKey& k = current_;
-  const bool same = cpu.tlb_offset != 0 && cpu.tlb_offset == k.tlb_offset &&
-                    active_space_ == k.space && active.valid && active.gen == k.gen &&
-                    cpu.cr3 == k.cr3 && cpu.cr0 == k.cr0 && cpu.cr4 == k.cr4 &&
-                    cpu.efer == k.efer && std::equal(cpu.pdpte, cpu.pdpte + 4, k.pdpte);
+  const bool same =
+      cpu.tlb_offset != 0 && cpu.tlb_offset == k.tlb_offset && active_space_ == k.space &&
+      active.valid && active.gen == k.gen && cpu.cr3 == k.cr3 && cpu.cr0 == k.cr0 &&
+      cpu.cr4 == k.cr4 && cpu.efer == k.efer && cpu.pdpte[0] == k.pdpte[0] &&
+      cpu.pdpte[1] == k.pdpte[1] && cpu.pdpte[2] == k.pdpte[2] && cpu.pdpte[3] == k.pdpte[3];
   if (!same) {
     if (cpu.tlb_offset == 0 || !matches(active, cpu)) {
       load_address_space(cpu);
