@@ -188,14 +188,14 @@ void Tier0Engine::tier_up(Block* b, bool region, bool quick) {
     tier1_results_->set_notify(&cpu_.tier1_ready);
   }
   const std::vector<Block*> members = region ? region_members(b) : std::vector<Block*>{b};
-  // A region needs an edge inside it: to another member, or a block's loop to itself.
-  bool is_region = members.size() > 1;
-  for (const ChainSlot& slot : b->chain) is_region = is_region || (region && slot.target == b);
-  // Optimized code pays (it costs about three times as much to compile) where the guest loops:
-  // only for a region with a way back to its entry. Other hot blocks keep their quick code.
+  // Whether the guest has been seen coming back to the entry from inside the region.
   bool loops = false;
   for (const Block* m : members)
     for (const ChainSlot& slot : m->chain) loops = loops || slot.target == b;
+  // A region needs an edge inside it: to another member, or the entry's loop to itself.
+  const bool is_region = region && (members.size() > 1 || loops);
+  // Optimized code pays (it costs about three times as much to compile) where the guest loops:
+  // only for a region with a way back to its entry. Other hot blocks keep their quick code.
   if (!quick && !loops && accel_ != AccelMode::CompileAll && b->tier1_state == kTier1Compiled) {
     b->tier1_quick = false;  // no further attempts
     return;

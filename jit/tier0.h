@@ -50,15 +50,12 @@ class Tier0Engine {
   // Which tiers run code (docs/jit.md); the default is default_accel_mode(). If tier 1 cannot
   // start, the engine says why once on stderr and stays on tier 0.
   void set_accel(AccelMode mode);
-  // Tier-up thresholds (docs/jit.md "Two levels"): tier-0 runs before quick code, runs of quick
-  // code before optimized code. For tests; UMBRA_JIT_HOT / UMBRA_JIT_OPTIMIZE set them too.
-  void set_tier_thresholds(uint32_t hot, uint64_t optimize) {
-    hot_threshold_ = hot;
-    optimize_threshold_ = optimize;
-  }
   AccelMode accel() const { return accel_; }
   // Executions of a tier-0 block before it is queued for tier 1 (tiered mode).
   void set_hot_threshold(uint32_t n) { hot_threshold_ = n; }
+  // Runs of quick tier-1 code before it is replaced by optimized code (docs/jit.md "Two
+  // levels"; UMBRA_JIT_OPTIMIZE sets it too).
+  void set_optimize_threshold(uint64_t n) { optimize_threshold_ = n; }
   void set_interrupt_controller(InterruptController* ic) { irq_ = ic; }
 
   // Drops every block whose code lies on the physical page at `page_paddr`.

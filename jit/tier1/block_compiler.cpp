@@ -211,9 +211,9 @@ void fold_mode_loads(llvm::Function& fn, llvm::Argument* cpu, uint32_t mode_key)
   }
 }
 
-// Compiles each module with one of two target machines: the quick one (FastISel, the fast
-// register allocator) for modules marked "umbra.quick", the optimizing one otherwise
-// (docs/jit.md "Two levels").
+// Compiles each module with one of two target machines: the quick level's for modules marked
+// "umbra.quick", the optimized level's otherwise. Both generate code at Less by default (measured,
+// docs/jit.md "Two levels"); UMBRA_JIT_QUICK_CG and UMBRA_JIT_CG set them apart.
 class TwoLevelCompiler : public llvm::orc::IRCompileLayer::IRCompiler {
  public:
   TwoLevelCompiler(std::unique_ptr<llvm::TargetMachine> quick,

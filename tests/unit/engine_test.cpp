@@ -104,7 +104,8 @@ TEST_F(EngineTest, SelfModifyingCodeInsideARegion) {
   std::vector<uint8_t> code = {0xb9, 0x80, 0x84, 0x1e, 0x00, 0x31, 0xd2, 0x81, 0xf9, 0x40,
                                0x42, 0x0f, 0x00, 0x75, 0x07, 0xc6, 0x05, 0x02, 0x00, 0x00,
                                0x00, 0x03, 0x83, 0xc2, 0x01, 0xff, 0xc9, 0x75, 0xea, 0xf4};
-  m_.engine().set_tier_thresholds(10, 100);
+  m_.engine().set_hot_threshold(10);
+  m_.engine().set_optimize_threshold(100);
   m_.load(kCode, code.data(), code.size());
   m_.reset64(kCode, 0x80000);
   RunResult r;
@@ -116,8 +117,9 @@ TEST_F(EngineTest, SelfModifyingCodeInsideARegion) {
   EXPECT_EQ(r.reason, kExitHalt);
   EXPECT_EQ(m_.cpu().gpr[RDX], 1000000u + 3u * 1000000u);
   EXPECT_EQ(insns, 2u + 2000000u * 5u + 1u + 1u);  // the patching MOV runs once
-  if (m_.engine().accel() == AccelMode::CompileAll)
+  if (m_.engine().accel() == AccelMode::CompileAll) {
     EXPECT_GE(m_.engine().stats().tier1_regions, 1u);
+  }
 }
 
 TEST_F(EngineTest, InstructionBudgetStopsAnEndlessLoop) {
