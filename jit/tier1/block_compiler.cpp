@@ -2,11 +2,13 @@
 
 #include <dlfcn.h>
 #include <llvm/Analysis/ValueTracking.h>
+#include <llvm/ExecutionEngine/JITLink/JITLink.h>
 #include <llvm/ExecutionEngine/Orc/CompileUtils.h>
 #include <llvm/ExecutionEngine/Orc/Core.h>
 #include <llvm/ExecutionEngine/Orc/IRCompileLayer.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/IRBuilder.h>
@@ -32,6 +34,7 @@
 #include <llvm/Transforms/Scalar/GVN.h>
 #include <llvm/Transforms/Scalar/SROA.h>
 #include <llvm/Transforms/Scalar/SimplifyCFG.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstddef>
@@ -49,11 +52,60 @@ namespace umbra::tier1 {
 
 namespace {
 
+// A compiled block's symbol: its job id and the guest physical address of its entry, so that a
+// profile with UMBRA_JIT_PERF_MAP=1 says which guest code the time went to.
+std::string function_name(const BlockJob& job) {
+  char name[64];
+  std::snprintf(
+      name, sizeof name, "umbra_tb_%llu_p%llx", static_cast<unsigned long long>(job.id),
+      static_cast<unsigned long long>(static_cast<const Block*>(job.blocks[0].block)->paddr));
+  return name;
+}
+
 uint64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
+
+// Profiling support: with UMBRA_JIT_PERF_MAP=1 every function tier 1 links is appended to
+// /tmp/perf-PID.map ("start size name", the format `perf report` reads for JIT code), so a
+// profile of a guest run names the compiled blocks instead of showing bare addresses.
+class PerfMapPlugin : public llvm::orc::ObjectLinkingLayer::Plugin {
+ public:
+  PerfMapPlugin() {
+    const std::string path = "/tmp/perf-" + std::to_string(getpid()) + ".map";
+    file_ = std::fopen(path.c_str(), "a");
+  }
+  ~PerfMapPlugin() override {
+    if (file_) std::fclose(file_);
+  }
+  void modifyPassConfig(llvm::orc::MaterializationResponsibility&, llvm::jitlink::LinkGraph&,
+                        llvm::jitlink::PassConfiguration& config) override {
+    config.PostFixupPasses.push_back([this](llvm::jitlink::LinkGraph& graph) {
+      if (!file_) return llvm::Error::success();
+      for (const llvm::jitlink::Symbol* sym : graph.defined_symbols())
+        if (sym->hasName() && sym->isCallable() && sym->getSize() > 0)
+          std::fprintf(file_, "%llx %llx %s\n",
+                       static_cast<unsigned long long>(sym->getAddress().getValue()),
+                       static_cast<unsigned long long>(sym->getSize()),
+                       sym->getName().str().c_str());
+      std::fflush(file_);
+      return llvm::Error::success();
+    });
+  }
+  llvm::Error notifyFailed(llvm::orc::MaterializationResponsibility&) override {
+    return llvm::Error::success();
+  }
+  llvm::Error notifyRemovingResources(llvm::orc::JITDylib&, llvm::orc::ResourceKey) override {
+    return llvm::Error::success();
+  }
+  void notifyTransferringResources(llvm::orc::JITDylib&, llvm::orc::ResourceKey,
+                                   llvm::orc::ResourceKey) override {}
+
+ private:
+  std::FILE* file_ = nullptr;
+};
 
 // Resolves what JIT code refers to outside itself: the executable's functions and variables
 // (by the names the semantics library gave them, or their own global names), then the shared
@@ -328,6 +380,10 @@ std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
     return nullptr;
   }
   impl->jit = std::move(*jit);
+  if (const char* v = std::getenv("UMBRA_JIT_PERF_MAP"); v && *v == '1')
+    if (auto* linker =
+            llvm::dyn_cast<llvm::orc::ObjectLinkingLayer>(&impl->jit->getObjLinkingLayer()))
+      linker->addPlugin(std::make_unique<PerfMapPlugin>());
   impl->jit->getMainJITDylib().addGenerator(
       std::make_unique<NativeGenerator>(natives, impl->native_names));
   if (const char* p = std::getenv("UMBRA_JIT_PIPELINE"); p && *p) impl->function_pipeline = p;
@@ -433,7 +489,7 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
     // one, else jumps to a chained successor's code if one matches (docs/jit.md "Chaining",
     // "Regions").
     llvm::Function* fn = llvm::Function::Create(block_ty, llvm::GlobalValue::ExternalLinkage,
-                                                "umbra_tb_" + std::to_string(job.id), *m);
+                                                function_name(job), *m);
     fn->addFnAttr("target-cpu", im.cpu_name);
     if (!im.cpu_features.empty()) fn->addFnAttr("target-features", im.cpu_features);
     fn->addFnAttr(llvm::Attribute::NoUnwind);
@@ -681,7 +737,7 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
   }
   auto batch = std::make_shared<Impl::Batch>(Impl::Batch{rt, 0});
   for (size_t j = 0; j < jobs.size(); ++j) {
-    auto sym = im.jit->lookup("umbra_tb_" + std::to_string(jobs[j]->id));
+    auto sym = im.jit->lookup(function_name(*jobs[j]));
     if (!sym) {
       last_error_ = llvm::toString(sym.takeError());
       ++stats_.failures;
