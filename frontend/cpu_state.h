@@ -180,9 +180,18 @@ struct CpuState {
   uint8_t seg_check;
 
   // ---- runtime (not architectural) ----
+  // The reasons chained code must stop at a block boundary share one aligned 8-byte word, so
+  // tier-1 code tests them with a single load (jit/tier1/block_compiler.cpp; HLT also sets
+  // exit_request, so `halted` needs no test there).
+  //
   // Set by any handler or device to make the engine leave its run loop at the next block
   // boundary; the reason says why (ExitReason in jit/engine.h).
-  uint32_t exit_request;
+  alignas(8) uint32_t exit_request;
+  uint8_t interrupt_shadow;  // after STI (IF 0->1), MOV SS, POP SS: one instruction with
+                             // maskable interrupts (and, for MOV/POP SS, #DB) inhibited
+  uint8_t nmi_pending;
+  uint8_t irq_line;          // the interrupt controller has a pending interrupt (INTR)
+  uint8_t tier1_ready;       // tier-1 code is ready to install: chained code returns (jit/)
   uint32_t pending_fault_vector;  // set by raise_fault() before unwinding
   uint32_t pending_fault_error;   // error code (or kNoErrorCode)
   uint32_t pending_fault_has_error;
@@ -197,13 +206,9 @@ struct CpuState {
   uint8_t delivering;          // an event is being delivered (nested faults -> #DF rules)
   uint8_t delivering_vector;
   uint8_t delivering_kind;     // EventKind
-  uint8_t interrupt_shadow;    // after STI (IF 0->1), MOV SS, POP SS: one instruction with
-                               // maskable interrupts (and, for MOV/POP SS, #DB) inhibited
-  uint8_t nmi_pending;
+  // interrupt_shadow, nmi_pending and irq_line are next to exit_request above.
   uint8_t nmi_blocked;         // from NMI delivery until the next IRET
-  uint8_t irq_line;            // the interrupt controller has a pending interrupt (INTR)
   uint8_t a20_off;             // A20 gate closed: physical address bit 20 forced to 0
-  uint8_t tier1_ready;         // tier-1 code is ready to install: chained code returns (jit/)
 
   // ---- CPU model and the MSRs without a named field (frontend/system/cpu_model.h, msr.h) ----
   const CpuModel* cpu_model;   // what CPUID reports and which features exist; null = default
@@ -233,6 +238,12 @@ struct CpuState {
 };
 
 static_assert(std::is_standard_layout_v<CpuState>);
+// The block-boundary stop word (see exit_request).
+static_assert(offsetof(CpuState, exit_request) % 8 == 0);
+static_assert(offsetof(CpuState, interrupt_shadow) == offsetof(CpuState, exit_request) + 4);
+static_assert(offsetof(CpuState, nmi_pending) == offsetof(CpuState, exit_request) + 5);
+static_assert(offsetof(CpuState, irq_line) == offsetof(CpuState, exit_request) + 6);
+static_assert(offsetof(CpuState, tier1_ready) == offsetof(CpuState, exit_request) + 7);
 
 constexpr uint32_t kNoErrorCode = ~uint32_t{0};
 

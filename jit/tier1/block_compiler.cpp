@@ -536,6 +536,17 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
       b.SetInsertPoint(member_bbs[j]);
       // For fault accounting and chaining: the block whose instructions run now.
       b.CreateStore(constant_ptr(member.block), block_ptr);
+      // The member starts at this page offset, whatever linear address its page is mapped at
+      // (pages are 4 KiB-aligned in both spaces). Telling LLVM so lets it compute the page offset
+      // of every RIP the member produces: the branch to the next member and the same-page test
+      // of chaining fold to constants on each path out of a direct branch.
+      {
+        llvm::Value* entry_rip = b.CreateLoad(i64, rip_ptr);
+        llvm::Value* entry_lin =
+            legacy ? b.CreateAdd(b.CreateLoad(i64, cs_base_ptr), entry_rip) : entry_rip;
+        b.CreateAssumption(b.CreateICmpEQ(b.CreateAnd(entry_lin, b.getInt64(kPageSize - 1)),
+                                          b.getInt64(member.page_offset)));
+      }
       llvm::Value* last_rip = nullptr;
       for (size_t i = 0; i < insns.size(); ++i) {
         auto* bytes = llvm::ConstantDataArray::get(
@@ -570,20 +581,19 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
       llvm::Value* cs_base = legacy ? b.CreateLoad(i64, cs_base_ptr, "cs_base") : nullptr;
       llvm::Value* lin = legacy ? b.CreateAdd(cs_base, rip) : rip;
       llvm::Value* lin_last = legacy ? b.CreateAdd(cs_base, last_rip) : last_rip;
-      llvm::Value* ok = b.CreateICmpULT(b.CreateXor(lin, lin_last), b.getInt64(kPageSize));
-      ok = b.CreateAnd(ok, b.CreateICmpEQ(b.CreateLoad(i32, exit_req_ptr), b.getInt32(0)));
+      // Same page: the successor's offset from the start of the last instruction's page. Written
+      // as a difference (not lin ^ lin_last) so that LLVM folds it: both addresses are the
+      // member's entry address plus constants, and the entry's page offset is known (below).
+      llvm::Value* from_page =
+          b.CreateAdd(b.CreateAnd(lin_last, b.getInt64(kPageSize - 1)), b.CreateSub(lin, lin_last));
+      llvm::Value* ok = b.CreateICmpULT(from_page, b.getInt64(kPageSize));
       ok = b.CreateAnd(ok,
                        b.CreateICmpULT(b.CreateLoad(i64, count_ptr),
                                        b.CreateLoad(i64, field(offsetof(CpuState, insn_limit)))));
-      // irq_line, nmi_pending, interrupt_shadow, halted and tier1_ready (new code to install)
-      // are single bytes; OR them.
-      llvm::Value* events =
-          b.CreateOr(b.CreateOr(b.CreateLoad(i8, field(offsetof(CpuState, irq_line))),
-                                b.CreateLoad(i8, field(offsetof(CpuState, nmi_pending)))),
-                     b.CreateOr(b.CreateLoad(i8, field(offsetof(CpuState, interrupt_shadow))),
-                                b.CreateLoad(i8, field(offsetof(CpuState, halted)))));
-      events = b.CreateOr(events, b.CreateLoad(i8, field(offsetof(CpuState, tier1_ready))));
-      ok = b.CreateAnd(ok, b.CreateICmpEQ(events, b.getInt8(0)));
+      // exit_request, interrupt_shadow, nmi_pending, irq_line and tier1_ready (new code to
+      // install) share one aligned word (CpuState): one load tests them all. HLT sets
+      // exit_request, which covers `halted`.
+      ok = b.CreateAnd(ok, b.CreateICmpEQ(b.CreateLoad(i64, exit_req_ptr), b.getInt64(0)));
       if (entries) ok = b.CreateAnd(ok, b.CreateICmpNE(entries, b.getInt64(job.entry_limit)));
       llvm::Value* flags = b.CreateLoad(i64, field(offsetof(CpuState, rflags)));
       ok = b.CreateAnd(
