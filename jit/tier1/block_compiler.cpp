@@ -84,12 +84,24 @@ class PerfMapPlugin : public llvm::orc::ObjectLinkingLayer::Plugin {
                         llvm::jitlink::PassConfiguration& config) override {
     config.PostFixupPasses.push_back([this](llvm::jitlink::LinkGraph& graph) {
       if (!file_) return llvm::Error::success();
-      for (const llvm::jitlink::Symbol* sym : graph.defined_symbols())
-        if (sym->hasName() && sym->isCallable() && sym->getSize() > 0)
-          std::fprintf(file_, "%llx %llx %s\n",
-                       static_cast<unsigned long long>(sym->getAddress().getValue()),
-                       static_cast<unsigned long long>(sym->getSize()),
-                       sym->getName().str().c_str());
+      for (const llvm::jitlink::Symbol* sym : graph.defined_symbols()) {
+        if (!sym->hasName() || !sym->isCallable() || sym->getSize() == 0) continue;
+        const unsigned long long addr = sym->getAddress().getValue();
+        std::fprintf(file_, "%llx %llx %s\n", addr, static_cast<unsigned long long>(sym->getSize()),
+                     sym->getName().str().c_str());
+        if (std::getenv("UMBRA_JIT_CODE_DIR")) {
+          // The machine code too, for `objdump -D -b binary -mi386:x86-64 --adjust-vma=ADDR`.
+          const std::string path = std::string(std::getenv("UMBRA_JIT_CODE_DIR")) + "/" +
+                                   sym->getName().str() + "_" + std::to_string(addr) + ".bin";
+          if (std::FILE* f = std::fopen(path.c_str(), "wb")) {
+            const llvm::ArrayRef<char> bytes = sym->getBlock().getContent();
+            const size_t off = sym->getOffset();
+            std::fwrite(bytes.data() + off, 1, std::min<size_t>(sym->getSize(), bytes.size() - off),
+                        f);
+            std::fclose(f);
+          }
+        }
+      }
       std::fflush(file_);
       return llvm::Error::success();
     });
