@@ -21,13 +21,16 @@ inline uint32_t decode_mode_key(const CpuState& cpu) {
 }
 
 // A direct link from one compiled block to the next (docs/jit.md "Chaining"): when the block
-// ends with RIP == rip (and, outside 64-bit mode, CS.base == cs_base), on the same page as its
-// last instruction, its code jumps straight to fn. Filled by the engine, read by tier-1 code.
+// ends with RIP == rip (and, outside 64-bit mode, CS.base == cs_base), its code jumps straight
+// to fn if the successor is on the same page as its last instruction (host null), or, for a
+// successor on another page (64-bit mode only), if the fast TLB's exec entry for RIP leads to
+// `host`. Filled by the engine, read by tier-1 code.
 struct ChainSlot {
   uint64_t rip = ~uint64_t{0};
   uint64_t cs_base = 0;
   void (*fn)(CpuState*) = nullptr;
   struct Block* target = nullptr;
+  const uint8_t* host = nullptr;  // the target's first byte, when it is on another page
 };
 
 struct Block {

@@ -295,18 +295,22 @@ void Tier0Engine::on_block_retired(void* self, Block& b) {
 // where it is); the dispatcher uses the slot instead of a jump-cache lookup when the next PC is
 // on the linear page `from` ran at (successor()).
 void Tier0Engine::chain(Block* from, Block* to) {
-  if (to->mode_key != from->mode_key || !to->valid || !from->valid ||
-      (to->paddr & kPageMask) != (from->paddr & kPageMask) || to->page2 != ~uint64_t{0})
+  if (to->mode_key != from->mode_key || !to->valid || !from->valid || to->page2 != ~uint64_t{0})
     return;
+  // A successor on another page is linked in 64-bit mode only (where the linear address is RIP),
+  // with its host address: the code validates it against the fast TLB as find_block() does.
+  const bool other_page = (to->paddr & kPageMask) != (from->paddr & kPageMask);
+  if (other_page && !cpu_.mode64) return;
+  const uint8_t* host = other_page ? to->host : nullptr;
   const uint64_t cs_base = cpu_.mode64 ? 0 : cpu_.seg[CS].base;
   for (const ChainSlot& s : from->chain)
-    if (s.target == to && s.rip == cpu_.rip && s.cs_base == cs_base) return;
+    if (s.target == to && s.rip == cpu_.rip && s.cs_base == cs_base && s.host == host) return;
   const uint8_t k = from->chain_next;
   from->chain_next ^= 1;
   if (Block* old = from->chain[k].target)
     std::erase(old->incoming, std::pair<Block*, uint8_t>{from, k});
   // fn last: tier-1 code reads rip, then fn (same thread: no ordering issue).
-  from->chain[k] = ChainSlot{cpu_.rip, cs_base, to->tier1, to};
+  from->chain[k] = ChainSlot{cpu_.rip, cs_base, to->tier1, to, host};
   to->incoming.emplace_back(from, k);
   ++stats_.chains_linked;
 }
@@ -315,7 +319,7 @@ void Tier0Engine::chain(Block* from, Block* to) {
 Block* Tier0Engine::successor(const Block* from) const {
   const uint64_t cs_base = cpu_.mode64 ? 0 : cpu_.seg[CS].base;
   for (const ChainSlot& s : from->chain)
-    if (s.target && s.rip == cpu_.rip && s.cs_base == cs_base) return s.target;
+    if (s.target && !s.host && s.rip == cpu_.rip && s.cs_base == cs_base) return s.target;
   return nullptr;
 }
 

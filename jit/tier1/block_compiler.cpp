@@ -587,8 +587,10 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
       }
       // Go on only at a clean block boundary, where the dispatcher would have nothing to do: no
       // exit request, budget left, no interrupt/NMI pending, no interrupt shadow, not halted, no
-      // single-stepping; and only to a successor on the page of the last instruction (so the
-      // successor's physical address is this page's, whatever linear address this runs at).
+      // single-stepping; to a successor on the page of the last instruction through a slot that
+      // links one on this physical page (whatever linear address this runs at, this page is
+      // where it is), or to one on another page through a slot whose host address the fast TLB
+      // confirms for the new RIP (docs/jit.md "Chaining").
       llvm::Value* rip = b.CreateLoad(i64, rip_ptr, "next_rip");
       llvm::Value* cs_base = legacy ? b.CreateLoad(i64, cs_base_ptr, "cs_base") : nullptr;
       llvm::Value* lin = legacy ? b.CreateAdd(cs_base, rip) : rip;
@@ -598,35 +600,54 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
       // member's entry address plus constants, and the entry's page offset is known (below).
       llvm::Value* from_page =
           b.CreateAdd(b.CreateAnd(lin_last, b.getInt64(kPageSize - 1)), b.CreateSub(lin, lin_last));
-      llvm::Value* ok = b.CreateICmpULT(from_page, b.getInt64(kPageSize));
-      ok = b.CreateAnd(ok,
-                       b.CreateICmpULT(b.CreateLoad(i64, count_ptr),
-                                       b.CreateLoad(i64, field(offsetof(CpuState, insn_limit)))));
+      llvm::Value* same_page = b.CreateICmpULT(from_page, b.getInt64(kPageSize));
+      // A clean boundary: budget left, nothing to stop for, no single-stepping.
+      llvm::Value* clean = b.CreateICmpULT(
+          b.CreateLoad(i64, count_ptr), b.CreateLoad(i64, field(offsetof(CpuState, insn_limit))));
       // exit_request, interrupt_shadow, nmi_pending, irq_line and tier1_ready (new code to
       // install) share one aligned word (CpuState): one load tests them all. HLT sets
       // exit_request, which covers `halted`.
-      ok = b.CreateAnd(ok, b.CreateICmpEQ(b.CreateLoad(i64, exit_req_ptr), b.getInt64(0)));
-      if (entries) ok = b.CreateAnd(ok, b.CreateICmpNE(entries, b.getInt64(job.entry_limit)));
+      clean = b.CreateAnd(clean, b.CreateICmpEQ(b.CreateLoad(i64, exit_req_ptr), b.getInt64(0)));
+      if (entries) clean = b.CreateAnd(clean, b.CreateICmpNE(entries, b.getInt64(job.entry_limit)));
       llvm::Value* flags = b.CreateLoad(i64, field(offsetof(CpuState, rflags)));
-      ok = b.CreateAnd(
-          ok, b.CreateICmpEQ(b.CreateAnd(flags, b.getInt64(rf::TF | rf::RF)), b.getInt64(0)));
+      clean = b.CreateAnd(
+          clean, b.CreateICmpEQ(b.CreateAnd(flags, b.getInt64(rf::TF | rf::RF)), b.getInt64(0)));
       auto* done = llvm::BasicBlock::Create(ctx, "done", fn);
       auto* slots = llvm::BasicBlock::Create(ctx, "chain", fn);
+      auto* go_on = llvm::BasicBlock::Create(ctx, "clean", fn);
+      b.CreateCondBr(clean, go_on, done);
+      b.SetInsertPoint(go_on);
       if (job.region) {
         // Another member of the region, found by the offset in the page: the members are on
         // this physical page and the successor is on this linear page, which maps to it.
         auto* inside = llvm::BasicBlock::Create(ctx, "region", fn);
-        b.CreateCondBr(ok, inside, done);
+        b.CreateCondBr(same_page, inside, slots);
         b.SetInsertPoint(inside);
         llvm::SwitchInst* sw =
             b.CreateSwitch(b.CreateAnd(lin, b.getInt64(kPageSize - 1)), slots, job.blocks.size());
         for (size_t k = 0; k < job.blocks.size(); ++k)
           sw->addCase(b.getInt64(job.blocks[k].page_offset), member_bbs[k]);
       } else {
-        b.CreateCondBr(ok, slots, done);
+        b.CreateBr(slots);
       }
       b.SetInsertPoint(slots);
       const auto* slot = static_cast<const ChainSlot*>(member.chain_slots);
+      // Whether the fast TLB's exec entry for the new RIP leads to `host` (the check find_block
+      // makes of a jump-cache hit): the successor's page is still mapped where it was linked.
+      auto tlb_leads_to = [&](llvm::Value* host) {
+        llvm::Value* table = b.CreateGEP(i8, field(offsetof(CpuState, tlb)),
+                                         b.CreateLoad(i64, field(offsetof(CpuState, tlb_offset))));
+        llvm::Value* index = b.CreateAnd(b.CreateLShr(rip, kPageShift), b.getInt64(kTlbSize - 1));
+        llvm::Value* entry =
+            b.CreateGEP(i8, table, b.CreateMul(index, b.getInt64(sizeof(TlbEntry))));
+        llvm::Value* tag = b.CreateLoad(
+            i64, b.CreateConstInBoundsGEP1_64(i8, entry, offsetof(TlbEntry, tag_exec)));
+        llvm::Value* addend =
+            b.CreateLoad(i64, b.CreateConstInBoundsGEP1_64(i8, entry, offsetof(TlbEntry, addend)));
+        llvm::Value* mapped = b.CreateICmpEQ(tag, b.CreateAnd(rip, b.getInt64(kPageMask)));
+        return b.CreateAnd(mapped,
+                           b.CreateICmpEQ(b.CreateAdd(rip, addend), b.CreatePtrToInt(host, i64)));
+      };
       for (int k = 0; k < 2; ++k) {
         llvm::Value* match = b.CreateICmpEQ(rip, b.CreateLoad(i64, constant_ptr(&slot[k].rip)));
         if (legacy)
@@ -637,8 +658,25 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         b.CreateCondBr(match, hit, miss);
         b.SetInsertPoint(hit);
         llvm::Value* target = b.CreateLoad(ptr, constant_ptr(&slot[k].fn));
+        llvm::Value* host = b.CreateLoad(ptr, constant_ptr(&slot[k].host));
         auto* jump = llvm::BasicBlock::Create(ctx, "jump", fn);
-        b.CreateCondBr(b.CreateIsNotNull(target), jump, miss);
+        // A successor on this page is linked with no host; one on another page (64-bit mode
+        // only) with its host address, checked against the fast TLB.
+        auto* here = llvm::BasicBlock::Create(ctx, "slot_same_page", fn);
+        auto* elsewhere = llvm::BasicBlock::Create(ctx, "slot_other_page", fn);
+        b.CreateCondBr(same_page, here, elsewhere);
+        b.SetInsertPoint(here);
+        b.CreateCondBr(b.CreateAnd(b.CreateIsNotNull(target), b.CreateIsNull(host)), jump, miss);
+        b.SetInsertPoint(elsewhere);
+        if (legacy) {
+          b.CreateBr(miss);
+        } else {
+          auto* check = llvm::BasicBlock::Create(ctx, "slot_tlb", fn);
+          b.CreateCondBr(b.CreateAnd(b.CreateIsNotNull(target), b.CreateIsNotNull(host)), check,
+                         miss);
+          b.SetInsertPoint(check);
+          b.CreateCondBr(tlb_leads_to(host), jump, miss);
+        }
         b.SetInsertPoint(jump);
         llvm::CallInst* tail = b.CreateCall(block_ty, target, {cpu});
         tail->setTailCallKind(llvm::CallInst::TCK_MustTail);

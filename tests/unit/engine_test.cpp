@@ -7,6 +7,7 @@
 
 #include "jit/tier0.h"
 #include "machine/flat64.h"
+#include "softmmu/access.h"
 
 namespace umbra {
 namespace {
@@ -119,6 +120,48 @@ TEST_F(EngineTest, SelfModifyingCodeInsideARegion) {
   EXPECT_EQ(insns, 2u + 2000000u * 5u + 1u + 1u);  // the patching MOV runs once
   if (m_.engine().accel() == AccelMode::CompileAll) {
     EXPECT_GE(m_.engine().stats().tier1_regions, 1u);
+  }
+}
+
+// Identity, except that linear page 0x5000 maps to physical 0x5000 or 0x6000.
+class SwitchablePage final : public AddressTranslator {
+ public:
+  Translation translate(CpuState&, uint64_t linear, Access) override {
+    if ((linear & ~uint64_t{0xfff}) == 0x5000 && to_second_) return {linear + 0x1000, true, true};
+    return {linear, true, true};
+  }
+  bool to_second_ = false;
+};
+
+// Chained tier-1 code links a successor on another page (a CALL from page 1 to page 5 and the
+// RET back) with that page's host address, and must check it against the fast TLB on every
+// jump: after page 5 is remapped to other code (and the TLB flushed, as INVLPG or a CR3 load
+// does), the same CALL must reach the new code.
+TEST(EngineChainTest, ChainToAnotherPageFollowsARemap) {
+  SwitchablePage pages;
+  Flat64Machine m(16u << 20, &pages);
+  // 0x1000: mov ecx, 1000
+  // 0x1005: L: call 0x5000
+  // 0x100a: dec ecx
+  // 0x100c: jnz L (-9)
+  // 0x100e: hlt
+  const std::vector<uint8_t> main = {0xb9, 0xe8, 0x03, 0x00, 0x00, 0xe8, 0xf6, 0x3f,
+                                     0x00, 0x00, 0xff, 0xc9, 0x75, 0xf7, 0xf4};
+  const std::vector<uint8_t> first = {0x83, 0xc2, 0x01, 0xc3};   // add edx, 1; ret
+  const std::vector<uint8_t> second = {0x83, 0xc2, 0x64, 0xc3};  // add edx, 100; ret
+  m.load(0x1000, main.data(), main.size());
+  m.load(0x5000, first.data(), first.size());
+  m.load(0x6000, second.data(), second.size());
+  m.engine().set_hot_threshold(10);
+  for (int round = 0; round < 2; ++round) {
+    m.reset64(0x1000, 0x80000);
+    RunResult r;
+    do r = m.run(997);
+    while (r.reason == kExitInsnLimit);
+    EXPECT_EQ(r.reason, kExitHalt);
+    EXPECT_EQ(m.cpu().gpr[RDX], round == 0 ? 1000u : 100000u) << "round " << round;
+    pages.to_second_ = true;
+    tlb_flush_all(m.cpu());
   }
 }
 
