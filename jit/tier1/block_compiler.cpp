@@ -364,23 +364,31 @@ std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
     return nullptr;
   }
   impl->tm = std::move(*tm);
-  // The quick level's code generation: Less too by default. None (FastISel) costs 4-5 times less
-  // per IR instruction, but its code ran the Linux boot test's sha256 phase 1.6 times slower
-  // than Less, which lost more than the compile time saved (docs/jit.md "Two levels").
-  // UMBRA_JIT_QUICK_CG=0..3 overrides it.
+  // The quick level's code generation: the Less pipeline (greedy register allocation, the
+  // coalescer, the machine scheduler) with FastISel instead of SelectionDAG for instruction
+  // selection. SelectionDAG is about half of the code generation time; with FastISel the boot
+  // test's code generation took 3.95 ms per block instead of 6.40, and with the Less pipeline
+  // behind it the code stays close to SelectionDAG's.
+  // (Level None, which also uses FastISel, allocates registers block by block and spills every
+  // live value at block ends: its code ran the boot test's sha256 phase 1.6 times slower.)
+  // Measured on the boot test in docs/jit.md "Two levels". UMBRA_JIT_QUICK_CG=0..3 overrides the
+  // level, UMBRA_JIT_QUICK_FASTISEL=0 selects SelectionDAG.
   auto quick_jtmb = *jtmb;
   llvm::CodeGenOptLevel quick_cg = llvm::CodeGenOptLevel::Less;
   if (const char* v = std::getenv("UMBRA_JIT_QUICK_CG"); v && *v >= '0' && *v <= '3')
     quick_cg = static_cast<llvm::CodeGenOptLevel>(*v - '0');
   quick_jtmb.setCodeGenOptLevel(quick_cg);
+  const char* fast_isel_env = std::getenv("UMBRA_JIT_QUICK_FASTISEL");
+  const bool quick_fast_isel = !(fast_isel_env && *fast_isel_env == '0');
   auto jit = llvm::orc::LLJITBuilder()
                  .setJITTargetMachineBuilder(std::move(*jtmb))
                  .setCompileFunctionCreator(
-                     [quick_jtmb](llvm::orc::JITTargetMachineBuilder optimized)
+                     [quick_jtmb, quick_fast_isel](llvm::orc::JITTargetMachineBuilder optimized)
                          -> llvm::Expected<std::unique_ptr<llvm::orc::IRCompileLayer::IRCompiler>> {
                        auto quick_tm =
                            llvm::orc::JITTargetMachineBuilder(quick_jtmb).createTargetMachine();
                        if (!quick_tm) return quick_tm.takeError();
+                       if (quick_fast_isel) (*quick_tm)->setFastISel(true);
                        auto optimized_tm = optimized.createTargetMachine();
                        if (!optimized_tm) return optimized_tm.takeError();
                        return std::make_unique<TwoLevelCompiler>(std::move(*quick_tm),
