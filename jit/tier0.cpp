@@ -93,8 +93,8 @@ Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
   // differential tests, which run most blocks once, check that level too.
   if (const char* first = std::getenv("UMBRA_JIT_FIRST_LEVEL"); first && *first)
     optimize_first_ = std::string_view(first) == "optimized";
-  if (const char* hot = std::getenv("UMBRA_JIT_OPTIMIZE"); hot && *hot)
-    optimize_threshold_ = std::strtoull(hot, nullptr, 10);
+  if (const char* optimize = std::getenv("UMBRA_JIT_OPTIMIZE"); optimize && *optimize)
+    optimize_threshold_ = std::strtoull(optimize, nullptr, 10);
 }
 
 Tier0Engine::~Tier0Engine() {

@@ -29,7 +29,7 @@ struct EngineStats {
   uint64_t tier1_installed = 0;  // compiled blocks installed
   uint64_t tier1_regions = 0;    // ... of which regions (docs/jit.md "Regions")
   uint64_t tier1_failed = 0;     // blocks tier 1 could not compile (they stay on tier 0)
-  uint64_t chains_linked = 0;    // chain slots filled (successors on the same page)
+  uint64_t chains_linked = 0;    // chain slots filled (docs/jit.md "Chaining")
 };
 
 class Tier0Engine {

@@ -76,6 +76,7 @@ class PerfMapPlugin : public llvm::orc::ObjectLinkingLayer::Plugin {
   PerfMapPlugin() {
     const std::string path = "/tmp/perf-" + std::to_string(getpid()) + ".map";
     file_ = std::fopen(path.c_str(), "a");
+    if (const char* dir = std::getenv("UMBRA_JIT_CODE_DIR"); dir && *dir) code_dir_ = dir;
   }
   ~PerfMapPlugin() override {
     if (file_) std::fclose(file_);
@@ -89,10 +90,10 @@ class PerfMapPlugin : public llvm::orc::ObjectLinkingLayer::Plugin {
         const unsigned long long addr = sym->getAddress().getValue();
         std::fprintf(file_, "%llx %llx %s\n", addr, static_cast<unsigned long long>(sym->getSize()),
                      sym->getName().str().c_str());
-        if (std::getenv("UMBRA_JIT_CODE_DIR")) {
+        if (!code_dir_.empty()) {
           // The machine code too, for `objdump -D -b binary -mi386:x86-64 --adjust-vma=ADDR`.
-          const std::string path = std::string(std::getenv("UMBRA_JIT_CODE_DIR")) + "/" +
-                                   sym->getName().str() + "_" + std::to_string(addr) + ".bin";
+          const std::string path =
+              code_dir_ + "/" + sym->getName().str() + "_" + std::to_string(addr) + ".bin";
           if (std::FILE* f = std::fopen(path.c_str(), "wb")) {
             const llvm::ArrayRef<char> bytes = sym->getBlock().getContent();
             const size_t off = sym->getOffset();
@@ -117,6 +118,7 @@ class PerfMapPlugin : public llvm::orc::ObjectLinkingLayer::Plugin {
 
  private:
   std::FILE* file_ = nullptr;
+  std::string code_dir_;  // UMBRA_JIT_CODE_DIR, or empty
 };
 
 // Resolves what JIT code refers to outside itself: the executable's functions and variables
@@ -666,22 +668,24 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         b.CreateCondBr(match, hit, miss);
         b.SetInsertPoint(hit);
         llvm::Value* target = b.CreateLoad(ptr, constant_ptr(&slot[k].fn));
-        llvm::Value* host = b.CreateLoad(ptr, constant_ptr(&slot[k].host));
+        auto* linked = llvm::BasicBlock::Create(ctx, "slot_linked", fn);
         auto* jump = llvm::BasicBlock::Create(ctx, "jump", fn);
+        b.CreateCondBr(b.CreateIsNotNull(target), linked, miss);
+        b.SetInsertPoint(linked);
         // A successor on this page is linked with no host; one on another page (64-bit mode
         // only) with its host address, checked against the fast TLB.
+        llvm::Value* host = b.CreateLoad(ptr, constant_ptr(&slot[k].host));
         auto* here = llvm::BasicBlock::Create(ctx, "slot_same_page", fn);
         auto* elsewhere = llvm::BasicBlock::Create(ctx, "slot_other_page", fn);
         b.CreateCondBr(same_page, here, elsewhere);
         b.SetInsertPoint(here);
-        b.CreateCondBr(b.CreateAnd(b.CreateIsNotNull(target), b.CreateIsNull(host)), jump, miss);
+        b.CreateCondBr(b.CreateIsNull(host), jump, miss);
         b.SetInsertPoint(elsewhere);
         if (legacy) {
           b.CreateBr(miss);
         } else {
           auto* check = llvm::BasicBlock::Create(ctx, "slot_tlb", fn);
-          b.CreateCondBr(b.CreateAnd(b.CreateIsNotNull(target), b.CreateIsNotNull(host)), check,
-                         miss);
+          b.CreateCondBr(b.CreateIsNotNull(host), check, miss);
           b.SetInsertPoint(check);
           b.CreateCondBr(tlb_leads_to(host), jump, miss);
         }
