@@ -21,7 +21,9 @@
 #include <llvm/Linker/Linker.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/CommandLine.h>
+#include <llvm/IR/PassTimingInfo.h>
 #include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/Timer.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/Transforms/IPO/AlwaysInliner.h>
@@ -320,6 +322,40 @@ struct BlockCompiler::Impl {
   std::string fold_pipeline = kDefaultFoldPipeline;
 };
 
+namespace {
+// The page offsets a member's last instruction continues at when it is a direct control
+// transfer or no control transfer at all (the next instruction); empty when it cannot be known
+// from the bytes (indirect branches, returns, instructions that set RIP themselves). Offsets that
+// leave the page are left out: no member is there.
+std::vector<uint32_t> successor_offsets(const BlockJob::Member& member) {
+  uint64_t end = member.page_offset;
+  for (const Insn& i : member.insns) end += i.len;
+  const Insn& last = member.insns.back();
+  std::vector<uint64_t> next;
+  switch (last.op) {
+    case Op::JMP:
+    case Op::CALL:
+      next = {end + last.imm};
+      break;
+    case Op::JCC:
+    case Op::LOOP:
+    case Op::LOOPE:
+    case Op::LOOPNE:
+    case Op::JRCXZ:
+      next = {end, end + last.imm};
+      break;
+    default:
+      if (last.attrs & attr::kWritesRip) return {};
+      next = {end};
+  }
+  std::vector<uint32_t> offsets;
+  for (uint64_t n : next)
+    if (n < kPageSize) offsets.push_back(static_cast<uint32_t>(n));
+  if (offsets.empty()) offsets.push_back(kPageSize);  // no member can follow: no case
+  return offsets;
+}
+}  // namespace
+
 std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
   static const bool targets = [] {
     llvm::InitializeNativeTarget();
@@ -337,6 +373,10 @@ std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
       args.push_back(tok);
     llvm::cl::ParseCommandLineOptions(static_cast<int>(args.size()), args.data(), "",
                                       &llvm::nulls());
+    // Measurement: `UMBRA_JIT_LLVM_ARGS=-time-passes` reports at exit (the compiler is never
+    // destroyed, so LLVM's own report would not appear).
+    if (llvm::TimePassesIsEnabled)
+      std::atexit([] { llvm::TimerGroup::printAll(llvm::errs()); });
     return true;
   }();
   (void)targets;
@@ -633,10 +673,17 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         auto* inside = llvm::BasicBlock::Create(ctx, "region", fn);
         b.CreateCondBr(same_page, inside, slots);
         b.SetInsertPoint(inside);
+        // Only the members the last instruction can lead to are cases: every member as a case
+        // would join every member's state at every other member, a web of phis that costs the
+        // register allocator more than the rest of the region. Any other offset (a wrapped
+        // 16-bit target, an indirect branch's surprise) takes the default: the chain slots.
+        const std::vector<uint32_t> next = successor_offsets(member);
         llvm::SwitchInst* sw =
             b.CreateSwitch(b.CreateAnd(lin, b.getInt64(kPageSize - 1)), slots, job.blocks.size());
         for (size_t k = 0; k < job.blocks.size(); ++k)
-          sw->addCase(b.getInt64(job.blocks[k].page_offset), member_bbs[k]);
+          if (next.empty() ||
+              std::find(next.begin(), next.end(), job.blocks[k].page_offset) != next.end())
+            sw->addCase(b.getInt64(job.blocks[k].page_offset), member_bbs[k]);
       } else {
         b.CreateBr(slots);
       }

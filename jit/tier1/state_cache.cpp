@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "frontend/cpu_state.h"
@@ -56,10 +57,15 @@ class Rewriter {
     std::vector<llvm::Instruction*> work;
     for (llvm::BasicBlock& bb : fn_)
       for (llvm::Instruction& ins : bb) work.push_back(&ins);
-    // Only the 8-byte words the function accesses are copied: one stack slot each.
+    // Only the 8-byte words the function accesses are copied: one stack slot each. Words it
+    // only reads are never written back: the copy equals the CpuState at every exit (a barrier
+    // reloads it after anything that may change the CpuState).
     for (llvm::Instruction* ins : work) {
       uint64_t offset, size;
-      if (cacheable_access(ins, &offset, &size)) words_.try_emplace(offset / 8, nullptr);
+      if (cacheable_access(ins, &offset, &size)) {
+        words_.try_emplace(offset / 8, nullptr);
+        if (llvm::isa<llvm::StoreInst>(ins)) written_.insert(offset / 8);
+      }
     }
     llvm::IRBuilder<> b(&*fn_.getEntryBlock().getFirstInsertionPt());
     for (auto& [word, slot] : words_) slot = b.CreateAlloca(b.getInt64Ty(), nullptr, "cached");
@@ -180,7 +186,8 @@ class Rewriter {
   void write_back_before(llvm::Instruction* ins) {
     llvm::IRBuilder<> b(ins);
     for (auto& [word, slot] : words_)
-      tag(b.CreateStore(b.CreateLoad(b.getInt64Ty(), slot), field(b, word * 8)));
+      if (written_.count(word))
+        tag(b.CreateStore(b.CreateLoad(b.getInt64Ty(), slot), field(b, word * 8)));
   }
 
   // Reloads every cached word, or only `only`.
@@ -222,6 +229,8 @@ class Rewriter {
   llvm::MDNode* noalias_;
   // Cached 8-byte words of the CpuState (by offset / 8) and their stack slots, in offset order.
   std::map<uint64_t, llvm::AllocaInst*> words_;
+  // The cached words the function stores to (the others are written back nowhere).
+  std::set<uint64_t> written_;
   StateCacheStats stats_;
 };
 

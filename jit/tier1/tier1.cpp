@@ -181,15 +181,19 @@ void Tier1::thread_main() {
     if (stop_) return;
     std::vector<uint64_t> releases;
     releases.swap(releases_);
-    // The newest requests, several at once when there is a backlog (one module: cheaper per
-    // block; docs/jit.md "Compile cost").
+    // The newest quick requests, several at once when there is a backlog (one module: cheaper
+    // per block; docs/jit.md "Compile cost"); else the oldest optimize request (tier1.h).
     std::vector<Request> batch;
     size_t insns = 0;
-    std::deque<Request>& queue = requests_.empty() ? optimize_requests_ : requests_;
-    while (!queue.empty() && batch.size() < kBatch && insns < kBatchInsns) {
-      insns += queue.back().job.insn_count();
-      batch.push_back(std::move(queue.back()));
-      queue.pop_back();
+    if (!requests_.empty()) {
+      while (!requests_.empty() && batch.size() < kBatch && insns < kBatchInsns) {
+        insns += requests_.back().job.insn_count();
+        batch.push_back(std::move(requests_.back()));
+        requests_.pop_back();
+      }
+    } else if (!optimize_requests_.empty()) {
+      batch.push_back(std::move(optimize_requests_.front()));
+      optimize_requests_.pop_front();
     }
     std::vector<const ResultQueue*> owners;
     for (const Request& r : batch) owners.push_back(r.to.get());

@@ -75,9 +75,12 @@ class Tier1 {
 
   // Compiles now, on the calling thread (compile-everything mode).
   BlockFn compile_now(const BlockJob& job);
-  // Queues the block for the background thread; the result goes to `to`. The newest request is
-  // compiled first (what became hot last is most likely still hot); beyond kMaxQueued the
-  // oldest are dropped (reported as such) so the queue never holds a backlog of cold blocks.
+  // Queues the block for the background thread; the result goes to `to`. Quick requests come
+  // first, the newest first (what became hot last is most likely still hot). Optimize requests
+  // are compiled one at a time, the oldest first: the first block to reach the optimize
+  // threshold is the hottest, and a region costs tens of milliseconds, which a batch would
+  // multiply before any of its code is installed. Beyond kMaxQueued the oldest are dropped
+  // (reported as such) so a queue never holds a backlog of cold blocks.
   static constexpr size_t kMaxQueued = 256;
   // Requests compiled together in one module when there is a backlog.
   static constexpr size_t kBatch = 8;
