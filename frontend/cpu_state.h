@@ -235,6 +235,10 @@ struct CpuState {
   // The Block whose compiled function is running: tier1_block itself, or the entry of the
   // region tier1_block is a member of (docs/jit.md "Regions"). A write to its code must stop it.
   const void* tier1_region;
+  // Handed by a compiled block that ran to its end to the chain exit (jit/tier1/chain_exit.h):
+  // the RIP of its last instruction and its ChainSlot[2].
+  uint64_t tier1_last_rip;
+  const void* tier1_chain;
 };
 
 static_assert(std::is_standard_layout_v<CpuState>);

@@ -17,11 +17,12 @@
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/MDBuilder.h>
 #include <llvm/IR/Module.h>
+#include <llvm/IR/PassTimingInfo.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Linker/Linker.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Passes/StandardInstrumentations.h>
 #include <llvm/Support/CommandLine.h>
-#include <llvm/IR/PassTimingInfo.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/Timer.h>
 #include <llvm/Support/raw_ostream.h>
@@ -43,9 +44,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 #include "jit/block_cache.h"
+#include "jit/tier1/chain_exit.h"
 #include "jit/tier1/native_symbols.h"
 #include "jit/tier1/semantics_library.h"
 #include "jit/tier1/state_cache.h"
@@ -375,8 +378,7 @@ std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
                                       &llvm::nulls());
     // Measurement: `UMBRA_JIT_LLVM_ARGS=-time-passes` reports at exit (the compiler is never
     // destroyed, so LLVM's own report would not appear).
-    if (llvm::TimePassesIsEnabled)
-      std::atexit([] { llvm::TimerGroup::printAll(llvm::errs()); });
+    if (llvm::TimePassesIsEnabled) std::atexit([] { llvm::TimerGroup::printAll(llvm::errs()); });
     return true;
   }();
   (void)targets;
@@ -454,6 +456,14 @@ std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
   impl->library = std::make_unique<SemanticsLibrary>(*impl->tsc.getContext(), natives);
   if (!impl->library->ok()) {
     *error = impl->library->error();
+    return nullptr;
+  }
+  // The chain exits every block tail-calls (chain_exit.h): compiled once, when first linked.
+  if (llvm::Error e = impl->jit->addIRModule(llvm::orc::ThreadSafeModule(
+          build_chain_exits(*impl->tsc.getContext(), impl->library->data_layout(),
+                            impl->library->triple(), impl->cpu_name, impl->cpu_features),
+          impl->tsc))) {
+    *error = llvm::toString(std::move(e));
     return nullptr;
   }
   return std::unique_ptr<BlockCompiler>(new BlockCompiler(std::move(impl)));
@@ -635,114 +645,68 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         b.CreateRetVoid();
         continue;
       }
-      // Go on only at a clean block boundary, where the dispatcher would have nothing to do: no
-      // exit request, budget left, no interrupt/NMI pending, no interrupt shadow, not halted, no
-      // single-stepping; to a successor on the page of the last instruction through a slot that
-      // links one on this physical page (whatever linear address this runs at, this page is
-      // where it is), or to one on another page through a slot whose host address the fast TLB
-      // confirms for the new RIP (docs/jit.md "Chaining").
+      // Go on only at a clean block boundary, where the dispatcher would have nothing to do
+      // (emit_clean_boundary), to a member of the region, or through the chain exit to a chained
+      // successor: one on the page of the last instruction through a slot that links one on
+      // this physical page (whatever linear address this runs at, this page is where it is), or
+      // one on another page through a slot whose host address the fast TLB confirms for the new
+      // RIP (docs/jit.md "Chaining").
       llvm::Value* rip = b.CreateLoad(i64, rip_ptr, "next_rip");
       llvm::Value* cs_base = legacy ? b.CreateLoad(i64, cs_base_ptr, "cs_base") : nullptr;
       llvm::Value* lin = legacy ? b.CreateAdd(cs_base, rip) : rip;
       llvm::Value* lin_last = legacy ? b.CreateAdd(cs_base, last_rip) : last_rip;
-      // Same page: the successor's offset from the start of the last instruction's page. Written
-      // as a difference (not lin ^ lin_last) so that LLVM folds it: both addresses are the
-      // member's entry address plus constants, and the entry's page offset is known (below).
-      llvm::Value* from_page =
-          b.CreateAdd(b.CreateAnd(lin_last, b.getInt64(kPageSize - 1)), b.CreateSub(lin, lin_last));
-      llvm::Value* same_page = b.CreateICmpULT(from_page, b.getInt64(kPageSize));
-      // A clean boundary: budget left, nothing to stop for, no single-stepping.
-      llvm::Value* clean = b.CreateICmpULT(
-          b.CreateLoad(i64, count_ptr), b.CreateLoad(i64, field(offsetof(CpuState, insn_limit))));
-      // exit_request, interrupt_shadow, nmi_pending, irq_line and tier1_ready (new code to
-      // install) share one aligned word (CpuState): one load tests them all. HLT sets
-      // exit_request, which covers `halted`.
-      clean = b.CreateAnd(clean, b.CreateICmpEQ(b.CreateLoad(i64, exit_req_ptr), b.getInt64(0)));
-      if (entries) clean = b.CreateAnd(clean, b.CreateICmpNE(entries, b.getInt64(job.entry_limit)));
-      llvm::Value* flags = b.CreateLoad(i64, field(offsetof(CpuState, rflags)));
-      clean = b.CreateAnd(
-          clean, b.CreateICmpEQ(b.CreateAnd(flags, b.getInt64(rf::TF | rf::RF)), b.getInt64(0)));
       auto* done = llvm::BasicBlock::Create(ctx, "done", fn);
-      auto* slots = llvm::BasicBlock::Create(ctx, "chain", fn);
-      auto* go_on = llvm::BasicBlock::Create(ctx, "clean", fn);
-      b.CreateCondBr(clean, go_on, done);
-      b.SetInsertPoint(go_on);
+      auto* leave_for_slots = llvm::BasicBlock::Create(ctx, "chain", fn);
+      if (entries) {
+        // Quick code that just got hot enough to optimize goes back to the dispatcher.
+        auto* go_on = llvm::BasicBlock::Create(ctx, "counted", fn);
+        b.CreateCondBr(b.CreateICmpNE(entries, b.getInt64(job.entry_limit)), go_on, done);
+        b.SetInsertPoint(go_on);
+      }
       if (job.region) {
         // Another member of the region, found by the offset in the page: the members are on
         // this physical page and the successor is on this linear page, which maps to it.
+        auto* clean = llvm::BasicBlock::Create(ctx, "clean", fn);
         auto* inside = llvm::BasicBlock::Create(ctx, "region", fn);
-        b.CreateCondBr(same_page, inside, slots);
+        b.CreateCondBr(emit_clean_boundary(b, cpu), clean, leave_for_slots);
+        b.SetInsertPoint(clean);
+        b.CreateCondBr(emit_same_page(b, lin, lin_last), inside, leave_for_slots);
         b.SetInsertPoint(inside);
         // Only the members the last instruction can lead to are cases: every member as a case
         // would join every member's state at every other member, a web of phis that costs the
         // register allocator more than the rest of the region. Any other offset (a wrapped
         // 16-bit target, an indirect branch's surprise) takes the default: the chain slots.
         const std::vector<uint32_t> next = successor_offsets(member);
-        llvm::SwitchInst* sw =
-            b.CreateSwitch(b.CreateAnd(lin, b.getInt64(kPageSize - 1)), slots, job.blocks.size());
+        llvm::SwitchInst* sw = b.CreateSwitch(b.CreateAnd(lin, b.getInt64(kPageSize - 1)),
+                                              leave_for_slots, job.blocks.size());
         for (size_t k = 0; k < job.blocks.size(); ++k)
           if (next.empty() ||
               std::find(next.begin(), next.end(), job.blocks[k].page_offset) != next.end())
             sw->addCase(b.getInt64(job.blocks[k].page_offset), member_bbs[k]);
       } else {
-        b.CreateBr(slots);
+        b.CreateBr(leave_for_slots);
       }
-      b.SetInsertPoint(slots);
-      const auto* slot = static_cast<const ChainSlot*>(member.chain_slots);
-      // Whether the fast TLB's exec entry for the new RIP leads to `host` (the check find_block
-      // makes of a jump-cache hit): the successor's page is still mapped where it was linked.
-      auto tlb_leads_to = [&](llvm::Value* host) {
-        llvm::Value* table = b.CreateGEP(i8, field(offsetof(CpuState, tlb)),
-                                         b.CreateLoad(i64, field(offsetof(CpuState, tlb_offset))));
-        llvm::Value* index = b.CreateAnd(b.CreateLShr(rip, kPageShift), b.getInt64(kTlbSize - 1));
-        llvm::Value* entry =
-            b.CreateGEP(i8, table, b.CreateMul(index, b.getInt64(sizeof(TlbEntry))));
-        llvm::Value* tag = b.CreateLoad(
-            i64, b.CreateConstInBoundsGEP1_64(i8, entry, offsetof(TlbEntry, tag_exec)));
-        llvm::Value* addend =
-            b.CreateLoad(i64, b.CreateConstInBoundsGEP1_64(i8, entry, offsetof(TlbEntry, addend)));
-        llvm::Value* mapped = b.CreateICmpEQ(tag, b.CreateAnd(rip, b.getInt64(kPageMask)));
-        return b.CreateAnd(mapped,
-                           b.CreateICmpEQ(b.CreateAdd(rip, addend), b.CreatePtrToInt(host, i64)));
-      };
-      for (int k = 0; k < 2; ++k) {
-        llvm::Value* match = b.CreateICmpEQ(rip, b.CreateLoad(i64, constant_ptr(&slot[k].rip)));
-        if (legacy)
-          match = b.CreateAnd(
-              match, b.CreateICmpEQ(cs_base, b.CreateLoad(i64, constant_ptr(&slot[k].cs_base))));
-        auto* hit = llvm::BasicBlock::Create(ctx, "slot_match", fn);
-        auto* miss = llvm::BasicBlock::Create(ctx, "slot_miss", fn);
-        b.CreateCondBr(match, hit, miss);
-        b.SetInsertPoint(hit);
-        llvm::Value* target = b.CreateLoad(ptr, constant_ptr(&slot[k].fn));
-        auto* linked = llvm::BasicBlock::Create(ctx, "slot_linked", fn);
-        auto* jump = llvm::BasicBlock::Create(ctx, "jump", fn);
-        b.CreateCondBr(b.CreateIsNotNull(target), linked, miss);
-        b.SetInsertPoint(linked);
-        // A successor on this page is linked with no host; one on another page (64-bit mode
-        // only) with its host address, checked against the fast TLB.
-        llvm::Value* host = b.CreateLoad(ptr, constant_ptr(&slot[k].host));
-        auto* here = llvm::BasicBlock::Create(ctx, "slot_same_page", fn);
-        auto* elsewhere = llvm::BasicBlock::Create(ctx, "slot_other_page", fn);
-        b.CreateCondBr(same_page, here, elsewhere);
-        b.SetInsertPoint(here);
-        b.CreateCondBr(b.CreateIsNull(host), jump, miss);
-        b.SetInsertPoint(elsewhere);
-        if (legacy) {
-          b.CreateBr(miss);
-        } else {
-          auto* check = llvm::BasicBlock::Create(ctx, "slot_tlb", fn);
-          b.CreateCondBr(b.CreateIsNotNull(host), check, miss);
-          b.SetInsertPoint(check);
-          b.CreateCondBr(tlb_leads_to(host), jump, miss);
-        }
-        b.SetInsertPoint(jump);
-        llvm::CallInst* tail = b.CreateCall(block_ty, target, {cpu});
+      b.SetInsertPoint(leave_for_slots);
+      if (inline_chain_) {
+        // Measurement (UMBRA_JIT_INLINE_CHAIN=1): the chain exit's checks inline, with the slot
+        // addresses as constants.
+        auto* slots = llvm::BasicBlock::Create(ctx, "slots", fn);
+        b.CreateCondBr(emit_clean_boundary(b, cpu), slots, done);
+        b.SetInsertPoint(slots);
+        emit_chain_slots(b, cpu, constant_ptr(member.chain_slots), rip, cs_base,
+                         emit_same_page(b, lin, lin_last));
+        b.CreateBr(done);
+      } else {
+        // The chain exit (chain_exit.h) makes the checks, out of line: one tail call, so in a
+        // region one write-back of the guest state per member end.
+        b.CreateStore(last_rip, field(offsetof(CpuState, tier1_last_rip)));
+        b.CreateStore(constant_ptr(member.chain_slots), field(offsetof(CpuState, tier1_chain)));
+        llvm::FunctionCallee exit_fn =
+            m->getOrInsertFunction(legacy ? kChainExitLegacy : kChainExit64, block_ty);
+        llvm::CallInst* tail = b.CreateCall(exit_fn, {cpu});
         tail->setTailCallKind(llvm::CallInst::TCK_MustTail);
         b.CreateRetVoid();
-        b.SetInsertPoint(miss);
       }
-      b.CreateBr(done);
       b.SetInsertPoint(done);
       b.CreateRetVoid();
     }
@@ -786,7 +750,16 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
     llvm::FunctionAnalysisManager fam;
     llvm::CGSCCAnalysisManager cgam;
     llvm::ModuleAnalysisManager mam;
-    llvm::PassBuilder pb(im.tm.get());
+    // Measurement: with -time-passes (UMBRA_JIT_LLVM_ARGS) the optimization passes are timed
+    // too, not only code generation.
+    llvm::PassInstrumentationCallbacks pic;
+    std::optional<llvm::StandardInstrumentations> si;
+    if (llvm::TimePassesIsEnabled) {
+      si.emplace(ctx, false);
+      si->registerCallbacks(pic, &mam);
+    }
+    llvm::PassBuilder pb(im.tm.get(), llvm::PipelineTuningOptions(), std::nullopt,
+                         si ? &pic : nullptr);
     pb.registerModuleAnalyses(mam);
     pb.registerCGSCCAnalyses(cgam);
     pb.registerFunctionAnalyses(fam);

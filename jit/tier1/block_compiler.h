@@ -94,6 +94,9 @@ class BlockCompiler {
   // bug (UMBRA_JIT_NO_SCOPES=1, UMBRA_JIT_NO_CHAIN=1).
   void set_no_alias_scopes(bool on) { no_alias_scopes_ = on; }
   void set_no_chain(bool on) { no_chain_ = on; }
+  // Measurement: the chain exit's checks inline in every block instead of one shared function
+  // (UMBRA_JIT_INLINE_CHAIN=1; chain_exit.h).
+  void set_inline_chain(bool on) { inline_chain_ = on; }
   // Measurement and bisecting: leave the guest state in the CpuState at every instruction
   // instead of in SSA values (UMBRA_JIT_NO_STATE_CACHE=1; state_cache.h).
   void set_no_state_cache(bool on) { no_state_cache_ = on; }
@@ -114,6 +117,7 @@ class BlockCompiler {
   bool trace_ = false;
   bool no_alias_scopes_ = false;
   bool no_chain_ = false;
+  bool inline_chain_ = false;
   bool no_state_cache_ = false;
 };
 

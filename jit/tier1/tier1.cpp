@@ -98,6 +98,7 @@ Tier1* Tier1::get(std::string* error) {
   c->set_trace(env_on("UMBRA_JIT_TRACE"));
   c->set_no_alias_scopes(env_on("UMBRA_JIT_NO_SCOPES"));
   c->set_no_chain(env_on("UMBRA_JIT_NO_CHAIN"));
+  c->set_inline_chain(env_on("UMBRA_JIT_INLINE_CHAIN"));
   c->set_no_state_cache(env_on("UMBRA_JIT_NO_STATE_CACHE"));
   instance = new Tier1(std::move(c));
   // Never destroyed (LLVM's own statics may already be gone at that point); the compiler
