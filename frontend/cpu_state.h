@@ -127,10 +127,19 @@ struct TlbEntry {
   uint64_t tag_exec;
   int64_t addend;
 };
+static_assert(sizeof(TlbEntry) == 32);
 constexpr uint64_t kTlbInvalid = ~uint64_t{0};
+// The inline table's size, and the smallest table the translation cache uses
+// (softmmu/translation_cache.h grows a table whose capacity misses cost time).
 constexpr unsigned kTlbBits = 10;
 constexpr unsigned kTlbSize = 1u << kTlbBits;
 constexpr unsigned kPageShift = 12;
+// A table of 2^bits entries is indexed by the byte offset (linear >> kTlbIndexShift) & mask, with
+// mask = (2^bits - 1) << 5: the page number scaled by the entry size in one shift.
+constexpr unsigned kTlbIndexShift = kPageShift - 5;
+constexpr uint64_t tlb_mask_for_bits(unsigned bits) {
+  return ((uint64_t{1} << bits) - 1) << 5;
+}
 constexpr uint64_t kPageSize = uint64_t{1} << kPageShift;
 constexpr uint64_t kPageMask = ~(kPageSize - 1);
 
@@ -224,6 +233,9 @@ struct CpuState {
   // points it at the table of the current address space and privilege view. An offset rather
   // than a pointer so a zero-filled CpuState is valid.
   int64_t tlb_offset;
+  // The active table's index mask (tlb_mask_for_bits): tables differ in size. Next to
+  // tlb_offset: tier-1 code caches and reloads the two words together (jit/tier1/state_cache.cpp).
+  uint64_t tlb_mask = tlb_mask_for_bits(kTlbBits);
 
   // ---- tier 1 (jit/tier1, docs/jit.md) ----
   // Chained tier-1 code stops at a block boundary once insn_count reaches insn_limit (the run's
@@ -248,6 +260,7 @@ static_assert(offsetof(CpuState, interrupt_shadow) == offsetof(CpuState, exit_re
 static_assert(offsetof(CpuState, nmi_pending) == offsetof(CpuState, exit_request) + 5);
 static_assert(offsetof(CpuState, irq_line) == offsetof(CpuState, exit_request) + 6);
 static_assert(offsetof(CpuState, tier1_ready) == offsetof(CpuState, exit_request) + 7);
+static_assert(offsetof(CpuState, tlb_mask) == offsetof(CpuState, tlb_offset) + 8);
 
 constexpr uint32_t kNoErrorCode = ~uint32_t{0};
 

@@ -9,7 +9,6 @@ namespace umbra {
 
 Flat64Machine::Flat64Machine(uint64_t ram_bytes, AddressTranslator* translator)
     : memory_(ram_bytes), cpu_(std::make_unique<CpuState>()) {
-  std::memset(cpu_.get(), 0, sizeof(CpuState));
   cpu_->memory = &memory_;
   cpu_->translator = translator ? translator : &identity_;
   cpu_->ports = &ports_;

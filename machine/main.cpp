@@ -17,6 +17,7 @@
 #include "machine/cmdline.h"
 #include "machine/flat64.h"
 #include "machine/pc.h"
+#include "softmmu/mmu_introspect.h"
 
 namespace {
 
@@ -92,6 +93,18 @@ void print_engine_stats(const umbra::Tier0Engine& engine, const umbra::profile::
   }
 }
 
+// --stats on the PC: the MMU counters that say what the fast-TLB misses cost.
+void print_mmu_stats(umbra::CpuState& cpu) {
+  std::string line;
+  for (const umbra::MmuCounter& c : umbra::mmu_counters(cpu)) {
+    if (c.name.starts_with("translations") || c.name.starts_with("guest walks") ||
+        c.name.starts_with("shadow hits") || c.name.starts_with("fast-TLB tables grown") ||
+        c.name.starts_with("address-space loads"))
+      line += (line.empty() ? "" : ", ") + c.name + " " + std::to_string(c.value);
+  }
+  if (!line.empty()) std::fprintf(stderr, "umbra: MMU: %s\n", line.c_str());
+}
+
 int run_pc(const umbra::Options& o) {
   // RAM is one range from address 0; above 3.5 GiB it would overlap the PCI window, the IOAPIC
   // and the local APIC (RAM above 4 GiB behind a PCI hole is not modelled yet).
@@ -125,7 +138,10 @@ int run_pc(const umbra::Options& o) {
   const int status = pc.run();
   sampler.stop();
   std::fflush(stdout);
-  if (o.stats) print_engine_stats(pc.engine(), sampler);
+  if (o.stats) {
+    print_engine_stats(pc.engine(), sampler);
+    print_mmu_stats(pc.cpu());
+  }
   return status;
 }
 

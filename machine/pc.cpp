@@ -40,7 +40,6 @@ PcMachine::PcMachine(PcConfig config)
       memory_(config_.ram_bytes),
       cpu_(std::make_unique<CpuState>()) {
   translator_ = std::make_unique<PagingTranslator>();
-  std::memset(cpu_.get(), 0, sizeof(CpuState));
   cpu_->memory = &memory_;
   cpu_->translator = translator_.get();
   cpu_->ports = &ports_;
@@ -94,7 +93,7 @@ void PcMachine::reset_cpu() {
   GuestClock* clock = c.clock;
   CpuPlatform* platform = c.platform;
   const uint64_t insns = c.insn_count;  // the instruction clock keeps counting across resets
-  std::memset(&c, 0, offsetof(CpuState, tlb));
+  std::memset(static_cast<void*>(&c), 0, offsetof(CpuState, tlb));
   c.memory = mem;
   c.translator = tr;
   c.ports = ports;

@@ -29,6 +29,7 @@ void tlb_flush_all(CpuState& cpu) {
     return;
   }
   cpu.tlb_offset = 0;
+  cpu.tlb_mask = tlb_mask_for_bits(kTlbBits);
   for (TlbEntry& e : cpu.tlb) e = kEmptyEntry;
 }
 

@@ -80,8 +80,14 @@ inline TlbEntry* tlb_table(CpuState& cpu) {
                                      static_cast<uintptr_t>(cpu.tlb_offset));
 }
 
+// Entries in the active table.
+inline unsigned tlb_entries(const CpuState& cpu) {
+  return static_cast<unsigned>(cpu.tlb_mask >> 5) + 1;
+}
+
 inline TlbEntry& tlb_entry(CpuState& cpu, uint64_t linear) {
-  return tlb_table(cpu)[(linear >> kPageShift) & (kTlbSize - 1)];
+  return *reinterpret_cast<TlbEntry*>(reinterpret_cast<uintptr_t>(tlb_table(cpu)) +
+                                      ((linear >> kTlbIndexShift) & cpu.tlb_mask));
 }
 
 template <typename T>

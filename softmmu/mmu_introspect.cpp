@@ -110,6 +110,7 @@ std::vector<MmuCounter> mmu_counters(CpuState& cpu) {
   out.push_back({"flushes: page (INVLPG, INVPCID)", c.flush_page});
   out.push_back({"shadow hits (misses served without a guest walk)", c.shadow_hits});
   out.push_back({"hidden faults (misses needing a guest walk)", c.hidden_faults});
+  out.push_back({"fast-TLB tables grown (capacity misses)", c.table_grows});
   const ShadowTableStats& sh = pt->cache().shadow_stats();
   out.push_back({"shadow tables live", pt->cache().shadow_tables_live()});
   out.push_back({"shadow tables created", sh.tables_created});
@@ -135,7 +136,8 @@ std::vector<std::string> mmu_address_spaces(CpuState& cpu) {
   if (!pt) return out;
   for (const TranslationCache::SpaceInfo& s : pt->cache().spaces()) {
     std::string line = s.root == ~uint64_t{0} ? std::string("paging off") : "cr3=" + hex(s.root);
-    line += " entries=" + std::to_string(s.entries) + " views=" + std::to_string(s.views);
+    line += " entries=" + std::to_string(s.entries) + " views=" + std::to_string(s.views) +
+            " table=" + std::to_string(s.table_entries);
     if (s.active) line += " (active)";
     out.push_back(line);
   }

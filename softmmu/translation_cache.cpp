@@ -16,8 +16,17 @@ namespace {
 constexpr TlbEntry kEmptyEntry{kTlbInvalid, kTlbInvalid, kTlbInvalid, 0};
 // The root key of the "paging off" address space (identity translations).
 constexpr uint64_t kNoPaging = ~uint64_t{0};
-// Recorded fills per address space beyond which a reset clears whole tables.
-constexpr size_t kMaxFilled = kTlbSize / 4;
+// Table sizes (docs/softmmu.md "Table size"): every table starts at kTlbSize entries; an address
+// space whose capacity misses cost time grows its tables by kGrowBits at a time up to
+// 2^kMaxTlbBits entries (2 MiB a table), and a reset returns it to the smallest size.
+constexpr unsigned kMaxTlbBits = 16;
+constexpr unsigned kGrowBits = 2;
+static_assert(kMaxTlbBits <= 16, "Space::filled holds 16-bit indices");
+// A table grows when a table's worth of fills that evicted another page's entry came within
+// fewer than this many guest instructions per eviction: a miss rate at which the misses (a shadow
+// walk each, some hundreds of nanoseconds) cost more than the guest's own work. Measured: the
+// paged sieve of bench/ evicts once per ~40 instructions; a Linux boot's spaces ... (docs).
+constexpr uint64_t kGrowInsnsPerEviction = 256;
 // Linear pages per address space whose records are kept alive without a TLB entry (bounds the
 // reverse map: beyond it the set is emptied and the records die at the next garbage collection).
 constexpr size_t kMaxRecorded = size_t{1} << 16;
@@ -26,8 +35,12 @@ bool entry_maps(const TlbEntry& e, uint64_t vpage) {
   return e.tag_read == vpage || e.tag_write == vpage || e.tag_exec == vpage;
 }
 
-void clear_table(TlbEntry* t) {
-  std::fill(t, t + kTlbSize, kEmptyEntry);
+void clear_table(TlbEntry* t, size_t entries) {
+  std::fill(t, t + entries, kEmptyEntry);
+}
+
+bool entry_valid(const TlbEntry& e) {
+  return e.tag_read != kTlbInvalid || e.tag_write != kTlbInvalid || e.tag_exec != kTlbInvalid;
 }
 
 constexpr uint64_t kLargeSizes[] = {uint64_t{1} << 21, uint64_t{1} << 22, uint64_t{1} << 30};
@@ -78,10 +91,17 @@ bool TranslationCache::matches(const Space& s, const CpuState& cpu) const {
 
 void TranslationCache::reset_space(Space& s) {
   ++s.gen;
+  s.evictions = 0;
+  if (s.bits != kTlbBits) {
+    // A grown table goes: the space's next tenant starts at the smallest size.
+    s.bits = kTlbBits;
+    for (unsigned v = 0; v < kViews; ++v) s.views[v].reset();
+    s.filled_overflow = true;  // nothing left to clear
+  }
   for (unsigned v = 0; v < kViews; ++v) {
-    if (s.used[v]) {
+    if (s.used[v] && s.views[v]) {
       if (s.filled_overflow || s.root == kNoPaging) {
-        clear_table(s.views[v].get());
+        clear_table(s.views[v].get(), entries(s));
       } else {
         for (uint16_t idx : s.filled) s.views[v][idx] = kEmptyEntry;
       }
@@ -98,8 +118,8 @@ void TranslationCache::reset_space(Space& s) {
 void TranslationCache::activate(CpuState& cpu, unsigned space, unsigned view) {
   Space& s = spaces_[space];
   if (!s.views[view]) {
-    s.views[view] = std::make_unique<TlbEntry[]>(kTlbSize);
-    clear_table(s.views[view].get());
+    s.views[view] = std::make_unique<TlbEntry[]>(entries(s));
+    clear_table(s.views[view].get(), entries(s));
   }
   // The table may be filled from now on (translate_and_fill writes the active table).
   s.used[view] = true;
@@ -108,6 +128,22 @@ void TranslationCache::activate(CpuState& cpu, unsigned space, unsigned view) {
   active_view_ = view;
   cpu.tlb_offset = static_cast<int64_t>(reinterpret_cast<uintptr_t>(s.views[view].get()) -
                                         reinterpret_cast<uintptr_t>(cpu.tlb));
+  cpu.tlb_mask = tlb_mask_for_bits(s.bits);
+}
+
+void TranslationCache::grow(CpuState& cpu, Space& s) {
+  ++stats_.table_grows;
+  s.bits = std::min(s.bits + kGrowBits, kMaxTlbBits);
+  // The space's tables start again empty at the new size (their entries refill from the shadow
+  // tables; the reverse-map records of the dropped ones die at the next garbage collection).
+  for (unsigned v = 0; v < kViews; ++v) {
+    s.views[v].reset();
+    s.used[v] = false;
+  }
+  s.filled.clear();
+  s.filled_overflow = false;
+  activate(cpu, static_cast<unsigned>(&s - spaces_), active_view_);
+  current_.tlb_offset = cpu.tlb_offset;
 }
 
 void TranslationCache::load_address_space(CpuState& cpu) {
@@ -200,7 +236,7 @@ void TranslationCache::flush_all(CpuState& cpu) {
 
 void TranslationCache::drop_vpage(Space& s, uint64_t vpage) {
   s.recorded.erase(vpage);
-  const unsigned idx = (vpage >> kPageShift) & (kTlbSize - 1);
+  const unsigned idx = index_of(s, vpage);
   for (unsigned v = 0; v < kViews; ++v) {
     if (!s.used[v]) continue;
     TlbEntry& e = s.views[v][idx];
@@ -226,11 +262,19 @@ void TranslationCache::drop_range(Space& s, uint64_t base, uint64_t size) {
   }
   std::erase_if(s.recorded, [&](uint64_t vpage) { return vpage - base < size; });
   auto inside = [&](uint64_t tag) { return tag != kTlbInvalid && tag - base < size; };
+  auto drop_inside = [&](TlbEntry& e) {
+    if (inside(e.tag_read) || inside(e.tag_write) || inside(e.tag_exec)) e = kEmptyEntry;
+  };
+  const uint64_t first = base & kPageMask;
+  const uint64_t pages = (base + size - first + kPageSize - 1) >> kPageShift;
   for (unsigned v = 0; v < kViews; ++v) {
     if (!s.used[v]) continue;
-    for (unsigned i = 0; i < kTlbSize; ++i) {
-      TlbEntry& e = s.views[v][i];
-      if (inside(e.tag_read) || inside(e.tag_write) || inside(e.tag_exec)) e = kEmptyEntry;
+    if (pages < entries(s)) {
+      // Fewer pages than entries (a 2-MiB page in a grown table): look at their entries only.
+      for (uint64_t i = 0; i < pages; ++i)
+        drop_inside(s.views[v][index_of(s, first + (i << kPageShift))]);
+    } else {
+      for (size_t i = 0; i < entries(s); ++i) drop_inside(s.views[v][i]);
     }
   }
 }
@@ -263,7 +307,7 @@ void TranslationCache::note_walk(CpuState& cpu, uint64_t linear, const WalkResul
   hook_cpu_ = &cpu;
   const uint64_t vpage = linear & kPageMask;
   Space& s = spaces_[active_space_];
-  note_fill(s, vpage);
+  note_fill(cpu, s, vpage);
   if (walk.page_size > kPageSize) s.large[large_key(vpage, walk.page_size)] = true;
   for (unsigned i = 0; i < walk.num_levels; ++i) {
     const WalkLevel& l = walk.levels[i];
@@ -340,10 +384,23 @@ void TranslationCache::untrace_flooded(CpuState& cpu, uint64_t pfn) {
   ++stats_.flood_untraced;
 }
 
-void TranslationCache::note_fill(Space& s, uint64_t vpage) {
+void TranslationCache::note_fill(CpuState& cpu, Space& s, uint64_t vpage) {
+  // The fill about to happen replaces the active table's entry at the page's index: if that
+  // entry maps another page, it is a capacity (or conflict) miss, counted towards growing.
+  if (const TlbEntry* table = s.views[active_view_].get()) {
+    const TlbEntry& e = table[index_of(s, vpage)];
+    if (entry_valid(e) && !entry_maps(e, vpage)) {
+      if (s.evictions++ == 0) s.window_start = cpu.insn_count;
+      if (s.evictions >= entries(s)) {
+        const bool costly = cpu.insn_count - s.window_start < entries(s) * kGrowInsnsPerEviction;
+        s.evictions = 0;
+        if (costly && s.bits < kMaxTlbBits) grow(cpu, s);
+      }
+    }
+  }
   if (s.filled_overflow) return;
-  if (s.filled.size() < kMaxFilled)
-    s.filled.push_back(static_cast<uint16_t>((vpage >> kPageShift) & (kTlbSize - 1)));
+  if (s.filled.size() < entries(s) / 4)
+    s.filled.push_back(static_cast<uint16_t>(index_of(s, vpage)));
   else
     s.filled_overflow = true;
 }
@@ -373,7 +430,7 @@ bool TranslationCache::shadow_translate(CpuState& cpu, uint64_t linear, AccessIn
   }
   ++stats_.shadow_hits;
   const uint64_t vpage = linear & kPageMask;
-  note_fill(s, vpage);
+  note_fill(cpu, s, vpage);
   if (path.page_size > kPageSize) s.large[large_key(vpage, path.page_size)] = true;
   // The TLB fill that follows depends on every entry of the path, in this address space. If
   // the page's records are current (no entry of its path changed since they were made: that
@@ -408,7 +465,7 @@ bool TranslationCache::record_alive(const Record& r) const {
   const Space& s = spaces_[r.space];
   if (!s.valid || s.gen != r.gen) return false;
   if (s.recorded.count(r.vpage)) return true;
-  const unsigned idx = (r.vpage >> kPageShift) & (kTlbSize - 1);
+  const unsigned idx = index_of(s, r.vpage);
   for (unsigned v = 0; v < kViews; ++v)
     if (s.used[v] && entry_maps(s.views[v][idx], r.vpage)) return true;
   return false;
@@ -469,8 +526,8 @@ void TranslationCache::on_table_write(CpuState& cpu, uint64_t paddr, unsigned si
 void TranslationCache::revoke_write(CpuState& cpu, uint64_t page_paddr) {
   const uint8_t* host = cpu.memory->host_ptr(page_paddr & kPageMask);
   if (!host) return;
-  auto revoke_in = [&](TlbEntry* t) {
-    for (unsigned i = 0; i < kTlbSize; ++i) {
+  auto revoke_in = [&](TlbEntry* t, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
       TlbEntry& e = t[i];
       if (e.tag_write != kTlbInvalid &&
           reinterpret_cast<const uint8_t*>(e.tag_write + e.addend) == host) {
@@ -479,11 +536,11 @@ void TranslationCache::revoke_write(CpuState& cpu, uint64_t page_paddr) {
       }
     }
   };
-  revoke_in(cpu.tlb);
+  revoke_in(cpu.tlb, kTlbSize);
   for (Space& s : spaces_) {
     if (!s.valid) continue;
     for (unsigned v = 0; v < kViews; ++v)
-      if (s.used[v]) revoke_in(s.views[v].get());
+      if (s.used[v]) revoke_in(s.views[v].get(), entries(s));
   }
 }
 
@@ -533,15 +590,12 @@ std::vector<TranslationCache::SpaceInfo> TranslationCache::spaces() const {
   for (unsigned i = 0; i < kSpaces; ++i) {
     const Space& s = spaces_[i];
     if (!s.valid) continue;
-    SpaceInfo info{s.root, i == active_space_, 0, 0};
+    SpaceInfo info{s.root, i == active_space_, 0, 0, static_cast<unsigned>(entries(s))};
     for (unsigned v = 0; v < kViews; ++v) {
       if (!s.used[v]) continue;
       ++info.views;
-      for (unsigned k = 0; k < kTlbSize; ++k) {
-        const TlbEntry& e = s.views[v][k];
-        if (e.tag_read != kTlbInvalid || e.tag_write != kTlbInvalid || e.tag_exec != kTlbInvalid)
-          ++info.entries;
-      }
+      for (size_t k = 0; k < entries(s); ++k)
+        if (entry_valid(s.views[v][k])) ++info.entries;
     }
     out.push_back(info);
   }

@@ -56,6 +56,7 @@ struct TranslationCacheStats {
   uint64_t shadow_hits = 0;     // fast-TLB misses served by the shadow tables (no guest walk)
   uint64_t hidden_faults = 0;   // fast-TLB misses the shadow tables could not serve: guest walks
   uint64_t flood_untraced = 0;  // pages untraced after write flooding destroyed their tables
+  uint64_t table_grows = 0;     // an address space's tables made bigger (capacity misses)
   // The shadow tables' own counters (created, shared links, zaps by cause, resets) are in
   // ShadowTableStats: TranslationCache::shadow_stats().
 };
@@ -110,8 +111,9 @@ class TranslationCache {
   struct SpaceInfo {
     uint64_t root;
     bool active;
-    unsigned entries;  // valid TLB entries over every view
-    unsigned views;    // views with a table
+    unsigned entries;        // valid TLB entries over every view
+    unsigned views;          // views with a table
+    unsigned table_entries;  // the size of each of its tables
   };
   std::vector<SpaceInfo> spaces() const;
   // Whether the guest physical page is traced, and how many recorded translations use it.
@@ -134,7 +136,12 @@ class TranslationCache {
     uint32_t gen = 1;  // bumped on every flush: reverse-map records of older gens die
     uint64_t last_use = 0;
     std::unique_ptr<TlbEntry[]> views[kViews];
-    bool used[kViews] = {};  // the table may hold valid entries
+    bool used[kViews] = {};    // the table may hold valid entries
+    unsigned bits = kTlbBits;  // every view's table has 2^bits entries
+    // Fills that evicted another page's entry since the window began at guest instruction
+    // window_start (the growth policy, translation_cache.cpp note_fill()).
+    uint64_t evictions = 0;
+    uint64_t window_start = 0;
     // Table indices filled since the last reset (walks recorded by note_walk), so an eviction
     // clears a few entries instead of whole tables; `filled_overflow`: too many, or fills that
     // are not recorded (paging off), clear everything.
@@ -165,7 +172,12 @@ class TranslationCache {
   void reset_space(Space& s);
   void drop_vpage(Space& s, uint64_t vpage);
   void drop_range(Space& s, uint64_t base, uint64_t size);
-  void note_fill(Space& s, uint64_t vpage);
+  void note_fill(CpuState& cpu, Space& s, uint64_t vpage);
+  void grow(CpuState& cpu, Space& s);
+  static size_t entries(const Space& s) { return size_t{1} << s.bits; }
+  static unsigned index_of(const Space& s, uint64_t vpage) {
+    return static_cast<unsigned>(vpage >> kPageShift) & ((1u << s.bits) - 1);
+  }
   bool record_alive(const Record& r) const;
   void trace_page(CpuState& cpu, uint64_t pfn);
   void untrace_all(CpuState& cpu);

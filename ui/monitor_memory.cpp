@@ -192,7 +192,8 @@ std::string Monitor::cmd_info_tlb() {
   };
   std::map<uint64_t, Line> pages;
   const TlbEntry* table = tlb_table(cpu_);  // the active table: this address space and view
-  for (unsigned i = 0; i < kTlbSize; ++i) {
+  const unsigned entries = tlb_entries(cpu_);
+  for (unsigned i = 0; i < entries; ++i) {
     const TlbEntry& e = table[i];
     const uint64_t tags[3] = {e.tag_read, e.tag_write, e.tag_exec};
     for (unsigned k = 0; k < 3; ++k) {
@@ -203,7 +204,7 @@ std::string Monitor::cmd_info_tlb() {
     }
   }
   std::string out = strfmt("fast TLB (active table): %zu valid page%s of %u entries\n",
-                           pages.size(), pages.size() == 1 ? "" : "s", kTlbSize);
+                           pages.size(), pages.size() == 1 ? "" : "s", entries);
   if (pages.empty()) return out;
   out += "  linear page         physical page       rights\n";
   const uintptr_t ram = reinterpret_cast<uintptr_t>(memory_.ram());

@@ -57,8 +57,9 @@ void emit_chain_slots(llvm::IRBuilder<>& b, llvm::Value* cpu, llvm::Value* slots
     llvm::Value* table =
         b.CreateGEP(i8, cpu_field(b, cpu, offsetof(CpuState, tlb)),
                     b.CreateLoad(i64, cpu_field(b, cpu, offsetof(CpuState, tlb_offset))));
-    llvm::Value* index = b.CreateAnd(b.CreateLShr(rip, kPageShift), b.getInt64(kTlbSize - 1));
-    llvm::Value* entry = b.CreateGEP(i8, table, b.CreateMul(index, b.getInt64(sizeof(TlbEntry))));
+    llvm::Value* mask = b.CreateLoad(i64, cpu_field(b, cpu, offsetof(CpuState, tlb_mask)));
+    llvm::Value* entry =
+        b.CreateGEP(i8, table, b.CreateAnd(b.CreateLShr(rip, kTlbIndexShift), mask));
     llvm::Value* tag =
         b.CreateLoad(i64, b.CreateConstInBoundsGEP1_64(i8, entry, offsetof(TlbEntry, tag_exec)));
     llvm::Value* addend =

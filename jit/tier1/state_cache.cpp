@@ -25,7 +25,7 @@ struct Range {
 constexpr Range kRanges[] = {
     {offsetof(CpuState, gpr), offsetof(CpuState, lazy) + sizeof(LazyFlags)},
     {offsetof(CpuState, insn_count), sizeof(uint64_t)},
-    {offsetof(CpuState, tlb_offset), sizeof(int64_t)},
+    {offsetof(CpuState, tlb_offset), sizeof(int64_t) + sizeof(uint64_t)},  // and tlb_mask
     {offsetof(CpuState, tier1_block), sizeof(void*)},
 };
 static_assert(offsetof(CpuState, gpr) == 0 && offsetof(CpuState, rip) == 128 &&
@@ -134,11 +134,13 @@ class Rewriter {
       }
       if (preserves_cached_state(call)) {
         // A memory slow path reads the state (a fault reports it) but changes none of it, except
-        // that translating may select the fast-TLB table (tlb_offset) on first use.
+        // that translating may select the fast-TLB table (tlb_offset) on first use or replace
+        // it with a bigger one (tlb_mask).
         ++stats_.barriers;
         write_back_before(ins);
         llvm::IRBuilder<> after(ins->getNextNode());
         reload(after, offsetof(CpuState, tlb_offset) / 8);
+        reload(after, offsetof(CpuState, tlb_mask) / 8);
         return;
       }
       barrier(ins);

@@ -22,7 +22,6 @@ struct RecordingSink : IrqSink {
 
 inline std::unique_ptr<CpuState> zeroed_cpu() {
   auto cpu = std::make_unique<CpuState>();
-  std::memset(cpu.get(), 0, sizeof(CpuState));
   return cpu;
 }
 

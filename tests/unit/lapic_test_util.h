@@ -20,7 +20,6 @@ class ApicTestBench {
  public:
   explicit ApicTestBench(bool tsc_deadline = true)
       : cpu_(std::make_unique<CpuState>()), clock_(GuestClock::Source::kInstructions, 0) {
-    std::memset(cpu_.get(), 0, sizeof(CpuState));
     // The default model with (or without) TSC-deadline, independent of what the model table
     // advertises today.
     model_ = default_cpu_model();

@@ -59,7 +59,6 @@ class LinuxBootTest : public ::testing::Test {
  protected:
   static constexpr uint64_t kRam = 64 * kMiB;
   LinuxBootTest() : mem_(kRam), cpu_(std::make_unique<CpuState>()) {
-    std::memset(cpu_.get(), 0, sizeof(CpuState));
     cpu_->memory = &mem_;
     cpu_->translator = &identity_;
     cpu_->cr0 = cr0::PE | cr0::ET;

@@ -72,7 +72,6 @@ class ThreePages final : public AddressTranslator {
 class AccessTest : public ::testing::Test {
  protected:
   AccessTest() : mem_(1u << 20), cpu_(std::make_unique<CpuState>()) {
-    std::memset(cpu_.get(), 0, sizeof(CpuState));
     cpu_->memory = &mem_;
     cpu_->translator = &tr_;
     cpu_->mode64 = 1;

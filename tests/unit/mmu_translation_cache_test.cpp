@@ -235,8 +235,15 @@ TEST(MmuTranslationCache, ShadowTablesServeConflictMissesWithoutAWalk) {
   for (uint64_t i = 0; i < kPages; ++i) t.map(kBase + i * kPageSize, kFrame1, 1, kUserFlags);
   pc.cpu().cr3 = t.cr3();
   tlb_flush_all(pc.cpu());
-  for (int round = 0; round < 4; ++round)
-    for (uint64_t i = 0; i < kPages; ++i) (void)read_mem<uint64_t>(pc.cpu(), kBase + i * kPageSize);
+  // A guest doing a thousand instructions of work per access: the misses are too rare to
+  // make the table grow.
+  for (int round = 0; round < 4; ++round) {
+    for (uint64_t i = 0; i < kPages; ++i) {
+      pc.cpu().insn_count += 1000;
+      (void)read_mem<uint64_t>(pc.cpu(), kBase + i * kPageSize);
+    }
+  }
+  EXPECT_EQ(tr.cache().stats().table_grows, 0u);
   EXPECT_EQ(tr.stats().walks, kPages) << "only the first round walks the guest tables";
   EXPECT_EQ(tr.cache().stats().shadow_hits, 3 * kPages);
   // A traced write to one PTE drops its shadow entry too: the next miss walks.
@@ -248,6 +255,47 @@ TEST(MmuTranslationCache, ShadowTablesServeConflictMissesWithoutAWalk) {
   pc.write<uint64_t>(kFrame2, 0x2222);
   EXPECT_EQ(read_mem<uint64_t>(pc.cpu(), kBase + 5 * kPageSize), 0x2222u);
   EXPECT_EQ(tr.stats().walks, walks + 1);
+}
+
+TEST(MmuTranslationCache, CostlyCapacityMissesGrowTheTableAndAFlushShrinksIt) {
+  PagingCpu pc;
+  PagingTranslator tr;
+  pc.enter(PagingMode::k4Level);
+  pc.cpu().translator = &tr;
+  PageTables t(pc, PagingMode::k4Level);
+  // 4096 pages, each on its own frame, read over and over with no other work in between: every
+  // access of a 1024-entry table evicts another page, as in a sieve striding over a big array.
+  constexpr uint64_t kBase = 0x0000600000000000ull;
+  constexpr uint64_t kPages = 4096;
+  constexpr uint64_t kFrames = 0x01000000;  // 16 MiB of frames: the top half of the RAM
+  for (uint64_t i = 0; i < kPages; ++i) {
+    t.map(kBase + i * kPageSize, kFrames + i * kPageSize, 1, kUserFlags);
+    pc.write<uint64_t>(kFrames + i * kPageSize, i);
+  }
+  pc.cpu().cr3 = t.cr3();
+  tlb_flush_all(pc.cpu());
+  EXPECT_EQ(tlb_entries(pc.cpu()), kTlbSize);
+  for (int round = 0; round < 3; ++round)
+    for (uint64_t i = 0; i < kPages; ++i)
+      ASSERT_EQ(read_mem<uint64_t>(pc.cpu(), kBase + i * kPageSize), i);
+  EXPECT_GE(tr.cache().stats().table_grows, 1u);
+  EXPECT_GE(tlb_entries(pc.cpu()), kPages);
+  // Now every page has its own entry: a round misses nowhere.
+  const uint64_t hits = tr.cache().stats().shadow_hits, walks = tr.stats().walks;
+  for (uint64_t i = 0; i < kPages; ++i)
+    ASSERT_EQ(read_mem<uint64_t>(pc.cpu(), kBase + i * kPageSize), i);
+  EXPECT_EQ(tr.cache().stats().shadow_hits, hits);
+  EXPECT_EQ(tr.stats().walks, walks);
+  // The grown table stays coherent: a traced write to one PTE drops that page's entry.
+  const uint64_t pte = t.entry_addr(kBase + 5 * kPageSize, 1);
+  t.map(kBase + kPages * kPageSize, pte & kPageMask, 1, kUserFlags);  // a window on the table
+  write_mem<uint64_t>(pc.cpu(), kBase + kPages * kPageSize + (pte & (kPageSize - 1)),
+                      (kFrames + 7 * kPageSize) | kUserFlags);
+  EXPECT_EQ(read_mem<uint64_t>(pc.cpu(), kBase + 5 * kPageSize), 7u);
+  // A full flush returns the space to the smallest table.
+  tlb_flush_all(pc.cpu());
+  EXPECT_EQ(tlb_entries(pc.cpu()), kTlbSize);
+  EXPECT_EQ(read_mem<uint64_t>(pc.cpu(), kBase + 9 * kPageSize), 9u);
 }
 
 TEST(MmuTranslationCache, InvlpgDropsAWholeLargePageButOnlyOneSmallPage) {

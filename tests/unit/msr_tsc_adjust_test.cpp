@@ -17,7 +17,6 @@ struct Cpu {
   std::unique_ptr<CpuState> cpu = std::make_unique<CpuState>();
   GuestClock clock{GuestClock::Source::kInstructions, 0};
   Cpu() {
-    std::memset(cpu.get(), 0, sizeof(CpuState));
     clock.attach(cpu.get());
     clock.reset();
     cpu->clock = &clock;  // the instruction clock: time does not move in these tests

@@ -24,7 +24,6 @@ class PagingCpu {
   static constexpr uint64_t kRamBytes = 32u << 20;
 
   PagingCpu() : mem_(kRamBytes), cpu_(std::make_unique<CpuState>()) {
-    std::memset(cpu_.get(), 0, sizeof(CpuState));
     cpu_->memory = &mem_;
     cpu_->rflags = rf::FIXED1;
     for (TlbEntry& e : cpu_->tlb) e = TlbEntry{kTlbInvalid, kTlbInvalid, kTlbInvalid, 0};

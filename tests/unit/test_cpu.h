@@ -31,7 +31,6 @@ class TestCpu {
   static constexpr uint64_t kRamBytes = 16u << 20;
 
   TestCpu() : mem_(kRamBytes), cpu_(std::make_unique<CpuState>()) {
-    std::memset(cpu_.get(), 0, sizeof(CpuState));
     cpu_->memory = &mem_;
     cpu_->translator = &identity_;
     cpu_->mode64 = 1;
