@@ -417,20 +417,23 @@ std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
   // live value at block ends: its code ran the boot test's sha256 phase 1.6 times slower.)
   // Measured on the boot test in docs/jit.md "Two levels". UMBRA_JIT_QUICK_CG=0..3 overrides the
   // level, UMBRA_JIT_QUICK_FASTISEL=0 selects SelectionDAG.
-  auto quick_jtmb = *jtmb;
   llvm::CodeGenOptLevel quick_cg = llvm::CodeGenOptLevel::Less;
   if (const char* v = std::getenv("UMBRA_JIT_QUICK_CG"); v && *v >= '0' && *v <= '3')
     quick_cg = static_cast<llvm::CodeGenOptLevel>(*v - '0');
-  quick_jtmb.setCodeGenOptLevel(quick_cg);
   const char* fast_isel_env = std::getenv("UMBRA_JIT_QUICK_FASTISEL");
   const bool quick_fast_isel = !(fast_isel_env && *fast_isel_env == '0');
   auto jit = llvm::orc::LLJITBuilder()
                  .setJITTargetMachineBuilder(std::move(*jtmb))
                  .setCompileFunctionCreator(
-                     [quick_jtmb, quick_fast_isel](llvm::orc::JITTargetMachineBuilder optimized)
+                     [quick_cg, quick_fast_isel](llvm::orc::JITTargetMachineBuilder optimized)
                          -> llvm::Expected<std::unique_ptr<llvm::orc::IRCompileLayer::IRCompiler>> {
-                       auto quick_tm =
-                           llvm::orc::JITTargetMachineBuilder(quick_jtmb).createTargetMachine();
+                       // The quick level's machine is the optimized one's builder as LLJIT
+                       // prepared it (JITLink's small code model, PIC) at another level: with
+                       // the JIT default, the large code model, FastISel cannot lower a single
+                       // call, and every block fell back to SelectionDAG at its first call.
+                       llvm::orc::JITTargetMachineBuilder quick_jtmb = optimized;
+                       quick_jtmb.setCodeGenOptLevel(quick_cg);
+                       auto quick_tm = quick_jtmb.createTargetMachine();
                        if (!quick_tm) return quick_tm.takeError();
                        if (quick_fast_isel) (*quick_tm)->setFastISel(true);
                        auto optimized_tm = optimized.createTargetMachine();
