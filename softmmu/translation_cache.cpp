@@ -110,6 +110,7 @@ void TranslationCache::reset_space(Space& s) {
   }
   s.filled.clear();
   s.filled_overflow = false;
+  clear_filter(s);
   s.roots = ShadowRoots{};
   s.recorded.clear();
   s.large.clear();
@@ -142,6 +143,7 @@ void TranslationCache::grow(CpuState& cpu, Space& s) {
   }
   s.filled.clear();
   s.filled_overflow = false;
+  clear_filter(s);
   activate(cpu, static_cast<unsigned>(&s - spaces_), active_view_);
   current_.tlb_offset = cpu.tlb_offset;
 }
@@ -307,7 +309,7 @@ void TranslationCache::note_walk(CpuState& cpu, uint64_t linear, const WalkResul
   hook_cpu_ = &cpu;
   const uint64_t vpage = linear & kPageMask;
   Space& s = spaces_[active_space_];
-  note_fill(cpu, s, vpage);
+  note_fill(cpu, s, vpage, walk.paddr);
   if (walk.page_size > kPageSize) s.large[large_key(vpage, walk.page_size)] = true;
   for (unsigned i = 0; i < walk.num_levels; ++i) {
     const WalkLevel& l = walk.levels[i];
@@ -384,7 +386,29 @@ void TranslationCache::untrace_flooded(CpuState& cpu, uint64_t pfn) {
   ++stats_.flood_untraced;
 }
 
-void TranslationCache::note_fill(CpuState& cpu, Space& s, uint64_t vpage) {
+bool TranslationCache::may_grant_write(const Space& s, const uint8_t* host) const {
+  if (s.root == kNoPaging || s.pages_filter.empty()) return true;
+  const size_t bit = filter_bit(s, host);
+  return (s.pages_filter[bit / 64] >> (bit % 64)) & 1;
+}
+
+void TranslationCache::set_filter(Space& s, const uint8_t* host) {
+  const size_t bit = filter_bit(s, host);
+  s.pages_filter[bit / 64] |= uint64_t{1} << (bit % 64);
+}
+
+void TranslationCache::rebuild_filter(Space& s) {
+  clear_filter(s);
+  for (unsigned v = 0; v < kViews; ++v) {
+    if (!s.used[v] || !s.views[v]) continue;
+    const TlbEntry* t = s.views[v].get();
+    for (size_t i = 0; i < entries(s); ++i)
+      if (t[i].tag_write != kTlbInvalid)
+        set_filter(s, reinterpret_cast<const uint8_t*>(t[i].tag_write + t[i].addend));
+  }
+}
+
+void TranslationCache::note_fill(CpuState& cpu, Space& s, uint64_t vpage, uint64_t paddr) {
   // The fill about to happen replaces the active table's entry at the page's index: if that
   // entry maps another page, it is a capacity (or conflict) miss, counted towards growing.
   if (const TlbEntry* table = s.views[active_view_].get()) {
@@ -398,6 +422,14 @@ void TranslationCache::note_fill(CpuState& cpu, Space& s, uint64_t vpage) {
       }
     }
   }
+  // The host page the fill maps (after any growth above, which empties the filter with the
+  // tables; translate_and_fill applies a closed A20 gate after the translation). The filter
+  // only gains bits as fills replace entries, so after a table's worth of fills it is rebuilt
+  // from the write grants the tables hold.
+  if (s.pages_filter.size() != entries(s) * 2 / 64) clear_filter(s);
+  if (++s.filter_fills > entries(s)) rebuild_filter(s);
+  if (cpu.a20_off) paddr &= ~(uint64_t{1} << 20);
+  if (const uint8_t* host = cpu.memory->host_ptr(paddr & kPageMask)) set_filter(s, host);
   if (s.filled_overflow) return;
   if (s.filled.size() < entries(s) / 4)
     s.filled.push_back(static_cast<uint16_t>(index_of(s, vpage)));
@@ -430,7 +462,7 @@ bool TranslationCache::shadow_translate(CpuState& cpu, uint64_t linear, AccessIn
   }
   ++stats_.shadow_hits;
   const uint64_t vpage = linear & kPageMask;
-  note_fill(cpu, s, vpage);
+  note_fill(cpu, s, vpage, path.paddr);
   if (path.page_size > kPageSize) s.large[large_key(vpage, path.page_size)] = true;
   // The TLB fill that follows depends on every entry of the path, in this address space. If
   // the page's records are current (no entry of its path changed since they were made: that
@@ -536,9 +568,11 @@ void TranslationCache::revoke_write(CpuState& cpu, uint64_t page_paddr) {
       }
     }
   };
-  revoke_in(cpu.tlb, kTlbSize);
+  // The inline table is filled only while it is the active one (no space activated yet); an
+  // inactive one is never used again before flush_all() clears it.
+  if (cpu.tlb_offset == 0) revoke_in(cpu.tlb, kTlbSize);
   for (Space& s : spaces_) {
-    if (!s.valid) continue;
+    if (!s.valid || !may_grant_write(s, host)) continue;
     for (unsigned v = 0; v < kViews; ++v)
       if (s.used[v]) revoke_in(s.views[v].get(), entries(s));
   }

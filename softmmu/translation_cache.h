@@ -142,6 +142,13 @@ class TranslationCache {
     // window_start (the growth policy, translation_cache.cpp note_fill()).
     uint64_t evictions = 0;
     uint64_t window_start = 0;
+    // The host pages its tables may grant writes to (a bitmap of 2 bits per entry, hashed by
+    // page: set on every recorded fill, rebuilt from the tables after every table's worth of
+    // fills, cleared when they are emptied), so that revoking the write grants to a page scans
+    // only the tables that may hold one (revoke_write). Paging-off spaces record no fills: their
+    // tables are always scanned.
+    std::vector<uint64_t> pages_filter;
+    size_t filter_fills = 0;  // fills since the filter was last rebuilt or cleared
     // Table indices filled since the last reset (walks recorded by note_walk), so an eviction
     // clears a few entries instead of whole tables; `filled_overflow`: too many, or fills that
     // are not recorded (paging off), clear everything.
@@ -172,7 +179,18 @@ class TranslationCache {
   void reset_space(Space& s);
   void drop_vpage(Space& s, uint64_t vpage);
   void drop_range(Space& s, uint64_t base, uint64_t size);
-  void note_fill(CpuState& cpu, Space& s, uint64_t vpage);
+  void note_fill(CpuState& cpu, Space& s, uint64_t vpage, uint64_t paddr);
+  static size_t filter_bit(const Space& s, const uint8_t* host) {
+    const uint64_t page = reinterpret_cast<uintptr_t>(host) >> kPageShift;
+    return static_cast<size_t>((page * 0x9E3779B97F4A7C15ull) >> (63 - s.bits));
+  }
+  bool may_grant_write(const Space& s, const uint8_t* host) const;
+  static void set_filter(Space& s, const uint8_t* host);
+  void rebuild_filter(Space& s);
+  static void clear_filter(Space& s) {
+    s.pages_filter.assign(entries(s) * 2 / 64, 0);
+    s.filter_fills = 0;
+  }
   void grow(CpuState& cpu, Space& s);
   static size_t entries(const Space& s) { return size_t{1} << s.bits; }
   static unsigned index_of(const Space& s, uint64_t vpage) {

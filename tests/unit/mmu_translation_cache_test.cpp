@@ -286,6 +286,14 @@ TEST(MmuTranslationCache, CostlyCapacityMissesGrowTheTableAndAFlushShrinksIt) {
     ASSERT_EQ(read_mem<uint64_t>(pc.cpu(), kBase + i * kPageSize), i);
   EXPECT_EQ(tr.cache().stats().shadow_hits, hits);
   EXPECT_EQ(tr.stats().walks, walks);
+  // Revoking the write grants to one frame finds its entry in the grown table (the revocation
+  // scans only the tables whose page filter may hold the frame).
+  const uint64_t kLin3 = kBase + 3 * kPageSize;
+  write_mem<uint64_t>(pc.cpu(), kLin3, 3);
+  ASSERT_EQ(tlb_entry(pc.cpu(), kLin3).tag_write, kLin3);
+  tlb_revoke_write(pc.cpu(), kFrames + 3 * kPageSize);
+  EXPECT_NE(tlb_entry(pc.cpu(), kLin3).tag_write, kLin3);
+  EXPECT_EQ(tlb_entry(pc.cpu(), kLin3).tag_read, kLin3) << "only the write grant goes";
   // The grown table stays coherent: a traced write to one PTE drops that page's entry.
   const uint64_t pte = t.entry_addr(kBase + 5 * kPageSize, 1);
   t.map(kBase + kPages * kPageSize, pte & kPageMask, 1, kUserFlags);  // a window on the table
