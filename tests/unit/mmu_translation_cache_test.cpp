@@ -23,6 +23,29 @@ constexpr uint64_t kLinB = 0x0000400000002000ull;       // same page table as kL
 constexpr uint64_t kLinTables = 0x0000500000000000ull;  // where page-table pages are mapped
 constexpr uint64_t kFrame1 = 0x01000000, kFrame2 = 0x01001000, kFrame3 = 0x01002000;
 
+// A 4-level CPU with the paging translator and one address space.
+struct FourLevel {
+  FourLevel() : t(pc, PagingMode::k4Level) {
+    pc.enter(PagingMode::k4Level);
+    pc.cpu().translator = &tr;
+  }
+  // Loads the tables' root (once the mappings are in place).
+  void start() {
+    pc.cpu().cr3 = t.cr3();
+    tlb_flush_all(pc.cpu());
+  }
+  // A traced guest write: the leaf PTE of `linear` rewritten through a window onto its table
+  // mapped at `window`.
+  void rewrite_pte(uint64_t linear, uint64_t window, uint64_t value) {
+    const uint64_t pte = t.entry_addr(linear, 1);
+    t.map(window, pte & kPageMask, 1, kUserFlags);
+    write_mem<uint64_t>(pc.cpu(), window + (pte & (kPageSize - 1)), value);
+  }
+  PagingCpu pc;
+  PagingTranslator tr;
+  PageTables t;
+};
+
 // A 4-level CPU with the paging translator and two address spaces whose tables live in
 // separate pools; each maps kLinA/kLinB and a window onto its own leaf page table.
 struct TwoSpaces {
@@ -224,17 +247,14 @@ TEST(MmuTranslationCache, FlushAllDropsEverythingAndUntracesTables) {
 }
 
 TEST(MmuTranslationCache, ShadowTablesServeConflictMissesWithoutAWalk) {
-  PagingCpu pc;
-  PagingTranslator tr;
-  pc.enter(PagingMode::k4Level);
-  pc.cpu().translator = &tr;
-  PageTables t(pc, PagingMode::k4Level);
+  FourLevel m;
+  PagingCpu& pc = m.pc;
+  PagingTranslator& tr = m.tr;
   // 8192 pages: eight times the table size, so fills keep evicting each other.
   constexpr uint64_t kBase = 0x0000600000000000ull;
   constexpr uint64_t kPages = 8192;
-  for (uint64_t i = 0; i < kPages; ++i) t.map(kBase + i * kPageSize, kFrame1, 1, kUserFlags);
-  pc.cpu().cr3 = t.cr3();
-  tlb_flush_all(pc.cpu());
+  for (uint64_t i = 0; i < kPages; ++i) m.t.map(kBase + i * kPageSize, kFrame1, 1, kUserFlags);
+  m.start();
   // A guest doing a thousand instructions of work per access: the misses are too rare to
   // make the table grow.
   for (int round = 0; round < 4; ++round) {
@@ -247,10 +267,7 @@ TEST(MmuTranslationCache, ShadowTablesServeConflictMissesWithoutAWalk) {
   EXPECT_EQ(tr.stats().walks, kPages) << "only the first round walks the guest tables";
   EXPECT_EQ(tr.cache().stats().shadow_hits, 3 * kPages);
   // A traced write to one PTE drops its shadow entry too: the next miss walks.
-  const uint64_t pte = t.entry_addr(kBase + 5 * kPageSize, 1);
-  t.map(kBase + kPages * kPageSize, pte & kPageMask, 1, kUserFlags);  // a window on the table
-  write_mem<uint64_t>(pc.cpu(), kBase + kPages * kPageSize + (pte & (kPageSize - 1)),
-                      kFrame2 | kUserFlags);
+  m.rewrite_pte(kBase + 5 * kPageSize, kBase + kPages * kPageSize, kFrame2 | kUserFlags);
   const uint64_t walks = tr.stats().walks;
   pc.write<uint64_t>(kFrame2, 0x2222);
   EXPECT_EQ(read_mem<uint64_t>(pc.cpu(), kBase + 5 * kPageSize), 0x2222u);
@@ -258,22 +275,19 @@ TEST(MmuTranslationCache, ShadowTablesServeConflictMissesWithoutAWalk) {
 }
 
 TEST(MmuTranslationCache, CostlyCapacityMissesGrowTheTableAndAFlushShrinksIt) {
-  PagingCpu pc;
-  PagingTranslator tr;
-  pc.enter(PagingMode::k4Level);
-  pc.cpu().translator = &tr;
-  PageTables t(pc, PagingMode::k4Level);
+  FourLevel m;
+  PagingCpu& pc = m.pc;
+  PagingTranslator& tr = m.tr;
   // 4096 pages, each on its own frame, read over and over with no other work in between: every
   // access of a 1024-entry table evicts another page, as in a sieve striding over a big array.
   constexpr uint64_t kBase = 0x0000600000000000ull;
   constexpr uint64_t kPages = 4096;
   constexpr uint64_t kFrames = 0x01000000;  // 16 MiB of frames: the top half of the RAM
   for (uint64_t i = 0; i < kPages; ++i) {
-    t.map(kBase + i * kPageSize, kFrames + i * kPageSize, 1, kUserFlags);
+    m.t.map(kBase + i * kPageSize, kFrames + i * kPageSize, 1, kUserFlags);
     pc.write<uint64_t>(kFrames + i * kPageSize, i);
   }
-  pc.cpu().cr3 = t.cr3();
-  tlb_flush_all(pc.cpu());
+  m.start();
   EXPECT_EQ(tlb_entries(pc.cpu()), kTlbSize);
   for (int round = 0; round < 3; ++round)
     for (uint64_t i = 0; i < kPages; ++i)
@@ -295,10 +309,8 @@ TEST(MmuTranslationCache, CostlyCapacityMissesGrowTheTableAndAFlushShrinksIt) {
   EXPECT_NE(tlb_entry(pc.cpu(), kLin3).tag_write, kLin3);
   EXPECT_EQ(tlb_entry(pc.cpu(), kLin3).tag_read, kLin3) << "only the write grant goes";
   // The grown table stays coherent: a traced write to one PTE drops that page's entry.
-  const uint64_t pte = t.entry_addr(kBase + 5 * kPageSize, 1);
-  t.map(kBase + kPages * kPageSize, pte & kPageMask, 1, kUserFlags);  // a window on the table
-  write_mem<uint64_t>(pc.cpu(), kBase + kPages * kPageSize + (pte & (kPageSize - 1)),
-                      (kFrames + 7 * kPageSize) | kUserFlags);
+  m.rewrite_pte(kBase + 5 * kPageSize, kBase + kPages * kPageSize,
+                (kFrames + 7 * kPageSize) | kUserFlags);
   EXPECT_EQ(read_mem<uint64_t>(pc.cpu(), kBase + 5 * kPageSize), 7u);
   // A full flush returns the space to the smallest table.
   tlb_flush_all(pc.cpu());
