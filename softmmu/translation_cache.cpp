@@ -25,7 +25,9 @@ static_assert(kMaxTlbBits <= 16, "Space::filled holds 16-bit indices");
 // A table grows when a table's worth of fills that evicted another page's entry came within
 // fewer than this many guest instructions per eviction: a miss rate at which the misses (a shadow
 // walk each, some hundreds of nanoseconds) cost more than the guest's own work. Measured: the
-// paged sieve of bench/ evicts once per ~40 instructions; a Linux boot's spaces ... (docs).
+// paged sieve of bench/jit_bench.sh evicts once per ~40 instructions and grows its table to the
+// maximum; the Linux boot test grows 9 to 69 tables in all and takes the same time as with
+// fixed 1,024-entry tables.
 constexpr uint64_t kGrowInsnsPerEviction = 256;
 // Linear pages per address space whose records are kept alive without a TLB entry (bounds the
 // reverse map: beyond it the set is emptied and the records die at the next garbage collection).
