@@ -92,7 +92,10 @@ Translation translate_and_fill(CpuState& cpu, uint64_t linear, Access access) {
       e = TlbEntry{kTlbInvalid, kTlbInvalid, kTlbInvalid, addend};
     if (t.readable) e.tag_read = vpage;
     // Write-tracked pages (translated code, page tables) are never written directly.
-    if (t.writable && !mem.is_write_tracked(ppage)) e.tag_write = vpage;
+    if (t.writable && !mem.is_write_tracked(ppage)) {
+      e.tag_write = vpage;
+      if (TranslationCache* tc = cache_of(cpu)) tc->note_write_grant(cpu, host);
+    }
     if (t.executable) e.tag_exec = vpage;
   }
   return t;

@@ -311,7 +311,7 @@ void TranslationCache::note_walk(CpuState& cpu, uint64_t linear, const WalkResul
   hook_cpu_ = &cpu;
   const uint64_t vpage = linear & kPageMask;
   Space& s = spaces_[active_space_];
-  note_fill(cpu, s, vpage, walk.paddr);
+  note_fill(cpu, s, vpage);
   if (walk.page_size > kPageSize) s.large[large_key(vpage, walk.page_size)] = true;
   for (unsigned i = 0; i < walk.num_levels; ++i) {
     const WalkLevel& l = walk.levels[i];
@@ -389,7 +389,7 @@ void TranslationCache::untrace_flooded(CpuState& cpu, uint64_t pfn) {
 }
 
 bool TranslationCache::may_grant_write(const Space& s, const uint8_t* host) const {
-  if (s.root == kNoPaging || s.pages_filter.empty()) return true;
+  if (s.pages_filter.empty()) return true;
   const size_t bit = filter_bit(s, host);
   return (s.pages_filter[bit / 64] >> (bit % 64)) & 1;
 }
@@ -410,7 +410,16 @@ void TranslationCache::rebuild_filter(Space& s) {
   }
 }
 
-void TranslationCache::note_fill(CpuState& cpu, Space& s, uint64_t vpage, uint64_t paddr) {
+void TranslationCache::note_write_grant(const CpuState& cpu, const uint8_t* host) {
+  if (cpu.tlb_offset == 0) return;  // the inline table: always scanned while active
+  Space& s = spaces_[active_space_];
+  // The bitmap only gains bits as grants replace each other, so after a table's worth of them it
+  // is rebuilt from the grants the tables hold (this one included: the entry is filled).
+  if (++s.filter_fills > entries(s)) rebuild_filter(s);
+  set_filter(s, host);
+}
+
+void TranslationCache::note_fill(CpuState& cpu, Space& s, uint64_t vpage) {
   // The fill about to happen replaces the active table's entry at the page's index: if that
   // entry maps another page, it is a capacity (or conflict) miss, counted towards growing.
   if (const TlbEntry* table = s.views[active_view_].get()) {
@@ -424,14 +433,6 @@ void TranslationCache::note_fill(CpuState& cpu, Space& s, uint64_t vpage, uint64
       }
     }
   }
-  // The host page the fill maps (after any growth above, which empties the filter with the
-  // tables; translate_and_fill applies a closed A20 gate after the translation). The filter
-  // only gains bits as fills replace entries, so after a table's worth of fills it is rebuilt
-  // from the write grants the tables hold.
-  if (s.pages_filter.size() != entries(s) * 2 / 64) clear_filter(s);
-  if (++s.filter_fills > entries(s)) rebuild_filter(s);
-  if (cpu.a20_off) paddr &= ~(uint64_t{1} << 20);
-  if (const uint8_t* host = cpu.memory->host_ptr(paddr & kPageMask)) set_filter(s, host);
   if (s.filled_overflow) return;
   if (s.filled.size() < entries(s) / 4)
     s.filled.push_back(static_cast<uint16_t>(index_of(s, vpage)));
@@ -464,7 +465,7 @@ bool TranslationCache::shadow_translate(CpuState& cpu, uint64_t linear, AccessIn
   }
   ++stats_.shadow_hits;
   const uint64_t vpage = linear & kPageMask;
-  note_fill(cpu, s, vpage, path.paddr);
+  note_fill(cpu, s, vpage);
   if (path.page_size > kPageSize) s.large[large_key(vpage, path.page_size)] = true;
   // The TLB fill that follows depends on every entry of the path, in this address space. If
   // the page's records are current (no entry of its path changed since they were made: that

@@ -103,6 +103,9 @@ class TranslationCache {
   // A guest write of `size` bytes of `value` at `paddr` on a tracked page-table page, called
   // BEFORE the write lands: drops every translation derived from an entry the write changes.
   void on_table_write(CpuState& cpu, uint64_t paddr, unsigned size, uint64_t value);
+  // The fill just made grants direct writes to the host page `host` (access.cpp
+  // translate_and_fill): recorded for revoke_write.
+  void note_write_grant(const CpuState& cpu, const uint8_t* host);
   // Revokes every cached direct-write grant to the physical page (it became write-tracked).
   void revoke_write(CpuState& cpu, uint64_t page_paddr);
 
@@ -143,12 +146,11 @@ class TranslationCache {
     uint64_t evictions = 0;
     uint64_t window_start = 0;
     // The host pages its tables may grant writes to (a bitmap of 2 bits per entry, hashed by
-    // page: set on every recorded fill, rebuilt from the tables after every table's worth of
-    // fills, cleared when they are emptied), so that revoking the write grants to a page scans
-    // only the tables that may hold one (revoke_write). Paging-off spaces record no fills: their
-    // tables are always scanned.
+    // page: set by note_write_grant, rebuilt from the tables after every table's worth of
+    // grants, cleared when they are emptied), so that revoking the write grants to a page scans
+    // only the tables that may hold one (revoke_write).
     std::vector<uint64_t> pages_filter;
-    size_t filter_fills = 0;  // fills since the filter was last rebuilt or cleared
+    size_t filter_fills = 0;  // grants since the filter was last rebuilt or cleared
     // Table indices filled since the last reset (walks recorded by note_walk), so an eviction
     // clears a few entries instead of whole tables; `filled_overflow`: too many, or fills that
     // are not recorded (paging off), clear everything.
@@ -179,7 +181,7 @@ class TranslationCache {
   void reset_space(Space& s);
   void drop_vpage(Space& s, uint64_t vpage);
   void drop_range(Space& s, uint64_t base, uint64_t size);
-  void note_fill(CpuState& cpu, Space& s, uint64_t vpage, uint64_t paddr);
+  void note_fill(CpuState& cpu, Space& s, uint64_t vpage);
   static size_t filter_bit(const Space& s, const uint8_t* host) {
     const uint64_t page = reinterpret_cast<uintptr_t>(host) >> kPageShift;
     return static_cast<size_t>((page * 0x9E3779B97F4A7C15ull) >> (63 - s.bits));
