@@ -52,6 +52,11 @@ struct Block {
   uint64_t tier1_code = 0;     // the compiler's id of that code
   uint64_t tier1_pending = 0;  // the compiler's id of code being compiled for it (0: none)
   uint64_t tier1_since = 0;    // CpuState::insn_count when its quick code's run count started
+  // Threaded code (jit/threaded, docs/jit.md "Threaded code"): when `tier1` is the block's
+  // threaded code, the handle that frees it; kNoThreadedCode otherwise.
+  static constexpr uint32_t kNoThreadedCode = ~uint32_t{0};
+  uint32_t threaded_code = kNoThreadedCode;
+  bool threaded_tried = false;  // compiled (or tried) once: never again
   // Guest bytes whose change drops the block: its own, widened to cover every member when its
   // code is a region (docs/jit.md "Regions"). Physical addresses on the block's first page;
   // extent_end == 0: just the block's own bytes.

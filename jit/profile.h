@@ -12,7 +12,8 @@ namespace umbra::profile {
 enum Activity : uint8_t {
   kDispatch = 0,  // the engine between blocks, devices, event delivery, the machine's loop
   kTier0,         // tier-0 handlers
-  kTier1,         // tier-1 code
+  kTier1,         // tier-1 code (LLVM's)
+  kThreaded,      // threaded code (jit/threaded): tier-0 handlers called from compiled blocks
   kMmu,           // fast-TLB misses and other MMU slow paths (incl. MMIO and write tracing)
   kCompile,       // tier-1 compilation on the CPU thread (compile-all mode)
   kActivities,

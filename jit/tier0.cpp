@@ -91,8 +91,17 @@ Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
     hot_threshold_ = static_cast<uint32_t>(std::strtoul(hot, nullptr, 10));
   // Testing: the first compile of a block at the optimized level (state caching), so that the
   // differential tests, which run most blocks once, check that level too.
-  if (const char* first = std::getenv("UMBRA_JIT_FIRST_LEVEL"); first && *first)
-    optimize_first_ = std::string_view(first) == "optimized";
+  // Testing: the first compile of a block at the optimized level (state caching), or as
+  // threaded code only, so that the differential tests, which run most blocks once, check those
+  // too. Anything else: the quick level.
+  if (const char* first = std::getenv("UMBRA_JIT_FIRST_LEVEL"); first && *first) {
+    const std::string_view level = first;
+    first_level_ = level == "optimized"  ? FirstLevel::Optimized
+                   : level == "threaded" ? FirstLevel::Threaded
+                                         : FirstLevel::Quick;
+  }
+  if (const char* warm = std::getenv("UMBRA_JIT_WARM"); warm && *warm)
+    warm_threshold_ = static_cast<uint32_t>(std::strtoul(warm, nullptr, 10));
   if (const char* optimize = std::getenv("UMBRA_JIT_OPTIMIZE"); optimize && *optimize)
     optimize_threshold_ = std::strtoull(optimize, nullptr, 10);
 }
@@ -172,21 +181,77 @@ void Tier0Engine::consider_optimizing(Block* b) {
 // Tier 1 is set up on the first block that gets hot, so runs that never need it (and tier 0)
 // pay nothing for LLVM. With `region`, the block's code also covers the successors it has been
 // seen going to on its page (a loop becomes a loop in one function).
-void Tier0Engine::tier_up(Block* b, bool region, bool quick) {
+bool Tier0Engine::ensure_tier1() {
+  if (tier1_) return true;
+  std::string error;
+  tier1_ = tier1::Tier1::get(&error);
   if (!tier1_) {
-    std::string error;
-    tier1_ = tier1::Tier1::get(&error);
-    if (!tier1_) {
-      static std::atomic<bool> said{false};
-      if (!said.exchange(true))
-        std::fprintf(stderr, "umbra: tier 1 is unavailable (%s); running on tier 0 only\n",
-                     error.c_str());
-      accel_ = AccelMode::Tier0;
-      return;
-    }
-    tier1_results_ = std::make_shared<tier1::ResultQueue>();
-    tier1_results_->set_notify(&cpu_.tier1_ready);
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true))
+      std::fprintf(stderr, "umbra: tier 1 is unavailable (%s); running on tier 0 only\n",
+                   error.c_str());
+    accel_ = AccelMode::Tier0;
+    return false;
   }
+  tier1_results_ = std::make_shared<tier1::ResultQueue>();
+  tier1_results_->set_notify(&cpu_.tier1_ready);
+  return true;
+}
+
+// Threaded code needs tier 1 only for its chain exits (chain_exit.h), so that threaded and
+// LLVM code chain to each other through the same slots.
+void Tier0Engine::install_threaded(Block* b) {
+  b->threaded_tried = true;
+  if (!threaded_) {
+    if (!ensure_tier1()) return;
+    threaded_ = std::make_unique<threaded::ThreadedCompiler>(tier1_->chain_exit(false),
+                                                             tier1_->chain_exit(true));
+  }
+  // In the tiered mode the code stops chaining once the block is hot, so that the dispatcher
+  // sees it and asks tier 1 for quick code; threaded code is all there is in the testing mode.
+  const uint64_t limit = accel_ == AccelMode::Jit ? hot_threshold_ : ~uint64_t{0};
+  threaded::ThreadedCompiler::Code code;
+  profile::set(profile::kCompile);
+  const bool ok = threaded_->compile(*b, &b->exec_count, limit, &code);
+  profile::set(profile::kDispatch);
+  if (!ok) return;
+  b->tier1 = code.fn;
+  b->threaded_code = code.handle;
+  for (auto [from, k] : b->incoming) from->chain[k].fn = code.fn;
+  ++stats_.threaded_installed;
+}
+
+void Tier0Engine::release_threaded(Block* b) {
+  if (b->threaded_code == Block::kNoThreadedCode) return;
+  threaded_->release(b->threaded_code);
+  b->threaded_code = Block::kNoThreadedCode;
+}
+
+void Tier0Engine::consider_tier_up(Block* b) {
+  const bool all = accel_ == AccelMode::CompileAll;
+  if (all && first_level_ == FirstLevel::Threaded) {
+    if (!b->threaded_tried) install_threaded(b);
+    return;
+  }
+  if (!b->tier1 && !b->threaded_tried && accel_ == AccelMode::Jit && warm_threshold_ &&
+      b->exec_count >= warm_threshold_)
+    install_threaded(b);
+  // Hot: quick code. Still hot with quick code: optimized code, as a region with the successors
+  // seen by then (docs/jit.md "Two levels"). Compile-everything does both, on a block's first
+  // run and on its kCompileAllRegionAt-th.
+  if (b->tier1_state == kTier1None && b->exec_count >= (all ? 1u : hot_threshold_)) {
+    tier_up(b, false, first_level_ != FirstLevel::Optimized);
+  } else if (b->tier1_quick && !b->tier1_pending &&
+             (all ? b->exec_count == kCompileAllRegionAt : b->exec_count >= optimize_threshold_)) {
+    consider_optimizing(b);
+  } else if (b->threaded_code != Block::kNoThreadedCode && b->exec_count >= hot_threshold_) {
+    // Hot threaded code whose quick code is on its way, or failed: it chains again meanwhile.
+    b->exec_count = 0;
+  }
+}
+
+void Tier0Engine::tier_up(Block* b, bool region, bool quick) {
+  if (!ensure_tier1()) return;
   const std::vector<Block*> members = region ? region_members(b) : std::vector<Block*>{b};
   // Whether the guest has been seen coming back to the entry from inside the region.
   bool loops = false;
@@ -237,6 +302,9 @@ void Tier0Engine::tier_up(Block* b, bool region, bool quick) {
     return;
   }
   if (b->tier1_state == kTier1None) b->tier1_state = kTier1Queued;
+  // Its runs count again from here: threaded code returns to the dispatcher while the count is
+  // at the hot threshold, which it need not do while the request is pending.
+  if (quick) b->exec_count = 0;
   b->tier1_pending = job.id;
   tier1_pending_[job.id] = PendingCode{b, is_region, quick};
   tier1_->request(tier1_results_, std::move(job));
@@ -328,7 +396,10 @@ Block* Tier0Engine::successor(const Block* from) const {
 // released: no tier-1 code runs while the dispatcher installs.
 void Tier0Engine::install_tier1(Block* b, tier1::BlockFn fn, uint64_t code, bool region,
                                 bool quick) {
-  if (b->tier1 && b->tier1_code != code) tier1_->release(b->tier1_code);
+  if (b->threaded_code != Block::kNoThreadedCode)
+    release_threaded(b);
+  else if (b->tier1 && b->tier1_code != code)
+    tier1_->release(b->tier1_code);
   b->tier1 = fn;
   b->tier1_code = code;
   b->tier1_region = region;
@@ -344,6 +415,7 @@ void Tier0Engine::install_tier1(Block* b, tier1::BlockFn fn, uint64_t code, bool
 void Tier0Engine::on_block_freed(void* self, const Block& b) {
   auto* e = static_cast<Tier0Engine*>(self);
   if (b.tier1_state == kTier1Compiled) e->tier1_->release(b.tier1_code);
+  if (b.threaded_code != Block::kNoThreadedCode) e->threaded_->release(b.threaded_code);
   if (b.tier1_pending) e->tier1_pending_.erase(b.tier1_pending);
 }
 
@@ -571,17 +643,7 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
       b = const_cast<Block*>(find_block());
     }
     ++b->exec_count;
-    if (accel_ != AccelMode::Tier0) {
-      // Hot: quick code. Still hot with quick code: optimized code, as a region with the
-      // successors seen by then (docs/jit.md "Two levels"). Compile-everything does both, on a
-      // block's first run and on its kCompileAllRegionAt-th.
-      const bool all = accel_ == AccelMode::CompileAll;
-      if (b->tier1_state == kTier1None && b->exec_count >= (all ? 1u : hot_threshold_))
-        tier_up(b, false, !optimize_first_);
-      else if (b->tier1_quick && !b->tier1_pending &&
-               (all ? b->exec_count == kCompileAllRegionAt : b->exec_count >= optimize_threshold_))
-        consider_optimizing(b);
-    }
+    if (accel_ != AccelMode::Tier0) consider_tier_up(b);
     running_ = b;
     running_rip_ = linear_pc(cpu);
     if (b->tier1) {
@@ -600,6 +662,9 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
         // The linear page it ran at is known only if it is the block entered here.
         chain_from_pc_ = last == b ? running_rip_ : ~uint64_t{0};
       }
+      // Code that counts its runs returns here when they make it hot: chained code may never
+      // come through the dispatcher otherwise.
+      if (last->valid && accel_ != AccelMode::Tier0) consider_tier_up(last);
       stats_.tier1_insns += cpu.insn_count - before;
       ++stats_.tier1_runs;
       running_ = nullptr;

@@ -11,6 +11,7 @@
 #include "frontend/system/interrupts.h"
 #include "jit/block_cache.h"
 #include "jit/engine.h"
+#include "jit/threaded/threaded_compiler.h"
 #include "jit/tier1/tier1.h"
 
 namespace umbra {
@@ -24,12 +25,13 @@ struct EngineStats {
   uint64_t faults = 0;
   uint64_t events_delivered = 0;
   uint64_t double_faults = 0;
-  uint64_t tier1_runs = 0;       // blocks run as tier-1 code
-  uint64_t tier1_insns = 0;      // instructions retired by tier-1 code
-  uint64_t tier1_installed = 0;  // compiled blocks installed
-  uint64_t tier1_regions = 0;    // ... of which regions (docs/jit.md "Regions")
-  uint64_t tier1_failed = 0;     // blocks tier 1 could not compile (they stay on tier 0)
-  uint64_t chains_linked = 0;    // chain slots filled (docs/jit.md "Chaining")
+  uint64_t tier1_runs = 0;          // entries from the dispatcher into compiled code (either kind)
+  uint64_t tier1_insns = 0;         // instructions retired by compiled code (chained runs too)
+  uint64_t tier1_installed = 0;     // compiled blocks installed
+  uint64_t tier1_regions = 0;       // ... of which regions (docs/jit.md "Regions")
+  uint64_t tier1_failed = 0;        // blocks tier 1 could not compile (they stay on tier 0)
+  uint64_t threaded_installed = 0;  // blocks given threaded code (docs/jit.md "Threaded code")
+  uint64_t chains_linked = 0;       // chain slots filled (docs/jit.md "Chaining")
 };
 
 class Tier0Engine {
@@ -53,6 +55,8 @@ class Tier0Engine {
   AccelMode accel() const { return accel_; }
   // Executions of a tier-0 block before it is queued for tier 1 (tiered mode).
   void set_hot_threshold(uint32_t n) { hot_threshold_ = n; }
+  // Executions of a tier-0 block before it gets threaded code (tiered mode; 0: never).
+  void set_warm_threshold(uint32_t n) { warm_threshold_ = n; }
   // Runs of quick tier-1 code before it is replaced by optimized code (docs/jit.md "Two
   // levels"; UMBRA_JIT_OPTIMIZE sets it too).
   void set_optimize_threshold(uint64_t n) { optimize_threshold_ = n; }
@@ -68,6 +72,8 @@ class Tier0Engine {
 
   const EngineStats& stats() const { return stats_; }
   BlockCache& blocks() { return cache_; }
+  // The threaded-code compiler, once a block has been compiled (null before).
+  const threaded::ThreadedCompiler* threaded() const { return threaded_.get(); }
 
  private:
   const Block* find_block();
@@ -80,6 +86,14 @@ class Tier0Engine {
   void run_one_instruction();
   void deliver(const Event& ev);
   const Block* build_block(uint64_t rip, uint32_t mode_key);
+  // The next step up for a block the dispatcher is about to run or that code just returned
+  // from: threaded code, a tier-1 request, an optimized region (docs/jit.md "Tier-up policy").
+  void consider_tier_up(Block* b);
+  // Gives a block threaded code (docs/jit.md "Threaded code").
+  void install_threaded(Block* b);
+  void release_threaded(Block* b);
+  // Tier 1, set up on first use; false (and tier 0 only from then on) if it cannot be.
+  bool ensure_tier1();
   // Tier 1: queue (or, in compile-everything mode, compile) a block; install finished code.
   std::vector<Block*> region_members(Block* head) const;
   void tier_up(Block* b, bool region, bool quick);
@@ -116,6 +130,8 @@ class Tier0Engine {
   InterruptController* irq_ = nullptr;
   AccelMode accel_ = AccelMode::Tier0;
   uint32_t hot_threshold_ = 1000;  // docs/jit.md "Tier-up policy": measured on the Linux boot
+  uint32_t warm_threshold_ = 16;   // ... and the threshold for threaded code
+  std::unique_ptr<threaded::ThreadedCompiler> threaded_;
   tier1::Tier1* tier1_ = nullptr;
   std::shared_ptr<tier1::ResultQueue> tier1_results_;
   struct PendingCode {
@@ -125,7 +141,10 @@ class Tier0Engine {
   std::unordered_map<uint64_t, PendingCode> tier1_pending_;  // requested code by its id
   // Runs (dispatched or chained) after which quick code is replaced by optimized code.
   uint64_t optimize_threshold_ = 20000;
-  bool optimize_first_ = false;     // UMBRA_JIT_FIRST_LEVEL=optimized (testing)
+  // The first code a block gets in the compile-everything mode (UMBRA_JIT_FIRST_LEVEL, testing):
+  // tier 1's quick level (default), its optimized level, or threaded code only.
+  enum class FirstLevel : uint8_t { Quick, Optimized, Threaded };
+  FirstLevel first_level_ = FirstLevel::Quick;
   Block* chain_from_ = nullptr;     // block that just ran to its end with a near branch
   uint64_t chain_from_pc_ = 0;      // the linear PC it was entered at (~0: unknown)
   uint64_t tier1_entry_count_ = 0;  // insn_count when tier-1 code was last entered

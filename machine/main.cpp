@@ -61,15 +61,28 @@ void print_engine_stats(const umbra::Tier0Engine& engine, const umbra::profile::
     namespace p = umbra::profile;
     auto pct = [&](p::Activity a) { return 100.0 * static_cast<double>(sampler.samples(a)) / n; };
     std::fprintf(stderr,
-                 "umbra: CPU thread time (%llu samples of 1 ms CPU time): tier 0 %.1f%%, tier 1 "
-                 "%.1f%%, MMU slow paths %.1f%%, dispatch/devices %.1f%%, compiling %.1f%%\n",
-                 static_cast<unsigned long long>(n), pct(p::kTier0), pct(p::kTier1), pct(p::kMmu),
-                 pct(p::kDispatch), pct(p::kCompile));
+                 "umbra: CPU thread time (%llu samples of 1 ms CPU time): tier 0 %.1f%%, "
+                 "threaded code %.1f%%, tier 1 %.1f%%, MMU slow paths %.1f%%, dispatch/devices "
+                 "%.1f%%, compiling %.1f%%\n",
+                 static_cast<unsigned long long>(n), pct(p::kTier0), pct(p::kThreaded),
+                 pct(p::kTier1), pct(p::kMmu), pct(p::kDispatch), pct(p::kCompile));
+  }
+  if (const umbra::threaded::ThreadedCompiler* th = engine.threaded()) {
+    const umbra::threaded::ThreadedStats& t = th->stats();
+    std::fprintf(stderr,
+                 "umbra: threaded code: %llu blocks (%llu guest instructions, %llu bytes), %.2f us "
+                 "per block, %llu released, %zu chunks of %zu KiB in use\n",
+                 static_cast<unsigned long long>(t.blocks),
+                 static_cast<unsigned long long>(t.insns), static_cast<unsigned long long>(t.bytes),
+                 t.blocks ? t.ns / 1e3 / static_cast<double>(t.blocks) : 0.0,
+                 static_cast<unsigned long long>(t.released), th->arena().chunks_in_use(),
+                 umbra::threaded::CodeArena::kChunkBytes >> 10);
   }
   if (engine.accel() == umbra::AccelMode::Tier0 && s.tier1_installed == 0) return;
   std::fprintf(stderr,
-               "umbra: tier 1 (%s): %llu blocks installed (%llu regions), %llu failed, %llu block "
-               "runs, %llu instructions\n",
+               "umbra: tier 1 (%s): %llu blocks installed (%llu regions), %llu failed; compiled "
+               "code (threaded or tier 1) entered %llu times from the dispatcher, %llu "
+               "instructions\n",
                umbra::accel_mode_name(engine.accel()),
                static_cast<unsigned long long>(s.tier1_installed),
                static_cast<unsigned long long>(s.tier1_regions),

@@ -48,6 +48,7 @@
 #include <unordered_map>
 
 #include "jit/block_cache.h"
+#include "jit/profile.h"
 #include "jit/tier1/chain_exit.h"
 #include "jit/tier1/native_symbols.h"
 #include "jit/tier1/semantics_library.h"
@@ -323,6 +324,8 @@ struct BlockCompiler::Impl {
   std::string function_pipeline = kDefaultFunctionPipeline;
   std::string quick_pipeline = kDefaultQuickPipeline;
   std::string fold_pipeline = kDefaultFoldPipeline;
+  const void* chain_exit64 = nullptr;
+  const void* chain_exit_legacy = nullptr;
 };
 
 namespace {
@@ -469,12 +472,24 @@ std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
     *error = llvm::toString(std::move(e));
     return nullptr;
   }
+  for (const bool legacy : {false, true}) {
+    auto sym = impl->jit->lookup(legacy ? kChainExitLegacy : kChainExit64);
+    if (!sym) {
+      *error = llvm::toString(sym.takeError());
+      return nullptr;
+    }
+    (legacy ? impl->chain_exit_legacy : impl->chain_exit64) = sym->toPtr<const void*>();
+  }
   return std::unique_ptr<BlockCompiler>(new BlockCompiler(std::move(impl)));
 }
 
 BlockCompiler::BlockCompiler(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 BlockCompiler::~BlockCompiler() = default;
+
+const void* BlockCompiler::chain_exit(bool legacy) const {
+  return legacy ? impl_->chain_exit_legacy : impl_->chain_exit64;
+}
 
 BlockFn BlockCompiler::compile(const BlockJob& job) {
   return compile_batch({&job})[0];
@@ -582,6 +597,9 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
     llvm::Value* rip_ptr = field(offsetof(CpuState, rip), "rip");
     llvm::Value* block_ptr = field(offsetof(CpuState, tier1_block));
     b.CreateStore(constant_ptr(job.blocks[0].block), field(offsetof(CpuState, tier1_region)));
+    // The CPU thread's profile (jit/profile.h): chaining moves between LLVM's code and threaded
+    // code without the dispatcher, so each says what runs on entry.
+    b.CreateStore(b.getInt8(profile::kTier1), constant_ptr(&profile::g_activity));
     llvm::Value* entries = nullptr;
     if (job.entry_counter) {
       // Quick code counts its runs, chained ones included, and returns to the dispatcher instead

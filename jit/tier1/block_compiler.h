@@ -83,6 +83,9 @@ class BlockCompiler {
 
   const CompileStats& stats() const { return stats_; }
   const std::string& last_error() const { return last_error_; }
+  // The chain exits (chain_exit.h), compiled when the compiler is created: threaded code
+  // (jit/threaded) jumps to them too.
+  const void* chain_exit(bool legacy) const;
 
   // Debugging: print each block's optimized IR to stderr (UMBRA_JIT_DUMP=1).
   void set_dump_ir(bool on) { dump_ir_ = on; }

@@ -399,18 +399,18 @@ int run(const Options& opt) {
   if (tier_counts) {
     const TierCounts& c = *tier_counts;
     std::printf("umbra: accel %s; tier 1: %" PRIu64 " blocks installed, %" PRIu64
-                " failed to compile, %" PRIu64 " block runs, %" PRIu64 " of %" PRIu64
-                " instructions retired by tier-1 code (%" PRIu64
-                " blocks built)\n",
-                umbra::accel_mode_name(tier_mode), c.tier1_installed, c.tier1_failed, c.tier1_runs,
-                c.tier1_insns, c.insns, c.blocks_built);
+                " failed to compile; %" PRIu64 " blocks as threaded code; %" PRIu64
+                " block runs, %" PRIu64 " of %" PRIu64
+                " instructions retired by compiled code (%" PRIu64 " blocks built)\n",
+                umbra::accel_mode_name(tier_mode), c.tier1_installed, c.tier1_failed,
+                c.threaded_installed, c.tier1_runs, c.tier1_insns, c.insns, c.blocks_built);
     // A run that asked for compiled code must have had some: otherwise it tested tier 0 only.
     // In compile-all mode a block is compiled and installed before its first run, so every
     // block installed ran as tier-1 code (EngineStats counts tier-1 runs that end in an
     // exception too).
     const bool wants_tier1 =
         opt.compare_tiers || (opt.accel && *opt.accel == umbra::AccelMode::CompileAll);
-    if (wants_tier1 && c.tier1_installed == 0 && passed + failed > 0) {
+    if (wants_tier1 && c.tier1_installed + c.threaded_installed == 0 && passed + failed > 0) {
       std::printf("error: tier 1 was asked for but ran no code\n");
       tier1_missing = true;
     }

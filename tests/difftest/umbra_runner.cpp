@@ -116,6 +116,7 @@ namespace {
 
 void add_counts(const umbra::EngineStats& s, TierCounts* c) {
   c->tier1_installed += s.tier1_installed;
+  c->threaded_installed += s.threaded_installed;
   c->tier1_runs += s.tier1_runs;
   c->tier1_insns += s.tier1_insns;
   c->tier1_failed += s.tier1_failed;

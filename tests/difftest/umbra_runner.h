@@ -43,6 +43,7 @@ struct ArchSnapshot {
 // Tier-1 activity summed over every machine a runner used.
 struct TierCounts {
   uint64_t tier1_installed = 0;
+  uint64_t threaded_installed = 0;  // blocks given threaded code (docs/jit.md "Threaded code")
   uint64_t tier1_runs = 0;
   uint64_t tier1_insns = 0;
   uint64_t tier1_failed = 0;

@@ -1,0 +1,67 @@
+// Threaded code: the first compile of a warm block (docs/jit.md "Threaded code").
+//
+// A block becomes a short x86-64 function `void fn(CpuState*)` that does what tier 0 does for
+// it, written out: for each instruction, a direct call of its semantic handler with its decoded
+// Insn; after each, a test of CpuState::exit_request; at every exit the completed instructions
+// added to insn_count. It follows the same protocol as tier-1 code (tier1_block, tier1_region,
+// the entry counter, the chain exit), so a chain slot may hold either kind, and chaining goes
+// from threaded code to LLVM code and back without the dispatcher. Compiling costs a few
+// microseconds per block on the CPU thread, so warm blocks get it long before LLVM (which
+// costs milliseconds on a background thread) gets to them.
+//
+// A fault unwinds from the handler with longjmp as in tier 0: the code keeps no state of its
+// own but RBX (callee-saved, restored by longjmp with the engine's frame).
+#pragma once
+
+#include <cstdint>
+
+#include "jit/threaded/code_arena.h"
+
+namespace umbra {
+struct Block;
+struct CpuState;
+}  // namespace umbra
+
+namespace umbra::threaded {
+
+using BlockFn = void (*)(CpuState*);
+
+struct ThreadedStats {
+  uint64_t blocks = 0;      // blocks compiled
+  uint64_t insns = 0;       // guest instructions in them
+  uint64_t bytes = 0;       // host code emitted
+  uint64_t released = 0;    // blocks whose code was released
+  uint64_t ns = 0;          // time spent compiling
+  uint64_t arena_full = 0;  // blocks not compiled for want of code space
+};
+
+class ThreadedCompiler {
+ public:
+  // The chain exits of tier 1 (jit/tier1/chain_exit.h), for 64-bit mode and the legacy modes;
+  // null: blocks never chain.
+  ThreadedCompiler(const void* chain_exit64, const void* chain_exit_legacy);
+
+  bool ok() const { return arena_.ok(); }
+
+  struct Code {
+    BlockFn fn = nullptr;
+    uint32_t handle = 0;  // release(handle) frees it
+  };
+  // Compiles `b`. The code increments *entry_counter on every entry and, once the counter is at
+  // or above entry_limit, returns to the dispatcher instead of chaining (so the dispatcher sees
+  // that the block is hot). False when the code space is full.
+  bool compile(const Block& b, uint64_t* entry_counter, uint64_t entry_limit, Code* out);
+  // The block is gone or has other code: nothing runs `handle`'s code any more.
+  void release(uint32_t handle);
+
+  const ThreadedStats& stats() const { return stats_; }
+  const CodeArena& arena() const { return arena_; }
+
+ private:
+  CodeArena arena_;
+  const void* chain_exit64_;
+  const void* chain_exit_legacy_;
+  ThreadedStats stats_;
+};
+
+}  // namespace umbra::threaded

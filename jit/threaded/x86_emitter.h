@@ -1,0 +1,160 @@
+// The few x86-64 instructions threaded code is made of (jit/threaded/threaded_compiler.cpp),
+// encoded straight into executable memory. Encodings: Intel SDM vol. 2, chapter 2 (REX, ModRM,
+// SIB) and the instruction pages of CALL, JMP, Jcc, MOV, ADD, CMP, INC, PUSH, POP, RET.
+//
+// Only what the threaded compiler needs: the CpuState pointer lives in RBX (callee-saved, so it
+// survives the handler calls), RAX and RCX are scratch, RDI and RSI carry a handler's arguments.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace umbra::threaded {
+
+enum class Reg64 : uint8_t { RAX = 0, RCX = 1, RBX = 3, RSI = 6, RDI = 7 };
+
+class X86Emitter {
+ public:
+  X86Emitter(uint8_t* begin, size_t capacity) : begin_(begin), end_(begin + capacity), p_(begin) {}
+
+  uint8_t* pos() const { return p_; }
+  size_t size() const { return static_cast<size_t>(p_ - begin_); }
+  // False once an instruction did not fit (nothing beyond the capacity was written).
+  bool ok() const { return ok_; }
+
+  void push_rbx() { byte(0x53); }
+  void pop_rbx() { byte(0x5b); }
+  void ret() { byte(0xc3); }
+
+  // mov dst, src (64-bit registers): REX.W 89 /r.
+  void mov(Reg64 dst, Reg64 src) { bytes({0x48, 0x89, modrm(3, r(src), r(dst))}); }
+  // mov dst, imm64 (REX.W B8+r), or the shorter mov r32, imm32 (zero-extends) when it fits.
+  void mov_imm(Reg64 dst, uint64_t imm) {
+    if (imm <= 0xffffffffu) {
+      byte(static_cast<uint8_t>(0xb8 + r(dst)));
+      u32(static_cast<uint32_t>(imm));
+    } else {
+      bytes({0x48, static_cast<uint8_t>(0xb8 + r(dst))});
+      u64(imm);
+    }
+  }
+  // mov [rbx + disp], src / mov dst, [rbx + disp] (64-bit).
+  void store_rbx(int32_t disp, Reg64 src) { rbx_rm({0x48, 0x89}, r(src), disp); }
+  void load_rbx(Reg64 dst, int32_t disp) { rbx_rm({0x48, 0x8b}, r(dst), disp); }
+  // add qword [rbx + disp], imm32 (sign-extended): REX.W 81 /0 id.
+  void add_rbx_imm(int32_t disp, int32_t imm) {
+    rbx_rm({0x48, 0x81}, 0, disp);
+    u32(static_cast<uint32_t>(imm));
+  }
+  // add qword [rbx + disp], src: REX.W 01 /r.
+  void add_rbx(int32_t disp, Reg64 src) { rbx_rm({0x48, 0x01}, r(src), disp); }
+  // cmp dword [rbx + disp], 0: 83 /7 ib.
+  void cmp_rbx32_zero(int32_t disp) {
+    rbx_rm({0x83}, 7, disp);
+    byte(0);
+  }
+  // inc qword [rax]: REX.W FF /0.
+  void inc_at_rax() { bytes({0x48, 0xff, modrm(0, 0, 0)}); }
+  // cmp qword [rax], rcx: REX.W 39 /r.
+  void cmp_at_rax(Reg64 src) { bytes({0x48, 0x39, modrm(0, r(src), 0)}); }
+  // mov byte [rax], imm8: C6 /0 ib.
+  void store8_at_rax(uint8_t imm) { bytes({0xc6, modrm(0, 0, 0), imm}); }
+
+  // A call or jump to an absolute address: rel32 when in reach from here, else through RAX
+  // (mov rax, imm64; call/jmp rax), which the callee may clobber anyway.
+  void call(const void* target) { transfer(0xe8, 2, target); }
+  void jmp(const void* target) { transfer(0xe9, 4, target); }
+
+  // Forward branches: emit with a placeholder, bind the label once its target is known.
+  struct Label {
+    uint8_t* rel32 = nullptr;  // where the displacement goes
+  };
+  enum Cond : uint8_t { kAE = 0x3, kNE = 0x5 };
+  Label jcc(Cond c) {
+    bytes({0x0f, static_cast<uint8_t>(0x80 | c)});
+    return placeholder();
+  }
+  Label jmp_forward() {
+    byte(0xe9);
+    return placeholder();
+  }
+  // Points the branch at the current position.
+  void bind(Label l) {
+    if (!l.rel32 || !ok_) return;
+    const int32_t rel = static_cast<int32_t>(p_ - (l.rel32 + 4));
+    std::memcpy(l.rel32, &rel, 4);
+  }
+  // Points the branch at `target`, an earlier position in this code.
+  void bind_to(Label l, const uint8_t* target) {
+    if (!l.rel32 || !ok_) return;
+    const int32_t rel = static_cast<int32_t>(target - (l.rel32 + 4));
+    std::memcpy(l.rel32, &rel, 4);
+  }
+
+ private:
+  static uint8_t r(Reg64 reg) { return static_cast<uint8_t>(reg); }
+  static uint8_t modrm(uint8_t mod, uint8_t reg, uint8_t rm) {
+    return static_cast<uint8_t>((mod << 6) | ((reg & 7) << 3) | (rm & 7));
+  }
+  bool room(size_t n) {
+    if (ok_ && static_cast<size_t>(end_ - p_) >= n) return true;
+    ok_ = false;
+    return false;
+  }
+  void byte(uint8_t b) {
+    if (room(1)) *p_++ = b;
+  }
+  void bytes(std::initializer_list<uint8_t> bs) {
+    if (!room(bs.size())) return;
+    for (uint8_t b : bs) *p_++ = b;
+  }
+  void u32(uint32_t v) {
+    if (!room(4)) return;
+    std::memcpy(p_, &v, 4);
+    p_ += 4;
+  }
+  void u64(uint64_t v) {
+    if (!room(8)) return;
+    std::memcpy(p_, &v, 8);
+    p_ += 8;
+  }
+  // An instruction with a [rbx + disp] memory operand: mod 01 (disp8) or 10 (disp32), rm 011.
+  void rbx_rm(std::initializer_list<uint8_t> opcode, uint8_t reg, int32_t disp) {
+    bytes(opcode);
+    if (disp >= -128 && disp <= 127) {
+      bytes({modrm(1, reg, 3), static_cast<uint8_t>(disp)});
+    } else {
+      byte(modrm(2, reg, 3));
+      u32(static_cast<uint32_t>(disp));
+    }
+  }
+  Label placeholder() {
+    Label l;
+    if (room(4)) {
+      l.rel32 = p_;
+      std::memset(p_, 0, 4);
+      p_ += 4;
+    }
+    return l;
+  }
+  // E8/E9 rel32 from the end of the 5-byte instruction if it reaches, else mov rax, imm64 and
+  // FF /2 (call) or FF /4 (jmp) with rm = RAX.
+  void transfer(uint8_t rel_opcode, uint8_t ff_ext, const void* target) {
+    const auto t = reinterpret_cast<intptr_t>(target);
+    const intptr_t rel = t - reinterpret_cast<intptr_t>(p_ + 5);
+    if (rel >= INT32_MIN && rel <= INT32_MAX) {
+      byte(rel_opcode);
+      u32(static_cast<uint32_t>(static_cast<int32_t>(rel)));
+    } else {
+      mov_imm(Reg64::RAX, static_cast<uint64_t>(t));
+      bytes({0xff, modrm(3, ff_ext, 0)});
+    }
+  }
+
+  uint8_t* begin_;
+  uint8_t* end_;
+  uint8_t* p_;
+  bool ok_ = true;
+};
+
+}  // namespace umbra::threaded

@@ -1,0 +1,206 @@
+// Threaded code (jit/threaded, docs/jit.md "Threaded code"): the emitter's encodings against
+// Capstone, the code arena's reuse of chunks, and warm blocks running as chained threaded code
+// on the flat 64-bit machine.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "frontend/disasm.h"
+#include "jit/threaded/code_arena.h"
+#include "jit/threaded/x86_emitter.h"
+#include "jit/tier0.h"
+#include "machine/flat64.h"
+
+namespace umbra {
+namespace {
+
+using threaded::CodeArena;
+using threaded::Reg64;
+using threaded::X86Emitter;
+
+// Emits one instruction into a buffer at `address` and disassembles it with Capstone: the
+// emitter must produce exactly one instruction of the expected text, using all of its bytes.
+template <typename F>
+std::string emit_one(F&& emit) {
+  uint8_t buf[32] = {};
+  X86Emitter e(buf, sizeof buf);
+  emit(e);
+  EXPECT_TRUE(e.ok());
+  const Disassembly d =
+      disassemble_one(buf, static_cast<unsigned>(e.size()), reinterpret_cast<uint64_t>(buf), 64);
+  EXPECT_EQ(d.length, e.size()) << d.mnemonic << " " << d.operands;
+  return d.mnemonic + " " + d.operands;
+}
+
+TEST(ThreadedEmitter, EncodingsAgreeWithCapstone) {
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.push_rbx(); }), "push rbx");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.pop_rbx(); }), "pop rbx");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.mov(Reg64::RBX, Reg64::RDI); }), "mov rbx, rdi");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.mov(Reg64::RDI, Reg64::RBX); }), "mov rdi, rbx");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.mov_imm(Reg64::RSI, 0x12345678); }),
+            "mov esi, 0x12345678");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.mov_imm(Reg64::RAX, 0x123456789abcdef0); }),
+            "movabs rax, 0x123456789abcdef0");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.mov_imm(Reg64::RCX, 0x100000000); }),
+            "movabs rcx, 0x100000000");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.store_rbx(0x40, Reg64::RAX); }),
+            "mov qword ptr [rbx + 0x40], rax");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.store_rbx(0x1238, Reg64::RAX); }),
+            "mov qword ptr [rbx + 0x1238], rax");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.load_rbx(Reg64::RAX, 0x80); }),
+            "mov rax, qword ptr [rbx + 0x80]");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.add_rbx_imm(0x2000, 17); }),
+            "add qword ptr [rbx + 0x2000], 0x11");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.add_rbx(0x10, Reg64::RAX); }),
+            "add qword ptr [rbx + 0x10], rax");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.cmp_rbx32_zero(0x1a40); }),
+            "cmp dword ptr [rbx + 0x1a40], 0");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.inc_at_rax(); }), "inc qword ptr [rax]");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.cmp_at_rax(Reg64::RCX); }), "cmp qword ptr [rax], rcx");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.store8_at_rax(3); }), "mov byte ptr [rax], 3");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.ret(); }), "ret ");
+}
+
+TEST(ThreadedEmitter, BranchesReachTheirTargets) {
+  uint8_t buf[64] = {};
+  X86Emitter e(buf, sizeof buf);
+  // A near call in reach is a 5-byte rel32 call to exactly the target.
+  e.call(buf + 40);
+  Disassembly d = disassemble_one(buf, 5, reinterpret_cast<uint64_t>(buf), 64);
+  EXPECT_EQ(d.mnemonic, "call");
+  EXPECT_EQ(std::stoull(d.operands, nullptr, 16), reinterpret_cast<uint64_t>(buf + 40));
+  // A forward jne bound later lands where it was bound.
+  const X86Emitter::Label l = e.jcc(X86Emitter::kNE);
+  e.ret();
+  e.ret();
+  e.bind(l);
+  d = disassemble_one(buf + 5, 6, reinterpret_cast<uint64_t>(buf + 5), 64);
+  EXPECT_EQ(d.mnemonic, "jne");
+  EXPECT_EQ(std::stoull(d.operands, nullptr, 16), reinterpret_cast<uint64_t>(buf + 13));
+  // A target out of rel32 reach goes through RAX.
+  uint8_t far_buf[16] = {};
+  X86Emitter f(far_buf, sizeof far_buf);
+  f.jmp(reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(far_buf) ^ (uint64_t{1} << 45)));
+  EXPECT_EQ(f.size(), 12u);
+  d = disassemble_one(far_buf + 10, 2, 0, 64);
+  EXPECT_EQ(d.mnemonic + " " + d.operands, "jmp rax");
+}
+
+TEST(ThreadedEmitter, RefusesToOverrunItsBuffer) {
+  uint8_t buf[12] = {};
+  X86Emitter e(buf, 6);
+  e.mov_imm(Reg64::RAX, 0x123456789abcdef0);  // 10 bytes
+  e.ret();
+  EXPECT_FALSE(e.ok());
+  EXPECT_LE(e.size(), 6u);
+  for (size_t i = 6; i < sizeof buf; ++i) EXPECT_EQ(buf[i], 0) << i;
+}
+
+TEST(ThreadedCodeArena, ReusesAChunkOnceAllItsCodeIsReleased) {
+  CodeArena arena(4 * CodeArena::kChunkBytes);
+  ASSERT_TRUE(arena.ok());
+  std::vector<uint32_t> handles;
+  // Fill more than one chunk with pieces of 1 KiB.
+  for (int i = 0; i < 100; ++i) {
+    uint8_t* p = arena.reserve(1024);
+    ASSERT_NE(p, nullptr);
+    p[0] = 0xc3;
+    handles.push_back(arena.commit(1024));
+  }
+  EXPECT_EQ(arena.chunks_in_use(), 2u);
+  // Releasing the first chunk's pieces empties it; the next new chunk reuses it.
+  for (uint32_t h : handles)
+    if (h == handles.front()) arena.release(h);
+  EXPECT_EQ(arena.chunks_in_use(), 1u);
+  // The arena is full after its four chunks: then reserve() says so.
+  int pieces = 0;
+  while (arena.reserve(CodeArena::kChunkBytes)) {
+    arena.commit(CodeArena::kChunkBytes);
+    ++pieces;
+  }
+  EXPECT_EQ(pieces, 3);  // the emptied chunk and the two never used
+}
+
+constexpr uint64_t kCode = 0x1000;
+
+// Warm blocks get threaded code and chain to each other (and to themselves) without the
+// dispatcher: a loop of a million iterations over two blocks comes back to the dispatcher only
+// at the run's slices, and computes what tier 0 computes.
+TEST(ThreadedCode, WarmBlocksRunAsChainedThreadedCode) {
+  // 0x1000: mov ecx, 1000000
+  // 0x1005: xor edx, edx
+  // 0x1007: A: add edx, ecx
+  // 0x1009: test cl, 1
+  // 0x100c: jz B (+2)
+  // 0x100e: inc edx
+  // 0x1010: B: dec ecx
+  // 0x1012: jnz A (-0xd)
+  // 0x1014: hlt
+  const std::vector<uint8_t> code = {0xb9, 0x40, 0x42, 0x0f, 0x00, 0x31, 0xd2,
+                                     0x01, 0xca, 0xf6, 0xc1, 0x01, 0x74, 0x02,
+                                     0xff, 0xc2, 0xff, 0xc9, 0x75, 0xf3, 0xf4};
+  Flat64Machine m(16u << 20);
+  m.engine().set_accel(AccelMode::Jit);
+  m.engine().set_warm_threshold(2);
+  m.engine().set_hot_threshold(~uint32_t{0});  // LLVM never: threaded code only
+  m.load(kCode, code.data(), code.size());
+  m.reset64(kCode, 0x80000);
+  RunResult r;
+  uint64_t insns = 0, slices = 0;
+  do {
+    r = m.run(1000003);
+    insns += r.insns;
+    ++slices;
+  } while (r.reason == kExitInsnLimit);
+  ASSERT_EQ(r.reason, kExitHalt);
+  // sum of 1..n plus one per odd counter value: n(n+1)/2 + n/2, mod 2^32.
+  const uint64_t n = 1000000;
+  EXPECT_EQ(m.cpu().gpr[RDX], static_cast<uint32_t>(n * (n + 1) / 2 + n / 2));
+  EXPECT_EQ(insns, 2 + n * 5 + n / 2 + 1);
+  const EngineStats& s = m.engine().stats();
+  EXPECT_GE(s.threaded_installed, 3u);  // A, the inc block, B
+  EXPECT_EQ(s.tier1_installed, 0u);
+  ASSERT_NE(m.engine().threaded(), nullptr);
+  EXPECT_GE(m.engine().threaded()->stats().blocks, 3u);
+  // Without chaining, every one of the 2.5 million block runs would come from the dispatcher.
+  EXPECT_LT(s.tier1_runs, 100 + 10 * slices);
+  EXPECT_GE(s.tier1_insns, insns - 100);
+}
+
+// A fault in the middle of a threaded block is precise: the instructions before it completed
+// and are counted, RIP is at the faulting one.
+TEST(ThreadedCode, FaultInsideThreadedCodeIsPrecise) {
+  // 0x1000: mov ecx, 50
+  // 0x1005: L: mov eax, ecx
+  // 0x1007: sub eax, 10
+  // 0x100a: mov ebx, eax       (zero on the 41st iteration)
+  // 0x100c: mov esi, 7
+  // 0x1011: xor edx, edx
+  // 0x1013: mov eax, 1000
+  // 0x1018: div ebx            (#DE when ebx == 0)
+  // 0x101a: dec ecx
+  // 0x101c: jnz L (-0x19)
+  // 0x101e: hlt
+  const std::vector<uint8_t> code = {
+      0xb9, 0x32, 0,    0,    0,    0x89, 0xc8, 0x83, 0xe8, 0x0a, 0x89, 0xc3, 0xbe, 7,    0,   0,
+      0,    0x31, 0xd2, 0xb8, 0xe8, 0x03, 0,    0,    0xf7, 0xf3, 0xff, 0xc9, 0x75, 0xe7, 0xf4};
+  Flat64Machine m(16u << 20);
+  m.engine().set_accel(AccelMode::Jit);
+  m.engine().set_warm_threshold(2);
+  m.engine().set_hot_threshold(~uint32_t{0});
+  m.load(kCode, code.data(), code.size());
+  m.reset64(kCode, 0x80000);
+  const RunResult r = m.run(~uint64_t{0});
+  EXPECT_EQ(r.reason, kExitFault);
+  EXPECT_EQ(r.vector, kDE);
+  EXPECT_EQ(m.cpu().rip, kCode + 0x18);
+  EXPECT_EQ(m.cpu().gpr[RCX], 10u);
+  EXPECT_EQ(m.cpu().gpr[RAX], 1000u);
+  // 1 + 40 iterations of 9, then 6 of the 41st.
+  EXPECT_EQ(r.insns, 1u + 40u * 9u + 6u);
+  EXPECT_GE(m.engine().stats().threaded_installed, 1u);
+}
+
+}  // namespace
+}  // namespace umbra
