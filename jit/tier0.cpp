@@ -206,6 +206,8 @@ void Tier0Engine::install_threaded(Block* b) {
     if (!ensure_tier1()) return;
     threaded_ = std::make_unique<threaded::ThreadedCompiler>(tier1_->chain_exit(false),
                                                              tier1_->chain_exit(true));
+    if (const char* v = std::getenv("UMBRA_JIT_THREADED_SHARED_EXIT"); v && *v == '1')
+      threaded_->set_inline_exit(false);
   }
   // In the tiered mode the code stops chaining once the block is hot, so that the dispatcher
   // sees it and asks tier 1 for quick code; threaded code is all there is in the testing mode.

@@ -18,10 +18,11 @@ namespace umbra::threaded {
 
 namespace {
 
-// Upper bounds of the code emitted (x86_emitter.h's longest forms): the entry and the end, and
+// Upper bounds of the code emitted (x86_emitter.h's longest forms): the entry and the end (with
+// the inline chain exit, about 200 bytes), and
 // per instruction its call (mov rdi; mov rsi, imm64; mov rax, imm64; call rax), the last RIP's
 // copy, the exit test and its out-of-line leave stub.
-constexpr size_t kFixedBytes = 160;
+constexpr size_t kFixedBytes = 400;
 constexpr size_t kPerInsnBytes = 64;
 
 int32_t field(size_t offset) {
@@ -116,11 +117,15 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
       e.cmp_at_rax(Reg64::RCX);
       counted = e.jcc(X86Emitter::kAE);
     }
-    e.mov_imm(Reg64::RAX, reinterpret_cast<uint64_t>(b.chain));
-    e.store_rbx(field(offsetof(CpuState, tier1_chain)), Reg64::RAX);
-    e.mov(Reg64::RDI, Reg64::RBX);
-    e.pop_rbx();
-    e.jmp(chain_exit);
+    if (!legacy && inline_exit_) {
+      emit_chain_exit64(e, b);
+    } else {
+      e.mov_imm(Reg64::RAX, reinterpret_cast<uint64_t>(b.chain));
+      e.store_rbx(field(offsetof(CpuState, tier1_chain)), Reg64::RAX);
+      e.mov(Reg64::RDI, Reg64::RBX);
+      e.pop_rbx();
+      e.jmp(chain_exit);
+    }
     e.bind(counted);
   }
   e.pop_rbx();
@@ -158,6 +163,69 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
   }
   stats_.ns += now_ns() - t0;
   return true;
+}
+
+// The chain exit of jit/tier1/chain_exit.cpp for 64-bit mode, written into the block with its
+// slots' address as a constant (docs/jit.md "Threaded code"): the same checks, but each block
+// has its own indirect jump to its successor, which the host's branch predictor learns per
+// block; through the one shared exit, every block end was the same jump with a thousand targets.
+// Falls through (to the block's return) when the boundary is not clean or no slot matches.
+void ThreadedCompiler::emit_chain_exit64(X86Emitter& e, const Block& b) {
+  std::vector<X86Emitter::Label> done;
+  // A clean boundary: budget left, the stop word clear, neither TF nor RF.
+  e.load(Reg64::RAX, at(Reg64::RBX, field(offsetof(CpuState, insn_count))));
+  e.cmp(Reg64::RAX, at(Reg64::RBX, field(offsetof(CpuState, insn_limit))));
+  done.push_back(e.jcc(X86Emitter::kAE));
+  e.cmp_zero(at(Reg64::RBX, field(offsetof(CpuState, exit_request))));
+  done.push_back(e.jcc(X86Emitter::kNE));
+  e.test32_imm(at(Reg64::RBX, field(offsetof(CpuState, rflags))),
+               static_cast<uint32_t>(rf::TF | rf::RF));
+  done.push_back(e.jcc(X86Emitter::kNE));
+  e.load(Reg64::RCX, at(Reg64::RBX, field(offsetof(CpuState, rip))));
+  const int32_t tlb = field(offsetof(CpuState, tlb));
+  for (int k = 0; k < 2; ++k) {
+    std::vector<X86Emitter::Label> miss;
+    // RCX: the new RIP; RSI: the slot; RAX: its code; RDX: nonzero when RIP left the page of
+    // the last instruction.
+    e.mov_imm(Reg64::RSI, reinterpret_cast<uint64_t>(&b.chain[k]));
+    e.cmp(Reg64::RCX, at(Reg64::RSI, field(offsetof(ChainSlot, rip))));
+    miss.push_back(e.jcc(X86Emitter::kNE));
+    e.load(Reg64::RAX, at(Reg64::RSI, field(offsetof(ChainSlot, fn))));
+    e.test(Reg64::RAX, Reg64::RAX);
+    miss.push_back(e.jcc(X86Emitter::kE));
+    e.load(Reg64::RDX, at(Reg64::RBX, field(offsetof(CpuState, tier1_last_rip))));
+    e.xor_(Reg64::RDX, Reg64::RCX);
+    e.shr(Reg64::RDX, kPageShift);
+    e.load(Reg64::RSI, at(Reg64::RSI, field(offsetof(ChainSlot, host))));
+    e.test(Reg64::RDX, Reg64::RDX);
+    const X86Emitter::Label other_page = e.jcc(X86Emitter::kNE);
+    // A successor on this page is linked with no host address.
+    e.test(Reg64::RSI, Reg64::RSI);
+    miss.push_back(e.jcc(X86Emitter::kNE));
+    uint8_t* const jump = e.pos();
+    e.mov(Reg64::RDI, Reg64::RBX);
+    e.pop_rbx();
+    e.jmp(Reg64::RAX);
+    // One on another page, with the host address the fast TLB's exec entry for RIP must still
+    // lead to (as find_block checks a jump-cache hit).
+    e.bind(other_page);
+    e.test(Reg64::RSI, Reg64::RSI);
+    miss.push_back(e.jcc(X86Emitter::kE));
+    e.mov(Reg64::RDI, Reg64::RCX);
+    e.shr(Reg64::RDI, kTlbIndexShift);
+    e.and_(Reg64::RDI, at(Reg64::RBX, field(offsetof(CpuState, tlb_mask))));
+    e.add(Reg64::RDI, at(Reg64::RBX, field(offsetof(CpuState, tlb_offset))));
+    e.mov(Reg64::RDX, Reg64::RCX);
+    e.and_imm(Reg64::RDX, static_cast<int32_t>(kPageMask));
+    e.cmp(Reg64::RDX, at(Reg64::RBX, Reg64::RDI, tlb + field(offsetof(TlbEntry, tag_exec))));
+    miss.push_back(e.jcc(X86Emitter::kNE));
+    e.mov(Reg64::RDX, Reg64::RCX);
+    e.add(Reg64::RDX, at(Reg64::RBX, Reg64::RDI, tlb + field(offsetof(TlbEntry, addend))));
+    e.cmp(Reg64::RDX, Reg64::RSI);
+    e.bind_to(e.jcc(X86Emitter::kE), jump);
+    for (const X86Emitter::Label& l : miss) e.bind(l);
+  }
+  for (const X86Emitter::Label& l : done) e.bind(l);
 }
 
 void ThreadedCompiler::release(uint32_t handle) {

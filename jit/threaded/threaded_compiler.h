@@ -56,11 +56,16 @@ class ThreadedCompiler {
 
   const ThreadedStats& stats() const { return stats_; }
   const CodeArena& arena() const { return arena_; }
+  // Measurement: jump to tier 1's shared chain exit instead of the block's own copy of its
+  // checks (UMBRA_JIT_THREADED_SHARED_EXIT=1).
+  void set_inline_exit(bool on) { inline_exit_ = on; }
 
  private:
+  void emit_chain_exit64(class X86Emitter& e, const Block& b);
   CodeArena arena_;
   const void* chain_exit64_;
   const void* chain_exit_legacy_;
+  bool inline_exit_ = true;
   ThreadedStats stats_;
 };
 

@@ -3,15 +3,32 @@
 // SIB) and the instruction pages of CALL, JMP, Jcc, MOV, ADD, CMP, INC, PUSH, POP, RET.
 //
 // Only what the threaded compiler needs: the CpuState pointer lives in RBX (callee-saved, so it
-// survives the handler calls), RAX and RCX are scratch, RDI and RSI carry a handler's arguments.
+// survives the handler calls), RAX, RCX, RDX are scratch, RDI and RSI carry a handler's
+// arguments. Only the eight legacy registers are used (no REX.R/X/B), and never RSP, RBP, R12
+// or R13 as a base (their ModRM forms are special).
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 
 namespace umbra::threaded {
 
-enum class Reg64 : uint8_t { RAX = 0, RCX = 1, RBX = 3, RSI = 6, RDI = 7 };
+enum class Reg64 : uint8_t { RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSI = 6, RDI = 7 };
+
+// A memory operand [base + index + disp] (index optional, scale 1).
+struct Mem {
+  Reg64 base;
+  int32_t disp = 0;
+  bool has_index = false;
+  Reg64 index = Reg64::RAX;
+};
+inline Mem at(Reg64 base, int32_t disp = 0) {
+  return Mem{base, disp};
+}
+inline Mem at(Reg64 base, Reg64 index, int32_t disp) {
+  return Mem{base, disp, true, index};
+}
 
 class X86Emitter {
  public:
@@ -53,6 +70,35 @@ class X86Emitter {
     rbx_rm({0x83}, 7, disp);
     byte(0);
   }
+  // Loads, stores and ALU operations on 64-bit registers and memory (REX.W forms):
+  // mov r, m (8B); mov m, r (89); add/and/xor/cmp r, m (03/23/33/3B).
+  void load(Reg64 dst, Mem m) { mem_op({0x48, 0x8b}, r(dst), m); }
+  void store(Mem m, Reg64 src) { mem_op({0x48, 0x89}, r(src), m); }
+  void add(Reg64 dst, Mem m) { mem_op({0x48, 0x03}, r(dst), m); }
+  void and_(Reg64 dst, Mem m) { mem_op({0x48, 0x23}, r(dst), m); }
+  void cmp(Reg64 dst, Mem m) { mem_op({0x48, 0x3b}, r(dst), m); }
+  // xor r, r (31 /r); test r, r (85 /r); cmp r, r (39 /r).
+  void xor_(Reg64 dst, Reg64 src) { bytes({0x48, 0x31, modrm(3, r(src), r(dst))}); }
+  void test(Reg64 a, Reg64 b) { bytes({0x48, 0x85, modrm(3, r(b), r(a))}); }
+  void cmp(Reg64 a, Reg64 b) { bytes({0x48, 0x39, modrm(3, r(b), r(a))}); }
+  // shr r, imm8 (C1 /5 ib); and r, simm32 (81 /4 id).
+  void shr(Reg64 dst, uint8_t n) { bytes({0x48, 0xc1, modrm(3, 5, r(dst)), n}); }
+  void and_imm(Reg64 dst, int32_t imm) {
+    bytes({0x48, 0x81, modrm(3, 4, r(dst))});
+    u32(static_cast<uint32_t>(imm));
+  }
+  // cmp qword m, 0 (REX.W 83 /7 ib); test dword m, imm32 (F7 /0 id).
+  void cmp_zero(Mem m) {
+    mem_op({0x48, 0x83}, 7, m);
+    byte(0);
+  }
+  void test32_imm(Mem m, uint32_t imm) {
+    mem_op({0xf7}, 0, m);
+    u32(imm);
+  }
+  // jmp r (FF /4).
+  void jmp(Reg64 target) { bytes({0xff, modrm(3, 4, r(target))}); }
+
   // inc qword [rax]: REX.W FF /0.
   void inc_at_rax() { bytes({0x48, 0xff, modrm(0, 0, 0)}); }
   // cmp qword [rax], rcx: REX.W 39 /r.
@@ -69,7 +115,7 @@ class X86Emitter {
   struct Label {
     uint8_t* rel32 = nullptr;  // where the displacement goes
   };
-  enum Cond : uint8_t { kAE = 0x3, kNE = 0x5 };
+  enum Cond : uint8_t { kAE = 0x3, kE = 0x4, kNE = 0x5 };
   Label jcc(Cond c) {
     bytes({0x0f, static_cast<uint8_t>(0x80 | c)});
     return placeholder();
@@ -118,15 +164,22 @@ class X86Emitter {
     std::memcpy(p_, &v, 8);
     p_ += 8;
   }
-  // An instruction with a [rbx + disp] memory operand: mod 01 (disp8) or 10 (disp32), rm 011.
+  // An instruction with a [rbx + disp] memory operand.
   void rbx_rm(std::initializer_list<uint8_t> opcode, uint8_t reg, int32_t disp) {
+    mem_op(opcode, reg, at(Reg64::RBX, disp));
+  }
+  // ModRM (and SIB with an index) for [base + index + disp]: mod 00 without a displacement, 01
+  // with a disp8, 10 with a disp32; rm 100 announces a SIB byte (scale 1, index, base).
+  void mem_op(std::initializer_list<uint8_t> opcode, uint8_t reg, Mem m) {
     bytes(opcode);
-    if (disp >= -128 && disp <= 127) {
-      bytes({modrm(1, reg, 3), static_cast<uint8_t>(disp)});
+    const uint8_t mod = m.disp == 0 ? 0 : (m.disp >= -128 && m.disp <= 127) ? 1 : 2;
+    if (m.has_index) {
+      bytes({modrm(mod, reg, 4), modrm(0, r(m.index), r(m.base))});
     } else {
-      byte(modrm(2, reg, 3));
-      u32(static_cast<uint32_t>(disp));
+      byte(modrm(mod, reg, r(m.base)));
     }
+    if (mod == 1) byte(static_cast<uint8_t>(m.disp));
+    if (mod == 2) u32(static_cast<uint32_t>(m.disp));
   }
   Label placeholder() {
     Label l;
