@@ -57,6 +57,10 @@ struct Block {
   static constexpr uint32_t kNoThreadedCode = ~uint32_t{0};
   uint32_t threaded_code = kNoThreadedCode;
   bool threaded_tried = false;  // compiled (or tried) once: never again
+  // The block's own chain exit (ThreadedCompiler::compile_chain_exit), made when its quick code
+  // is requested; lives as long as the block.
+  void (*chain_exit)(CpuState*) = nullptr;
+  uint32_t chain_exit_code = kNoThreadedCode;
   // Guest bytes whose change drops the block: its own, widened to cover every member when its
   // code is a region (docs/jit.md "Regions"). Physical addresses on the block's first page;
   // extent_end == 0: just the block's own bytes.

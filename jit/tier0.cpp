@@ -200,15 +200,21 @@ bool Tier0Engine::ensure_tier1() {
 
 // Threaded code needs tier 1 only for its chain exits (chain_exit.h), so that threaded and
 // LLVM code chain to each other through the same slots.
+bool Tier0Engine::ensure_threaded() {
+  if (threaded_) return true;
+  if (!ensure_tier1()) return false;
+  threaded_ = std::make_unique<threaded::ThreadedCompiler>(tier1_->chain_exit(false),
+                                                           tier1_->chain_exit(true));
+  if (const char* v = std::getenv("UMBRA_JIT_THREADED_SHARED_EXIT"); v && *v == '1') {
+    threaded_->set_inline_exit(false);
+    use_block_exits_ = false;
+  }
+  return true;
+}
+
 void Tier0Engine::install_threaded(Block* b) {
   b->threaded_tried = true;
-  if (!threaded_) {
-    if (!ensure_tier1()) return;
-    threaded_ = std::make_unique<threaded::ThreadedCompiler>(tier1_->chain_exit(false),
-                                                             tier1_->chain_exit(true));
-    if (const char* v = std::getenv("UMBRA_JIT_THREADED_SHARED_EXIT"); v && *v == '1')
-      threaded_->set_inline_exit(false);
-  }
+  if (!ensure_threaded()) return;
   // In the tiered mode the code stops chaining once the block is hot, so that the dispatcher
   // sees it and asks tier 1 for quick code; threaded code is all there is in the testing mode.
   const uint64_t limit = accel_ == AccelMode::Jit ? hot_threshold_ : ~uint64_t{0};
@@ -269,9 +275,22 @@ void Tier0Engine::tier_up(Block* b, bool region, bool quick) {
   }
   tier1::BlockJob job{g_next_code_id.fetch_add(1, std::memory_order_relaxed), b->mode_key, {}};
   for (Block* m : members)
-    job.blocks.push_back(tier1::BlockJob::Member{m, m->chainable ? m->chain : nullptr,
+    job.blocks.push_back(tier1::BlockJob::Member{m, m->chainable ? m->chain : nullptr, nullptr,
                                                  static_cast<uint32_t>(m->paddr & ~kPageMask),
                                                  m->insns});
+  // Quick code of a chainable block in 64-bit mode ends in the block's own chain exit (docs/jit.md
+  // "Threaded code"); regions keep the shared exit.
+  if (quick && !is_region && b->chainable && (b->mode_key & 1) && ensure_threaded() &&
+      use_block_exits_) {
+    if (!b->chain_exit) {
+      threaded::ThreadedCompiler::Code exit;
+      if (threaded_->compile_chain_exit(*b, &exit)) {
+        b->chain_exit = exit.fn;
+        b->chain_exit_code = exit.handle;
+      }
+    }
+    job.blocks[0].chain_exit = reinterpret_cast<const void*>(b->chain_exit);
+  }
   job.region = is_region;
   job.quick = quick;
   if (quick && accel_ != AccelMode::CompileAll) {
@@ -418,6 +437,7 @@ void Tier0Engine::on_block_freed(void* self, const Block& b) {
   auto* e = static_cast<Tier0Engine*>(self);
   if (b.tier1_state == kTier1Compiled) e->tier1_->release(b.tier1_code);
   if (b.threaded_code != Block::kNoThreadedCode) e->threaded_->release(b.threaded_code);
+  if (b.chain_exit_code != Block::kNoThreadedCode) e->threaded_->release(b.chain_exit_code);
   if (b.tier1_pending) e->tier1_pending_.erase(b.tier1_pending);
 }
 

@@ -94,6 +94,8 @@ class Tier0Engine {
   void release_threaded(Block* b);
   // Tier 1, set up on first use; false (and tier 0 only from then on) if it cannot be.
   bool ensure_tier1();
+  // The threaded-code compiler, set up on first use (it needs tier 1's chain exits).
+  bool ensure_threaded();
   // Tier 1: queue (or, in compile-everything mode, compile) a block; install finished code.
   std::vector<Block*> region_members(Block* head) const;
   void tier_up(Block* b, bool region, bool quick);
@@ -132,6 +134,7 @@ class Tier0Engine {
   uint32_t hot_threshold_ = 50000;  // docs/jit.md "Tier-up policy": measured on the Linux boot
   uint32_t warm_threshold_ = 16;   // ... and the threshold for threaded code
   std::unique_ptr<threaded::ThreadedCompiler> threaded_;
+  bool use_block_exits_ = true;  // tier-1 quick code ends in its block's own chain exit
   tier1::Tier1* tier1_ = nullptr;
   std::shared_ptr<tier1::ResultQueue> tier1_results_;
   struct PendingCode {

@@ -71,12 +71,15 @@ void print_engine_stats(const umbra::Tier0Engine& engine, const umbra::profile::
     const umbra::threaded::ThreadedStats& t = th->stats();
     std::fprintf(stderr,
                  "umbra: threaded code: %llu blocks (%llu guest instructions, %llu bytes), %.2f us "
-                 "per block, %llu released, %zu chunks of %zu KiB in use\n",
+                 "per block, %llu released, %zu chunks of %zu KiB in use, %llu block exits for "
+                 "tier-1 code, %llu not compiled for want of space\n",
                  static_cast<unsigned long long>(t.blocks),
                  static_cast<unsigned long long>(t.insns), static_cast<unsigned long long>(t.bytes),
                  t.blocks ? t.ns / 1e3 / static_cast<double>(t.blocks) : 0.0,
                  static_cast<unsigned long long>(t.released), th->arena().chunks_in_use(),
-                 umbra::threaded::CodeArena::kChunkBytes >> 10);
+                 umbra::threaded::CodeArena::kChunkBytes >> 10,
+                 static_cast<unsigned long long>(t.chain_exits),
+                 static_cast<unsigned long long>(t.arena_full));
   }
   if (engine.accel() == umbra::AccelMode::Tier0 && s.tier1_installed == 0) return;
   std::fprintf(stderr,

@@ -18,11 +18,12 @@ namespace umbra::threaded {
 
 namespace {
 
-// Upper bounds of the code emitted (x86_emitter.h's longest forms): the entry and the end (with
-// the inline chain exit, about 200 bytes), and
-// per instruction its call (mov rdi; mov rsi, imm64; mov rax, imm64; call rax), the last RIP's
-// copy, the exit test and its out-of-line leave stub.
-constexpr size_t kFixedBytes = 400;
+// Upper bounds of the code emitted (x86_emitter.h's longest forms): the 64-bit chain exit (359
+// bytes), the rest of the entry and the end, and per instruction its call (mov rdi; mov rsi,
+// imm64; mov rax, imm64; call rax), the last RIP's copy, the exit test and its out-of-line leave
+// stub. ThreadedCode.SingleInstructionBlocksGetCode fails if a bound is short.
+constexpr size_t kExitBytes = 420;
+constexpr size_t kFixedBytes = kExitBytes + 160;
 constexpr size_t kPerInsnBytes = 64;
 
 int32_t field(size_t offset) {
@@ -226,6 +227,29 @@ void ThreadedCompiler::emit_chain_exit64(X86Emitter& e, const Block& b) {
     for (const X86Emitter::Label& l : miss) e.bind(l);
   }
   for (const X86Emitter::Label& l : done) e.bind(l);
+}
+
+bool ThreadedCompiler::compile_chain_exit(const Block& b, Code* out) {
+  constexpr size_t kMaxBytes = kExitBytes + 16;
+  uint8_t* mem = arena_.reserve(kMaxBytes);
+  if (!mem) {
+    ++stats_.arena_full;
+    return false;
+  }
+  X86Emitter e(mem, kMaxBytes);
+  e.push_rbx();
+  e.mov(Reg64::RBX, Reg64::RDI);
+  emit_chain_exit64(e, b);
+  e.pop_rbx();
+  e.ret();
+  if (!e.ok()) {
+    ++stats_.arena_full;
+    return false;
+  }
+  out->fn = reinterpret_cast<BlockFn>(mem);
+  out->handle = arena_.commit(e.size());
+  ++stats_.chain_exits;
+  return true;
 }
 
 void ThreadedCompiler::release(uint32_t handle) {

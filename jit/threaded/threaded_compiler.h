@@ -24,15 +24,17 @@ struct CpuState;
 
 namespace umbra::threaded {
 
+class X86Emitter;
 using BlockFn = void (*)(CpuState*);
 
 struct ThreadedStats {
-  uint64_t blocks = 0;      // blocks compiled
-  uint64_t insns = 0;       // guest instructions in them
-  uint64_t bytes = 0;       // host code emitted
-  uint64_t released = 0;    // blocks whose code was released
-  uint64_t ns = 0;          // time spent compiling
-  uint64_t arena_full = 0;  // blocks not compiled for want of code space
+  uint64_t blocks = 0;       // blocks compiled
+  uint64_t insns = 0;        // guest instructions in them
+  uint64_t bytes = 0;        // host code emitted
+  uint64_t released = 0;     // blocks whose code was released
+  uint64_t ns = 0;           // time spent compiling
+  uint64_t arena_full = 0;   // blocks not compiled for want of code space
+  uint64_t chain_exits = 0;  // per-block chain exits made for tier-1 quick code
 };
 
 class ThreadedCompiler {
@@ -51,6 +53,11 @@ class ThreadedCompiler {
   // or above entry_limit, returns to the dispatcher instead of chaining (so the dispatcher sees
   // that the block is hot). False when the code space is full.
   bool compile(const Block& b, uint64_t* entry_counter, uint64_t entry_limit, Code* out);
+  // The block's own chain exit (64-bit mode, a chainable block): a function `void(CpuState*)`
+  // that makes the checks of tier 1's shared umbra_chain_exit64 for this block's slots and
+  // jumps to the successor's code or returns. Tier-1 quick code of the block tail-calls it
+  // (docs/jit.md "Threaded code"). False when the code space is full.
+  bool compile_chain_exit(const Block& b, Code* out);
   // The block is gone or has other code: nothing runs `handle`'s code any more.
   void release(uint32_t handle);
 
@@ -61,7 +68,7 @@ class ThreadedCompiler {
   void set_inline_exit(bool on) { inline_exit_ = on; }
 
  private:
-  void emit_chain_exit64(class X86Emitter& e, const Block& b);
+  void emit_chain_exit64(X86Emitter& e, const Block& b);
   CodeArena arena_;
   const void* chain_exit64_;
   const void* chain_exit_legacy_;

@@ -720,11 +720,18 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
       } else {
         // The chain exit (chain_exit.h) makes the checks, out of line: one tail call, so in a
         // region one write-back of the guest state per member end.
+        // The block's own exit, when it has one (threaded_compiler.h): the same checks with its
+        // slots built in, and its own indirect jump for the branch predictor.
         b.CreateStore(last_rip, field(offsetof(CpuState, tier1_last_rip)));
-        b.CreateStore(constant_ptr(member.chain_slots), field(offsetof(CpuState, tier1_chain)));
-        llvm::FunctionCallee exit_fn =
-            m->getOrInsertFunction(legacy ? kChainExitLegacy : kChainExit64, block_ty);
-        llvm::CallInst* tail = b.CreateCall(exit_fn, {cpu});
+        llvm::CallInst* tail;
+        if (member.chain_exit && !legacy) {
+          tail = b.CreateCall(block_ty, constant_ptr(member.chain_exit), {cpu});
+        } else {
+          b.CreateStore(constant_ptr(member.chain_slots), field(offsetof(CpuState, tier1_chain)));
+          llvm::FunctionCallee exit_fn =
+              m->getOrInsertFunction(legacy ? kChainExitLegacy : kChainExit64, block_ty);
+          tail = b.CreateCall(exit_fn, {cpu});
+        }
         tail->setTailCallKind(llvm::CallInst::TCK_MustTail);
         b.CreateRetVoid();
       }

@@ -33,6 +33,9 @@ struct BlockJob {
   struct Member {
     const void* block;                  // the Block (CpuState::tier1_block while it runs)
     const void* chain_slots = nullptr;  // its ChainSlot[2] if it may chain to a successor
+    // Its own chain exit (threaded/threaded_compiler.h), tail-called instead of the shared
+    // one when set (64-bit mode).
+    const void* chain_exit = nullptr;
     uint32_t page_offset = 0;           // of its first byte, in the page all members share
     std::vector<Insn> insns;
   };

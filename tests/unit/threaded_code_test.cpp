@@ -168,6 +168,57 @@ TEST(ThreadedCode, WarmBlocksRunAsChainedThreadedCode) {
   EXPECT_GE(s.tier1_insns, insns - 100);
 }
 
+// Tier-1 quick code of a chainable 64-bit block ends in the block's own chain exit, made by the
+// threaded compiler when the quick code is requested; the loop must come out the same through
+// threaded code, quick code and both exits.
+TEST(ThreadedCode, QuickCodeChainsThroughTheBlocksOwnExit) {
+  // The loop of WarmBlocksRunAsChainedThreadedCode.
+  const std::vector<uint8_t> code = {0xb9, 0x40, 0x42, 0x0f, 0x00, 0x31, 0xd2,
+                                     0x01, 0xca, 0xf6, 0xc1, 0x01, 0x74, 0x02,
+                                     0xff, 0xc2, 0xff, 0xc9, 0x75, 0xf3, 0xf4};
+  Flat64Machine m(16u << 20);
+  m.engine().set_accel(AccelMode::Jit);
+  m.engine().set_warm_threshold(2);
+  m.engine().set_hot_threshold(20);
+  m.engine().set_optimize_threshold(~uint64_t{0});  // quick code only
+  m.load(kCode, code.data(), code.size());
+  m.reset64(kCode, 0x80000);
+  RunResult r;
+  do r = m.run(100003);
+  while (r.reason == kExitInsnLimit);
+  ASSERT_EQ(r.reason, kExitHalt);
+  const uint64_t n = 1000000;
+  EXPECT_EQ(m.cpu().gpr[RDX], static_cast<uint32_t>(n * (n + 1) / 2 + n / 2));
+  ASSERT_NE(m.engine().threaded(), nullptr);
+  EXPECT_GE(m.engine().threaded()->stats().chain_exits, 3u);  // one per block asking for code
+  EXPECT_EQ(m.engine().threaded()->stats().arena_full, 0u);
+}
+
+// Every warm block gets threaded code, the shortest too: a lone JMP, whose code is nearly all
+// entry, end and chain exit (the size bounds of the compiler must cover them).
+TEST(ThreadedCode, SingleInstructionBlocksGetCode) {
+  // 0x1000: mov ecx, 1000
+  // 0x1005: L: jmp M (+0)
+  // 0x1007: M: dec ecx
+  // 0x1009: jnz L (-6)
+  // 0x100b: hlt
+  const std::vector<uint8_t> code = {0xb9, 0xe8, 0x03, 0,    0,    0xeb,
+                                     0x00, 0xff, 0xc9, 0x75, 0xfa, 0xf4};
+  Flat64Machine m(16u << 20);
+  m.engine().set_accel(AccelMode::Jit);
+  m.engine().set_warm_threshold(2);
+  m.engine().set_hot_threshold(~uint32_t{0});
+  m.load(kCode, code.data(), code.size());
+  m.reset64(kCode, 0x80000);
+  const RunResult r = m.run(~uint64_t{0});
+  ASSERT_EQ(r.reason, kExitHalt);
+  EXPECT_EQ(r.insns, 1u + 3u * 1000u + 1u);
+  ASSERT_NE(m.engine().threaded(), nullptr);
+  EXPECT_EQ(m.engine().threaded()->stats().arena_full, 0u);
+  EXPECT_EQ(m.engine().stats().threaded_installed, 2u);  // the JMP, and DEC/JNZ
+  EXPECT_LT(m.engine().stats().tier1_runs, 20u);
+}
+
 // A fault in the middle of a threaded block is precise: the instructions before it completed
 // and are counted, RIP is at the faulting one.
 TEST(ThreadedCode, FaultInsideThreadedCodeIsPrecise) {
