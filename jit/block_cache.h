@@ -101,9 +101,13 @@ class BlockCache {
   }
   Block* insert(std::unique_ptr<Block> b);
 
-  JumpEntry& jump_entry(uint64_t rip) {
-    return jump_cache_[(rip ^ (rip >> kJumpCacheBits)) & (kJumpCacheSize - 1)];
+  static size_t jump_index(uint64_t rip) {
+    return (rip ^ (rip >> kJumpCacheBits)) & (kJumpCacheSize - 1);
   }
+  JumpEntry& jump_entry(uint64_t rip) { return jump_cache_[jump_index(rip)]; }
+  // The jump cache's entries (kJumpCacheSize of them, never moved): threaded code probes it
+  // after an indirect branch (docs/jit.md "Threaded code").
+  const JumpEntry* jump_cache() const { return jump_cache_.data(); }
 
   // Removes every block with code on the physical page; returns how many. Removed blocks stay
   // allocated until reclaim() so a block that is running can finish its current instruction.

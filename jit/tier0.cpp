@@ -203,8 +203,10 @@ bool Tier0Engine::ensure_tier1() {
 bool Tier0Engine::ensure_threaded() {
   if (threaded_) return true;
   if (!ensure_tier1()) return false;
-  threaded_ = std::make_unique<threaded::ThreadedCompiler>(tier1_->chain_exit(false),
-                                                           tier1_->chain_exit(true));
+  threaded_ = std::make_unique<threaded::ThreadedCompiler>(
+      tier1_->chain_exit(false), tier1_->chain_exit(true), cache_.jump_cache());
+  if (const char* v = std::getenv("UMBRA_JIT_NO_JUMP_PROBE"); v && *v == '1')
+    threaded_->set_jump_probe(false);
   if (const char* v = std::getenv("UMBRA_JIT_THREADED_SHARED_EXIT"); v && *v == '1') {
     threaded_->set_inline_exit(false);
     use_block_exits_ = false;

@@ -35,13 +35,16 @@ struct ThreadedStats {
   uint64_t ns = 0;           // time spent compiling
   uint64_t arena_full = 0;   // blocks not compiled for want of code space
   uint64_t chain_exits = 0;  // per-block chain exits made for tier-1 quick code
+  uint64_t jump_probes = 0;  // exits with a jump-cache probe (blocks ending in RET, JMP/CALL r/m)
 };
 
 class ThreadedCompiler {
  public:
-  // The chain exits of tier 1 (jit/tier1/chain_exit.h), for 64-bit mode and the legacy modes;
-  // null: blocks never chain.
-  ThreadedCompiler(const void* chain_exit64, const void* chain_exit_legacy);
+  // The chain exits of tier 1 (jit/tier1/chain_exit.h), for 64-bit mode and the legacy modes
+  // (null: blocks never chain), and the engine's jump cache (BlockCache::jump_cache; null: not
+  // probed).
+  ThreadedCompiler(const void* chain_exit64, const void* chain_exit_legacy,
+                   const void* jump_cache = nullptr);
 
   bool ok() const { return arena_.ok(); }
 
@@ -66,13 +69,25 @@ class ThreadedCompiler {
   // Measurement: jump to tier 1's shared chain exit instead of the block's own copy of its
   // checks (UMBRA_JIT_THREADED_SHARED_EXIT=1).
   void set_inline_exit(bool on) { inline_exit_ = on; }
+  // Measurement: no jump-cache probe after indirect branches (UMBRA_JIT_NO_JUMP_PROBE=1).
+  void set_jump_probe(bool on) { jump_probe_ = on; }
 
  private:
   void emit_chain_exit64(X86Emitter& e, const Block& b);
+  void emit_jump_cache_probe(X86Emitter& e, const Block& b);
+
+ public:
+  struct BlockOffsets {
+    int32_t valid, page2, code, host;
+  };
+
+ private:
   CodeArena arena_;
   const void* chain_exit64_;
   const void* chain_exit_legacy_;
+  const void* jump_cache_;
   bool inline_exit_ = true;
+  bool jump_probe_ = true;
   ThreadedStats stats_;
 };
 

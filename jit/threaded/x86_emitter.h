@@ -87,10 +87,25 @@ class X86Emitter {
     bytes({0x48, 0x81, modrm(3, 4, r(dst))});
     u32(static_cast<uint32_t>(imm));
   }
-  // cmp qword m, 0 (REX.W 83 /7 ib); test dword m, imm32 (F7 /0 id).
-  void cmp_zero(Mem m) {
+  // cmp qword m, simm8 (REX.W 83 /7 ib); cmp dword m, imm32 (81 /7 id); cmp byte m, imm8
+  // (80 /7 ib); test dword m, imm32 (F7 /0 id).
+  void cmp_zero(Mem m) { cmp_imm8(m, 0); }
+  void cmp_imm8(Mem m, int8_t imm) {
     mem_op({0x48, 0x83}, 7, m);
-    byte(0);
+    byte(static_cast<uint8_t>(imm));
+  }
+  void cmp32_imm(Mem m, uint32_t imm) {
+    mem_op({0x81}, 7, m);
+    u32(imm);
+  }
+  void cmp8_imm(Mem m, uint8_t imm) {
+    mem_op({0x80}, 7, m);
+    byte(imm);
+  }
+  // add r, r (REX.W 01 /r); imul dst, src, simm8 (REX.W 6B /r ib).
+  void add(Reg64 dst, Reg64 src) { bytes({0x48, 0x01, modrm(3, r(src), r(dst))}); }
+  void imul_imm8(Reg64 dst, Reg64 src, int8_t imm) {
+    bytes({0x48, 0x6b, modrm(3, r(dst), r(src)), static_cast<uint8_t>(imm)});
   }
   void test32_imm(Mem m, uint32_t imm) {
     mem_op({0xf7}, 0, m);

@@ -59,6 +59,29 @@ TEST(ThreadedEmitter, EncodingsAgreeWithCapstone) {
   EXPECT_EQ(emit_one([](X86Emitter& e) { e.inc_at_rax(); }), "inc qword ptr [rax]");
   EXPECT_EQ(emit_one([](X86Emitter& e) { e.cmp_at_rax(Reg64::RCX); }), "cmp qword ptr [rax], rcx");
   EXPECT_EQ(emit_one([](X86Emitter& e) { e.store8_at_rax(3); }), "mov byte ptr [rax], 3");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.cmp_imm8(threaded::at(Reg64::RSI, 0x48), -1); }),
+            "cmp qword ptr [rsi + 0x48], -1");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.cmp32_imm(threaded::at(Reg64::RSI, 8), 3); }),
+            "cmp dword ptr [rsi + 8], 3");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.cmp8_imm(threaded::at(Reg64::RSI, 0x99), 0); }),
+            "cmp byte ptr [rsi + 0x99], 0");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.add(Reg64::RSI, Reg64::RAX); }), "add rsi, rax");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.imul_imm8(Reg64::RAX, Reg64::RAX, 24); }),
+            "imul rax, rax, 0x18");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.load(Reg64::RDX, threaded::at(Reg64::RSI)); }),
+            "mov rdx, qword ptr [rsi]");
+  EXPECT_EQ(emit_one([](X86Emitter& e) {
+              e.cmp(Reg64::RDX, threaded::at(Reg64::RBX, Reg64::RDI, 0x1000));
+            }),
+            "cmp rdx, qword ptr [rbx + rdi + 0x1000]");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.and_imm(Reg64::RDX, -4096); }),
+            "and rdx, 0xfffffffffffff000");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.shr(Reg64::RDI, 7); }), "shr rdi, 7");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.xor_(Reg64::RDX, Reg64::RCX); }), "xor rdx, rcx");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.test(Reg64::RAX, Reg64::RAX); }), "test rax, rax");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.test32_imm(threaded::at(Reg64::RBX, 0x200), 0x10100); }),
+            "test dword ptr [rbx + 0x200], 0x10100");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.jmp(Reg64::RAX); }), "jmp rax");
   EXPECT_EQ(emit_one([](X86Emitter& e) { e.ret(); }), "ret ");
 }
 
@@ -217,6 +240,40 @@ TEST(ThreadedCode, SingleInstructionBlocksGetCode) {
   EXPECT_EQ(m.engine().threaded()->stats().arena_full, 0u);
   EXPECT_EQ(m.engine().stats().threaded_installed, 2u);  // the JMP, and DEC/JNZ
   EXPECT_LT(m.engine().stats().tier1_runs, 20u);
+}
+
+// A function called from three places returns to three places; its RET's two chain slots hold
+// two of them. The third is found in the jump cache by the RET's threaded code itself, so the
+// loop does not go back to the dispatcher once per call.
+TEST(ThreadedCode, ReturnsToManyCallersStayInCompiledCode) {
+  // 0x1000: mov ecx, 10000
+  // 0x1005: L: call F
+  // 0x100a: call F
+  // 0x100f: call F
+  // 0x1014: dec ecx
+  // 0x1016: jnz L (-0x13)
+  // 0x1018: hlt
+  // 0x1100: F: add edx, 1
+  // 0x1103: ret
+  const std::vector<uint8_t> code = {0xb9, 0x10, 0x27, 0,    0,    0xe8, 0xf6, 0,    0,
+                                     0,    0xe8, 0xf1, 0,    0,    0,    0xe8, 0xec, 0,
+                                     0,    0,    0xff, 0xc9, 0x75, 0xed, 0xf4};
+  const std::vector<uint8_t> function = {0x83, 0xc2, 0x01, 0xc3};
+  Flat64Machine m(16u << 20);
+  m.engine().set_accel(AccelMode::Jit);
+  m.engine().set_warm_threshold(2);
+  m.engine().set_hot_threshold(~uint32_t{0});
+  m.load(kCode, code.data(), code.size());
+  m.load(kCode + 0x100, function.data(), function.size());
+  m.reset64(kCode, 0x80000);
+  const RunResult r = m.run(~uint64_t{0});
+  ASSERT_EQ(r.reason, kExitHalt);
+  EXPECT_EQ(m.cpu().gpr[RDX], 30000u);
+  EXPECT_EQ(r.insns, 1u + 10000u * 11u + 1u);
+  ASSERT_NE(m.engine().threaded(), nullptr);
+  EXPECT_GE(m.engine().threaded()->stats().jump_probes, 1u);
+  // Without the probe, about one return in three comes back to the dispatcher: 10,000 or more.
+  EXPECT_LT(m.engine().stats().tier1_runs, 500u);
 }
 
 // A fault in the middle of a threaded block is precise: the instructions before it completed
