@@ -195,6 +195,23 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
   return true;
 }
 
+// The fast TLB's exec entry for the RIP in RCX (softmmu/access.h): branches to the returned
+// label unless it maps RIP's page, else leaves the host address of RIP in RDX (clobbers RDI).
+X86Emitter::Label ThreadedCompiler::emit_exec_translation(X86Emitter& e) {
+  const int32_t tlb = field(offsetof(CpuState, tlb));
+  e.mov(Reg64::RDI, Reg64::RCX);
+  e.shr(Reg64::RDI, kTlbIndexShift);
+  e.and_(Reg64::RDI, at(Reg64::RBX, field(offsetof(CpuState, tlb_mask))));
+  e.add(Reg64::RDI, at(Reg64::RBX, field(offsetof(CpuState, tlb_offset))));
+  e.mov(Reg64::RDX, Reg64::RCX);
+  e.and_imm(Reg64::RDX, static_cast<int32_t>(kPageMask));
+  e.cmp(Reg64::RDX, at(Reg64::RBX, Reg64::RDI, tlb + field(offsetof(TlbEntry, tag_exec))));
+  const X86Emitter::Label unmapped = e.jcc(X86Emitter::kNE);
+  e.mov(Reg64::RDX, Reg64::RCX);
+  e.add(Reg64::RDX, at(Reg64::RBX, Reg64::RDI, tlb + field(offsetof(TlbEntry, addend))));
+  return unmapped;
+}
+
 // The chain exit of jit/tier1/chain_exit.cpp for 64-bit mode, written into the block with its
 // slots' address as a constant (docs/jit.md "Threaded code"): the same checks, but each block
 // has its own indirect jump to its successor, which the host's branch predictor learns per
@@ -212,7 +229,6 @@ void ThreadedCompiler::emit_chain_exit64(X86Emitter& e, const Block& b) {
                static_cast<uint32_t>(rf::TF | rf::RF));
   done.push_back(e.jcc(X86Emitter::kNE));
   e.load(Reg64::RCX, at(Reg64::RBX, field(offsetof(CpuState, rip))));
-  const int32_t tlb = field(offsetof(CpuState, tlb));
   for (int k = 0; k < 2; ++k) {
     std::vector<X86Emitter::Label> miss;
     // RCX: the new RIP; RSI: the slot; RAX: its code; RDX: nonzero when RIP left the page of
@@ -241,16 +257,7 @@ void ThreadedCompiler::emit_chain_exit64(X86Emitter& e, const Block& b) {
     e.bind(other_page);
     e.test(Reg64::RSI, Reg64::RSI);
     miss.push_back(e.jcc(X86Emitter::kE));
-    e.mov(Reg64::RDI, Reg64::RCX);
-    e.shr(Reg64::RDI, kTlbIndexShift);
-    e.and_(Reg64::RDI, at(Reg64::RBX, field(offsetof(CpuState, tlb_mask))));
-    e.add(Reg64::RDI, at(Reg64::RBX, field(offsetof(CpuState, tlb_offset))));
-    e.mov(Reg64::RDX, Reg64::RCX);
-    e.and_imm(Reg64::RDX, static_cast<int32_t>(kPageMask));
-    e.cmp(Reg64::RDX, at(Reg64::RBX, Reg64::RDI, tlb + field(offsetof(TlbEntry, tag_exec))));
-    miss.push_back(e.jcc(X86Emitter::kNE));
-    e.mov(Reg64::RDX, Reg64::RCX);
-    e.add(Reg64::RDX, at(Reg64::RBX, Reg64::RDI, tlb + field(offsetof(TlbEntry, addend))));
+    miss.push_back(emit_exec_translation(e));
     e.cmp(Reg64::RDX, Reg64::RSI);
     e.bind_to(e.jcc(X86Emitter::kE), jump);
     for (const X86Emitter::Label& l : miss) e.bind(l);
@@ -290,17 +297,7 @@ void ThreadedCompiler::emit_jump_cache_probe(X86Emitter& e, const Block& b) {
   e.load(Reg64::RAX, at(Reg64::RSI, o.code));
   e.test(Reg64::RAX, Reg64::RAX);
   miss.push_back(e.jcc(X86Emitter::kE));
-  const int32_t tlb = field(offsetof(CpuState, tlb));
-  e.mov(Reg64::RDI, Reg64::RCX);
-  e.shr(Reg64::RDI, kTlbIndexShift);
-  e.and_(Reg64::RDI, at(Reg64::RBX, field(offsetof(CpuState, tlb_mask))));
-  e.add(Reg64::RDI, at(Reg64::RBX, field(offsetof(CpuState, tlb_offset))));
-  e.mov(Reg64::RDX, Reg64::RCX);
-  e.and_imm(Reg64::RDX, static_cast<int32_t>(kPageMask));
-  e.cmp(Reg64::RDX, at(Reg64::RBX, Reg64::RDI, tlb + field(offsetof(TlbEntry, tag_exec))));
-  miss.push_back(e.jcc(X86Emitter::kNE));
-  e.mov(Reg64::RDX, Reg64::RCX);
-  e.add(Reg64::RDX, at(Reg64::RBX, Reg64::RDI, tlb + field(offsetof(TlbEntry, addend))));
+  miss.push_back(emit_exec_translation(e));
   e.cmp(Reg64::RDX, at(Reg64::RSI, o.host));
   miss.push_back(e.jcc(X86Emitter::kNE));
   e.mov(Reg64::RDI, Reg64::RBX);

@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "jit/threaded/code_arena.h"
+#include "jit/threaded/x86_emitter.h"
 
 namespace umbra {
 struct Block;
@@ -24,7 +25,6 @@ struct CpuState;
 
 namespace umbra::threaded {
 
-class X86Emitter;
 using BlockFn = void (*)(CpuState*);
 
 struct ThreadedStats {
@@ -75,6 +75,7 @@ class ThreadedCompiler {
  private:
   void emit_chain_exit64(X86Emitter& e, const Block& b);
   void emit_jump_cache_probe(X86Emitter& e, const Block& b);
+  static X86Emitter::Label emit_exec_translation(X86Emitter& e);
 
  public:
   struct BlockOffsets {

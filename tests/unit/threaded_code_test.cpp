@@ -147,28 +147,39 @@ TEST(ThreadedCodeArena, ReusesAChunkOnceAllItsCodeIsReleased) {
 
 constexpr uint64_t kCode = 0x1000;
 
+// Sums 1..1,000,000 into EDX, plus one for each odd counter value, over three blocks.
+// 0x1000: mov ecx, 1000000
+// 0x1005: xor edx, edx
+// 0x1007: A: add edx, ecx
+// 0x1009: test cl, 1
+// 0x100c: jz B (+2)
+// 0x100e: inc edx
+// 0x1010: B: dec ecx
+// 0x1012: jnz A (-0xd)
+// 0x1014: hlt
+const std::vector<uint8_t> kSumLoop = {0xb9, 0x40, 0x42, 0x0f, 0x00, 0x31, 0xd2,
+                                       0x01, 0xca, 0xf6, 0xc1, 0x01, 0x74, 0x02,
+                                       0xff, 0xc2, 0xff, 0xc9, 0x75, 0xf3, 0xf4};
+constexpr uint64_t kSumLoopN = 1000000;
+constexpr uint32_t kSumLoopEdx =
+    static_cast<uint32_t>(kSumLoopN * (kSumLoopN + 1) / 2 + kSumLoopN / 2);
+
+// The tiered mode with threaded code from a block's second run and LLVM code from its `hot`-th
+// (never, by default); `code` loaded at kCode and entered there.
+void run_threaded(Flat64Machine& m, const std::vector<uint8_t>& code, uint32_t hot = ~uint32_t{0}) {
+  m.engine().set_accel(AccelMode::Jit);
+  m.engine().set_warm_threshold(2);
+  m.engine().set_hot_threshold(hot);
+  m.load(kCode, code.data(), code.size());
+  m.reset64(kCode, 0x80000);
+}
+
 // Warm blocks get threaded code and chain to each other (and to themselves) without the
 // dispatcher: a loop of a million iterations over two blocks comes back to the dispatcher only
 // at the run's slices, and computes what tier 0 computes.
 TEST(ThreadedCode, WarmBlocksRunAsChainedThreadedCode) {
-  // 0x1000: mov ecx, 1000000
-  // 0x1005: xor edx, edx
-  // 0x1007: A: add edx, ecx
-  // 0x1009: test cl, 1
-  // 0x100c: jz B (+2)
-  // 0x100e: inc edx
-  // 0x1010: B: dec ecx
-  // 0x1012: jnz A (-0xd)
-  // 0x1014: hlt
-  const std::vector<uint8_t> code = {0xb9, 0x40, 0x42, 0x0f, 0x00, 0x31, 0xd2,
-                                     0x01, 0xca, 0xf6, 0xc1, 0x01, 0x74, 0x02,
-                                     0xff, 0xc2, 0xff, 0xc9, 0x75, 0xf3, 0xf4};
   Flat64Machine m(16u << 20);
-  m.engine().set_accel(AccelMode::Jit);
-  m.engine().set_warm_threshold(2);
-  m.engine().set_hot_threshold(~uint32_t{0});  // LLVM never: threaded code only
-  m.load(kCode, code.data(), code.size());
-  m.reset64(kCode, 0x80000);
+  run_threaded(m, kSumLoop);
   RunResult r;
   uint64_t insns = 0, slices = 0;
   do {
@@ -177,10 +188,8 @@ TEST(ThreadedCode, WarmBlocksRunAsChainedThreadedCode) {
     ++slices;
   } while (r.reason == kExitInsnLimit);
   ASSERT_EQ(r.reason, kExitHalt);
-  // sum of 1..n plus one per odd counter value: n(n+1)/2 + n/2, mod 2^32.
-  const uint64_t n = 1000000;
-  EXPECT_EQ(m.cpu().gpr[RDX], static_cast<uint32_t>(n * (n + 1) / 2 + n / 2));
-  EXPECT_EQ(insns, 2 + n * 5 + n / 2 + 1);
+  EXPECT_EQ(m.cpu().gpr[RDX], kSumLoopEdx);
+  EXPECT_EQ(insns, 2 + kSumLoopN * 5 + kSumLoopN / 2 + 1);
   const EngineStats& s = m.engine().stats();
   EXPECT_GE(s.threaded_installed, 3u);  // A, the inc block, B
   EXPECT_EQ(s.tier1_installed, 0u);
@@ -195,23 +204,14 @@ TEST(ThreadedCode, WarmBlocksRunAsChainedThreadedCode) {
 // threaded compiler when the quick code is requested; the loop must come out the same through
 // threaded code, quick code and both exits.
 TEST(ThreadedCode, QuickCodeChainsThroughTheBlocksOwnExit) {
-  // The loop of WarmBlocksRunAsChainedThreadedCode.
-  const std::vector<uint8_t> code = {0xb9, 0x40, 0x42, 0x0f, 0x00, 0x31, 0xd2,
-                                     0x01, 0xca, 0xf6, 0xc1, 0x01, 0x74, 0x02,
-                                     0xff, 0xc2, 0xff, 0xc9, 0x75, 0xf3, 0xf4};
   Flat64Machine m(16u << 20);
-  m.engine().set_accel(AccelMode::Jit);
-  m.engine().set_warm_threshold(2);
-  m.engine().set_hot_threshold(20);
+  run_threaded(m, kSumLoop, 20);
   m.engine().set_optimize_threshold(~uint64_t{0});  // quick code only
-  m.load(kCode, code.data(), code.size());
-  m.reset64(kCode, 0x80000);
   RunResult r;
   do r = m.run(100003);
   while (r.reason == kExitInsnLimit);
   ASSERT_EQ(r.reason, kExitHalt);
-  const uint64_t n = 1000000;
-  EXPECT_EQ(m.cpu().gpr[RDX], static_cast<uint32_t>(n * (n + 1) / 2 + n / 2));
+  EXPECT_EQ(m.cpu().gpr[RDX], kSumLoopEdx);
   ASSERT_NE(m.engine().threaded(), nullptr);
   EXPECT_GE(m.engine().threaded()->stats().chain_exits, 3u);  // one per block asking for code
   EXPECT_EQ(m.engine().threaded()->stats().arena_full, 0u);
@@ -228,11 +228,7 @@ TEST(ThreadedCode, SingleInstructionBlocksGetCode) {
   const std::vector<uint8_t> code = {0xb9, 0xe8, 0x03, 0,    0,    0xeb,
                                      0x00, 0xff, 0xc9, 0x75, 0xfa, 0xf4};
   Flat64Machine m(16u << 20);
-  m.engine().set_accel(AccelMode::Jit);
-  m.engine().set_warm_threshold(2);
-  m.engine().set_hot_threshold(~uint32_t{0});
-  m.load(kCode, code.data(), code.size());
-  m.reset64(kCode, 0x80000);
+  run_threaded(m, code);
   const RunResult r = m.run(~uint64_t{0});
   ASSERT_EQ(r.reason, kExitHalt);
   EXPECT_EQ(r.insns, 1u + 3u * 1000u + 1u);
@@ -260,12 +256,8 @@ TEST(ThreadedCode, ReturnsToManyCallersStayInCompiledCode) {
                                      0,    0,    0xff, 0xc9, 0x75, 0xed, 0xf4};
   const std::vector<uint8_t> function = {0x83, 0xc2, 0x01, 0xc3};
   Flat64Machine m(16u << 20);
-  m.engine().set_accel(AccelMode::Jit);
-  m.engine().set_warm_threshold(2);
-  m.engine().set_hot_threshold(~uint32_t{0});
-  m.load(kCode, code.data(), code.size());
+  run_threaded(m, code);
   m.load(kCode + 0x100, function.data(), function.size());
-  m.reset64(kCode, 0x80000);
   const RunResult r = m.run(~uint64_t{0});
   ASSERT_EQ(r.reason, kExitHalt);
   EXPECT_EQ(m.cpu().gpr[RDX], 30000u);
@@ -294,11 +286,7 @@ TEST(ThreadedCode, FaultInsideThreadedCodeIsPrecise) {
       0xb9, 0x32, 0,    0,    0,    0x89, 0xc8, 0x83, 0xe8, 0x0a, 0x89, 0xc3, 0xbe, 7,    0,   0,
       0,    0x31, 0xd2, 0xb8, 0xe8, 0x03, 0,    0,    0xf7, 0xf3, 0xff, 0xc9, 0x75, 0xe7, 0xf4};
   Flat64Machine m(16u << 20);
-  m.engine().set_accel(AccelMode::Jit);
-  m.engine().set_warm_threshold(2);
-  m.engine().set_hot_threshold(~uint32_t{0});
-  m.load(kCode, code.data(), code.size());
-  m.reset64(kCode, 0x80000);
+  run_threaded(m, code);
   const RunResult r = m.run(~uint64_t{0});
   EXPECT_EQ(r.reason, kExitFault);
   EXPECT_EQ(r.vector, kDE);
