@@ -41,8 +41,9 @@ bool is_rep_string(const Insn& i) {
 }
 
 // Whether a compiled block may jump straight to its successor: it ends with a near control
-// transfer (no change of mode, privilege or paging) or at the length cap, and its instructions
-// are all on one page.
+// transfer (no change of mode, privilege or paging), or it simply stopped before its next
+// instruction (the length cap, the end of its page, an instruction that straddles into the next
+// page), and its instructions are all on one page.
 bool ends_chainable(const Block& b) {
   if (b.page2 != ~uint64_t{0} || b.insns.empty()) return false;
   const Insn& last = b.insns.back();
@@ -60,9 +61,10 @@ bool ends_chainable(const Block& b) {
     case Op::JRCXZ:
       return true;
     default:
-      // The length cap: the next instruction simply follows.
-      return b.insns.size() == kMaxBlockInsns && !(last.attrs & attr::kEndsBlock) &&
-             !is_rep_string(last);
+      // The next instruction simply follows (the block stopped at the length cap or at its
+      // page's end). A successor on the next page is chained in 64-bit mode only, checked
+      // against the fast TLB like any other-page successor (Tier0Engine::chain).
+      return !(last.attrs & attr::kEndsBlock) && !is_rep_string(last);
   }
 }
 
