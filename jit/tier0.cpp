@@ -61,10 +61,12 @@ bool ends_chainable(const Block& b) {
     case Op::JRCXZ:
       return true;
     default:
-      // The next instruction simply follows (the block stopped at the length cap or at its
-      // page's end). A successor on the next page is chained in 64-bit mode only, checked
-      // against the fast TLB like any other-page successor (Tier0Engine::chain).
-      return !(last.attrs & attr::kEndsBlock) && !is_rep_string(last);
+      // The next instruction simply follows (the block stopped at the length cap, at its
+      // page's end, or after a REP string instruction, which leaves RIP at itself when it stops
+      // after a chunk of its iterations: the chain exit compares RIP with the slots, so that
+      // resumes through a slot too). A successor on the next page is chained in 64-bit mode
+      // only, checked against the fast TLB like any other-page successor (Tier0Engine::chain).
+      return !(last.attrs & attr::kEndsBlock);
   }
 }
 

@@ -268,6 +268,36 @@ TEST(ThreadedCode, ReturnsToManyCallersStayInCompiledCode) {
   EXPECT_LT(m.engine().stats().tier1_runs, 500u);
 }
 
+// A block that ends with a REP string instruction chains on to its successor: a loop around
+// REP STOSB stays in compiled code.
+TEST(ThreadedCode, BlocksEndingInRepStringsChain) {
+  // 0x1000: mov edx, 1000
+  // 0x1005: L: mov edi, 0x20000
+  // 0x100a: mov ecx, 64
+  // 0x100f: mov al, dl
+  // 0x1011: rep stosb
+  // 0x1013: dec edx
+  // 0x1015: jnz L (-0x12)
+  // 0x1017: hlt
+  const std::vector<uint8_t> code = {0xba, 0xe8, 0x03, 0,    0,    0xbf, 0,    0,
+                                     0x02, 0,    0xb9, 0x40, 0,    0,    0,    0x88,
+                                     0xd0, 0xf3, 0xaa, 0xff, 0xca, 0x75, 0xee, 0xf4};
+  Flat64Machine m(16u << 20);
+  run_threaded(m, code);
+  const RunResult r = m.run(~uint64_t{0});
+  ASSERT_EQ(r.reason, kExitHalt);
+  EXPECT_EQ(m.cpu().gpr[RDX], 0u);
+  EXPECT_EQ(m.cpu().gpr[RCX], 0u);
+  EXPECT_EQ(m.cpu().gpr[RDI], 0x20040u);
+  const uint8_t* filled = m.memory().host_ptr(0x20000);
+  ASSERT_NE(filled, nullptr);
+  EXPECT_EQ(filled[0], 1);
+  EXPECT_EQ(filled[63], 1);
+  EXPECT_EQ(filled[64], 0);
+  // Unchained, every iteration would come back to the dispatcher after its REP STOSB.
+  EXPECT_LT(m.engine().stats().tier1_runs, 100u);
+}
+
 // A fault in the middle of a threaded block is precise: the instructions before it completed
 // and are counted, RIP is at the faulting one.
 TEST(ThreadedCode, FaultInsideThreadedCodeIsPrecise) {
