@@ -91,7 +91,8 @@ ThreadedCompiler::ThreadedCompiler(const void* chain_exit64, const void* chain_e
 //     mov rdi, rbx; mov rsi, &insn[i]; call handler
 //     (all but the last) cmp dword [rbx + exit_request], 0; jne leave[i + 1]
 //   insn_count += n
-//   chainable: if *entry_counter < entry_limit: tier1_chain = slots; pop rbx; jmp chain_exit
+//   chainable: if *entry_counter < entry_limit: in 64-bit mode the block's own copy of the chain
+//     exit's checks (emit_chain_exit64), else tier1_chain = slots; pop rbx; jmp chain_exit
 //   pop rbx; ret
 //   leave[k]: mov eax, k; insn_count += rax; pop rbx; ret
 //
@@ -102,9 +103,10 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
   const uint64_t t0 = now_ns();
   const std::vector<Insn>& insns = b.insns;
   const size_t n = insns.size();
+  if (n == 0) return false;
   const size_t max_bytes = kFixedBytes + kPerInsnBytes * n;
   uint8_t* mem = arena_.reserve(max_bytes);
-  if (!mem || n == 0) {
+  if (!mem) {
     ++stats_.arena_full;
     return false;
   }
