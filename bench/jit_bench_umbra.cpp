@@ -78,7 +78,13 @@ int main(int argc, char** argv) {
     if (tier1::Tier1* t = tier1::Tier1::get(&error)) {
       const tier1::CompileStats c = t->stats().compile;
       print_stat("compile_blocks", c.blocks);
+      print_stat("compile_quick", c.quick);
+      print_stat("compile_regions", c.optimized);
+      print_stat("compile_region_members", c.region_members);
       stat_seconds("compile_seconds", static_cast<double>(c.ns_total) / 1e9);
+      stat_seconds("compile_ir_seconds", static_cast<double>(c.ns_ir) / 1e9);
+      stat_seconds("compile_opt_seconds", static_cast<double>(c.ns_opt) / 1e9);
+      stat_seconds("compile_codegen_seconds", static_cast<double>(c.ns_codegen) / 1e9);
     }
   }
   // Tier 1 compiles on its own thread: the process's CPU time less the CPU thread's is the
