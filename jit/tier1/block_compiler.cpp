@@ -329,6 +329,29 @@ struct BlockCompiler::Impl {
 };
 
 namespace {
+// Whether a member that ends with `last` leaves TF and RF as they were. Only instructions that
+// end their block can set them (POPF, IRET, SYSRET, a task switch ...: SDM vol. 3, 17.3.1.1 for
+// RF), so a member ending in a near branch, or in no control transfer at all, cannot: the member
+// was entered with both clear and they are still clear at its end.
+bool trap_flags_unchanged(const Insn& last) {
+  if (!(last.attrs & attr::kEndsBlock)) return true;
+  switch (last.op) {
+    case Op::JMP:
+    case Op::JMP_IND:
+    case Op::JCC:
+    case Op::CALL:
+    case Op::CALL_IND:
+    case Op::RET:
+    case Op::LOOP:
+    case Op::LOOPE:
+    case Op::LOOPNE:
+    case Op::JRCXZ:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // The page offsets a member's last instruction continues at when it is a direct control
 // transfer or no control transfer at all (the next instruction); empty when it cannot be known
 // from the bytes (indirect branches, returns, instructions that set RIP themselves). Offsets that
@@ -689,7 +712,8 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         // this physical page and the successor is on this linear page, which maps to it.
         auto* clean = llvm::BasicBlock::Create(ctx, "clean", fn);
         auto* inside = llvm::BasicBlock::Create(ctx, "region", fn);
-        b.CreateCondBr(emit_clean_boundary(b, cpu), clean, leave_for_slots);
+        b.CreateCondBr(emit_clean_boundary(b, cpu, !trap_flags_unchanged(insns.back())), clean,
+                       leave_for_slots);
         b.SetInsertPoint(clean);
         b.CreateCondBr(emit_same_page(b, lin, lin_last), inside, leave_for_slots);
         b.SetInsertPoint(inside);

@@ -19,7 +19,7 @@ llvm::Value* cpu_field(llvm::IRBuilder<>& b, llvm::Value* cpu, size_t offset) {
 
 }  // namespace
 
-llvm::Value* emit_clean_boundary(llvm::IRBuilder<>& b, llvm::Value* cpu) {
+llvm::Value* emit_clean_boundary(llvm::IRBuilder<>& b, llvm::Value* cpu, bool check_trap_flags) {
   llvm::Type* i64 = b.getInt64Ty();
   llvm::Value* clean =
       b.CreateICmpULT(b.CreateLoad(i64, cpu_field(b, cpu, offsetof(CpuState, insn_count))),
@@ -29,6 +29,7 @@ llvm::Value* emit_clean_boundary(llvm::IRBuilder<>& b, llvm::Value* cpu) {
   clean = b.CreateAnd(
       clean, b.CreateICmpEQ(b.CreateLoad(i64, cpu_field(b, cpu, offsetof(CpuState, exit_request))),
                             b.getInt64(0)));
+  if (!check_trap_flags) return clean;
   llvm::Value* flags = b.CreateLoad(i64, cpu_field(b, cpu, offsetof(CpuState, rflags)));
   return b.CreateAnd(
       clean, b.CreateICmpEQ(b.CreateAnd(flags, b.getInt64(rf::TF | rf::RF)), b.getInt64(0)));

@@ -23,8 +23,11 @@ inline constexpr const char* kChainExitLegacy = "umbra_chain_exit_legacy";
 
 // Whether the dispatcher would have nothing to do at this block boundary: instruction budget
 // left, the stop word clear (exit request, interrupt shadow, NMI, IRQ line, new code to install,
-// HLT), no single-stepping (TF) or resume flag (RF). Reads the CpuState.
-llvm::Value* emit_clean_boundary(llvm::IRBuilder<>& b, llvm::Value* cpu);
+// HLT), no single-stepping (TF) or resume flag (RF). Reads the CpuState. Compiled code is
+// entered with TF and RF clear (the dispatcher single-steps otherwise), so `check_trap_flags`
+// may be false after code none of whose instructions can set them (trap_flags_unchanged).
+llvm::Value* emit_clean_boundary(llvm::IRBuilder<>& b, llvm::Value* cpu,
+                                 bool check_trap_flags = true);
 
 // Whether linear address `lin` is on the page of `lin_last`. Written as a difference (not
 // lin ^ lin_last) so that LLVM folds it where both are the same entry address plus constants
