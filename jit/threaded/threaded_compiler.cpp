@@ -76,6 +76,86 @@ bool ends_indirect(const Block& b) {
   }
 }
 
+// Whether an instruction's handler can set exit_request itself. Only guest memory accesses (a
+// write into code, docs/engine.md; a device's registers), port I/O, HLT and system instructions
+// do. A register-only data movement, arithmetic, logic, shift or bit instruction cannot: after
+// one the exit test is left out, and a request another thread made meanwhile is seen after the
+// next instruction instead. A fault it raises leaves through the fault path, not this test.
+bool cannot_request_exit(const Insn& insn) {
+  const bool lea = insn.op == Op::LEA;  // an address computation, no access
+  for (const Operand* o : {&insn.dst, &insn.src, &insn.src2})
+    if (o->kind == OpKind::Mem && !lea) return false;
+  switch (insn.op) {
+    case Op::MOV:
+    case Op::MOVZX:
+    case Op::MOVSX:
+    case Op::MOVSXD:
+    case Op::LEA:
+    case Op::XCHG:
+    case Op::BSWAP:
+    case Op::CBW:
+    case Op::CWD:
+    case Op::LAHF:
+    case Op::SAHF:
+    case Op::SETCC:
+    case Op::CMOVCC:
+    case Op::ADD:
+    case Op::ADC:
+    case Op::SUB:
+    case Op::SBB:
+    case Op::CMP:
+    case Op::INC:
+    case Op::DEC:
+    case Op::NEG:
+    case Op::MUL:
+    case Op::IMUL1:
+    case Op::IMUL:
+    case Op::DIV:
+    case Op::IDIV:
+    case Op::AND:
+    case Op::OR:
+    case Op::XOR:
+    case Op::TEST:
+    case Op::NOT:
+    case Op::ROL:
+    case Op::ROR:
+    case Op::RCL:
+    case Op::RCR:
+    case Op::SHL:
+    case Op::SHR:
+    case Op::SAR:
+    case Op::SHLD:
+    case Op::SHRD:
+    case Op::BT:
+    case Op::BTS:
+    case Op::BTR:
+    case Op::BTC:
+    case Op::BSF:
+    case Op::BSR:
+    case Op::POPCNT:
+    case Op::LZCNT:
+    case Op::TZCNT:
+    case Op::ANDN:
+    case Op::BEXTR:
+    case Op::BLSI:
+    case Op::BLSMSK:
+    case Op::BLSR:
+    case Op::BZHI:
+    case Op::MULX:
+    case Op::PDEP:
+    case Op::PEXT:
+    case Op::RORX:
+    case Op::SARX:
+    case Op::SHLX:
+    case Op::SHRX:
+    case Op::ADCX:
+    case Op::ADOX:
+      return (insn.attrs & attr::kUnimplemented) == 0;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 ThreadedCompiler::ThreadedCompiler(const void* chain_exit64, const void* chain_exit_legacy,
@@ -89,7 +169,8 @@ ThreadedCompiler::ThreadedCompiler(const void* chain_exit64, const void* chain_e
 //   for each instruction i:
 //     (the last one, in a chainable block: tier1_last_rip = rip)
 //     mov rdi, rbx; mov rsi, &insn[i]; call handler
-//     (all but the last) cmp dword [rbx + exit_request], 0; jne leave[i + 1]
+//     (all but the last, unless it cannot request an exit: cannot_request_exit)
+//       cmp dword [rbx + exit_request], 0; jne leave[i + 1]
 //   insn_count += n
 //   chainable: if *entry_counter < entry_limit: in 64-bit mode the block's own copy of the chain
 //     exit's checks (emit_chain_exit64), else tier1_chain = slots; pop rbx; jmp chain_exit
@@ -137,6 +218,11 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
     e.mov_imm(Reg64::RSI, reinterpret_cast<uint64_t>(&insns[i]));
     e.call(reinterpret_cast<const void*>(insns[i].fn));
     if (last) break;
+    if (cannot_request_exit(insns[i])) {
+      ++stats_.exit_tests_left_out;
+      continue;
+    }
+    ++stats_.exit_tests;
     e.cmp_rbx32_zero(field(offsetof(CpuState, exit_request)));
     leave[i + 1] = e.jcc(X86Emitter::kNE);
   }
@@ -165,6 +251,7 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
   // The early exits: after instruction k - 1 set exit_request, k instructions completed.
   uint8_t* leave_common = nullptr;
   for (size_t k = 1; k < n; ++k) {
+    if (!leave[k].rel32) continue;  // no test after instruction k - 1
     e.bind(leave[k]);
     e.mov_imm(Reg64::RAX, k);
     if (!leave_common) {

@@ -36,6 +36,8 @@ struct ThreadedStats {
   uint64_t arena_full = 0;   // blocks not compiled for want of code space
   uint64_t chain_exits = 0;  // per-block chain exits made for tier-1 quick code
   uint64_t jump_probes = 0;  // exits with a jump-cache probe (blocks ending in RET, JMP/CALL r/m)
+  uint64_t exit_tests = 0;   // exit_request tests emitted after an instruction
+  uint64_t exit_tests_left_out = 0;  // after instructions that cannot request an exit
 };
 
 class ThreadedCompiler {

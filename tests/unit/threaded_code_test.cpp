@@ -328,5 +328,40 @@ TEST(ThreadedCode, FaultInsideThreadedCodeIsPrecise) {
   EXPECT_GE(m.engine().stats().threaded_installed, 1u);
 }
 
+// The exit test is left out after an instruction that cannot request an exit (a register-only
+// ADD, XOR, CMP) and kept after one that can: a store that rewrites the next instruction of its
+// own block must stop the block before that instruction runs with its old bytes.
+TEST(ThreadedCode, ExitTestsOnlyAfterInstructionsThatCanRequestOne) {
+  // 0x1000: mov ecx, 100
+  // 0x1005: xor eax, eax
+  // 0x1007: mov ebx, 0x1100    (a data byte on the code's page)
+  // 0x100c: L: mov [rbx], cl
+  // 0x100e: add eax, 0         (its immediate at 0x1010)
+  // 0x1011: xor edx, edx
+  // 0x1013: dec ecx
+  // 0x1015: jz D (+0xc)
+  // 0x1017: cmp ecx, 50
+  // 0x101a: jne L (-0x10)
+  // 0x101c: mov ebx, 0x1010    (from now on the store rewrites the ADD's immediate)
+  // 0x1021: jmp L (-0x17)
+  // 0x1023: D: hlt
+  const std::vector<uint8_t> code = {0xb9, 0x64, 0,    0,    0,    0x31, 0xc0, 0xbb, 0,
+                                     0x11, 0,    0,    0x88, 0x0b, 0x83, 0xc0, 0,    0x31,
+                                     0xd2, 0xff, 0xc9, 0x74, 0x0c, 0x83, 0xf9, 0x32, 0x75,
+                                     0xf0, 0xbb, 0x10, 0x10, 0,    0,    0xeb, 0xe9, 0xf4};
+  Flat64Machine m(16u << 20);
+  run_threaded(m, code);
+  const RunResult r = m.run(~uint64_t{0});
+  ASSERT_EQ(r.reason, kExitHalt);
+  // The ADD adds the counter from the 50th iteration on: 50 + 49 + ... + 1. Without the exit
+  // test after the store, the stale ADD of each rewritten block would add the previous value.
+  EXPECT_EQ(m.cpu().gpr[RAX], 1275u);
+  ASSERT_NE(m.engine().threaded(), nullptr);
+  const threaded::ThreadedStats& t = m.engine().threaded()->stats();
+  EXPECT_GE(m.engine().stats().threaded_installed, 2u);
+  EXPECT_GE(t.exit_tests, 1u);           // after the store
+  EXPECT_GE(t.exit_tests_left_out, 3u);  // after ADD, XOR, DEC of L; CMP of the next block
+}
+
 }  // namespace
 }  // namespace umbra
