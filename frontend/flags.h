@@ -146,7 +146,32 @@ inline bool eval_cond(const CpuState& cpu, unsigned cc) {
     }
     return r ^ (cc & 1);
   }
-  if (l.op == kLazyLogic && (cc >> 1) == 2) return (l.res == 0) ^ (cc & 1);
+  if (l.op != kLazyNone) {
+    // ZF and SF of every lazy producer are those of its result (stored masked to its size), so
+    // E/NE and S/NS never need the other flags: a loop's DEC/JNZ or an AND/JS answers here
+    // instead of computing all six flags (PF's popcount among them).
+    const bool zf = l.res == 0;
+    const bool sf = (l.res >> (8 * l.size - 1)) & 1;
+    if ((cc >> 1) == 2) return zf ^ (cc & 1);  // E
+    if ((cc >> 1) == 4) return sf ^ (cc & 1);  // S
+    if (l.op == kLazyLogic) {
+      // Logical instructions clear CF and OF (SDM vol. 2, AND/OR/XOR/TEST "Flags Affected").
+      bool r;
+      switch (cc >> 1) {
+        case 0: r = false; break;       // O
+        case 1: r = false; break;       // B
+        case 3: r = zf; break;          // BE: CF or ZF
+        case 6: r = sf; break;          // L: SF != OF
+        case 7: r = zf || sf; break;    // LE
+        default: goto general;          // P
+      }
+      return r ^ (cc & 1);
+    }
+    if ((cc >> 1) == 1) {  // B: CF
+      if (l.op == kLazyAdd) return (l.res < l.src1) ^ (cc & 1);
+      if (l.op == kLazyInc || l.op == kLazyDec) return (l.aux != 0) ^ (cc & 1);  // CF kept
+    }
+  }
 general:
   const uint64_t f = arith_flags(cpu);
   bool r;
