@@ -74,6 +74,15 @@ inline bool within_page(uint64_t linear, unsigned size) {
   return (linear & (kPageSize - 1)) <= kPageSize - size;
 }
 
+// Whether a fast-TLB entry's tag grants a `size`-byte access at `linear`: one compare that also
+// says the access stays within the page. The tag is compared with the page of the access's
+// last byte, while the entry is the one of its first byte's page: for an access that crosses
+// into the next page the two differ (consecutive pages have different entries, and no tag is
+// kTlbInvalid's value), so it takes the slow path like a miss, as within_page would send it.
+inline bool tlb_grants(uint64_t tag, uint64_t linear, unsigned size) {
+  return tag == ((linear + size - 1) & kPageMask);
+}
+
 // The active fast-TLB table (current address space and privilege view).
 inline TlbEntry* tlb_table(CpuState& cpu) {
   return reinterpret_cast<TlbEntry*>(reinterpret_cast<uintptr_t>(cpu.tlb) +
@@ -93,7 +102,7 @@ inline TlbEntry& tlb_entry(CpuState& cpu, uint64_t linear) {
 template <typename T>
 inline T read_mem(CpuState& cpu, uint64_t linear) {
   const TlbEntry& e = tlb_entry(cpu, linear);
-  if (__builtin_expect(e.tag_read == (linear & kPageMask) && within_page(linear, sizeof(T)), 1)) {
+  if (__builtin_expect(tlb_grants(e.tag_read, linear, sizeof(T)), 1)) {
     T v;
     std::memcpy(&v, reinterpret_cast<const void*>(linear + e.addend), sizeof(T));
     return v;
@@ -104,7 +113,7 @@ inline T read_mem(CpuState& cpu, uint64_t linear) {
 template <typename T>
 inline void write_mem(CpuState& cpu, uint64_t linear, T value) {
   const TlbEntry& e = tlb_entry(cpu, linear);
-  if (__builtin_expect(e.tag_write == (linear & kPageMask) && within_page(linear, sizeof(T)), 1)) {
+  if (__builtin_expect(tlb_grants(e.tag_write, linear, sizeof(T)), 1)) {
     std::memcpy(reinterpret_cast<void*>(linear + e.addend), &value, sizeof(T));
     return;
   }
@@ -122,7 +131,7 @@ struct MemRef {
 template <typename T>
 inline MemRef prepare_rmw(CpuState& cpu, uint64_t linear) {
   const TlbEntry& e = tlb_entry(cpu, linear);
-  if (__builtin_expect(e.tag_write == (linear & kPageMask) && within_page(linear, sizeof(T)), 1))
+  if (__builtin_expect(tlb_grants(e.tag_write, linear, sizeof(T)), 1))
     return MemRef{reinterpret_cast<uint8_t*>(linear + e.addend), linear};
   return MemRef{prepare_write_slow(cpu, linear, sizeof(T)), linear};
 }

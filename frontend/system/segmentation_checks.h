@@ -49,7 +49,7 @@ uint8_t* prepare_write_slow_seg(CpuState& cpu, uint64_t linear, unsigned size, u
 template <typename T>
 inline T read_mem_seg(CpuState& cpu, uint64_t linear, unsigned seg) {
   const TlbEntry& e = tlb_entry(cpu, linear);
-  if (__builtin_expect(e.tag_read == (linear & kPageMask) && within_page(linear, sizeof(T)), 1)) {
+  if (__builtin_expect(tlb_grants(e.tag_read, linear, sizeof(T)), 1)) {
     T v;
     std::memcpy(&v, reinterpret_cast<const void*>(linear + e.addend), sizeof(T));
     return v;
@@ -60,7 +60,7 @@ inline T read_mem_seg(CpuState& cpu, uint64_t linear, unsigned seg) {
 template <typename T>
 inline void write_mem_seg(CpuState& cpu, uint64_t linear, T value, unsigned seg) {
   const TlbEntry& e = tlb_entry(cpu, linear);
-  if (__builtin_expect(e.tag_write == (linear & kPageMask) && within_page(linear, sizeof(T)), 1)) {
+  if (__builtin_expect(tlb_grants(e.tag_write, linear, sizeof(T)), 1)) {
     std::memcpy(reinterpret_cast<void*>(linear + e.addend), &value, sizeof(T));
     return;
   }
@@ -70,7 +70,7 @@ inline void write_mem_seg(CpuState& cpu, uint64_t linear, T value, unsigned seg)
 template <typename T>
 inline MemRef prepare_rmw_seg(CpuState& cpu, uint64_t linear, unsigned seg) {
   const TlbEntry& e = tlb_entry(cpu, linear);
-  if (__builtin_expect(e.tag_write == (linear & kPageMask) && within_page(linear, sizeof(T)), 1))
+  if (__builtin_expect(tlb_grants(e.tag_write, linear, sizeof(T)), 1))
     return MemRef{reinterpret_cast<uint8_t*>(linear + e.addend), linear};
   return MemRef{prepare_write_slow_seg(cpu, linear, sizeof(T), seg), linear};
 }
