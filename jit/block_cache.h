@@ -20,6 +20,28 @@ inline uint32_t decode_mode_key(const CpuState& cpu) {
   return (cpu.mode64 ? 1u : 0u) | (cpu.code32 ? 2u : 0u);
 }
 
+// Near control transfers (JMP, Jcc, CALL, RET, LOOPcc, JrCXZ; direct or through a register or
+// memory): they change RIP, RSP and memory, never the mode, the privilege level, paging or
+// TF/RF. A block that ends with one may chain to its successor, and a region member that ends
+// with one needs no TF/RF test.
+inline bool is_near_transfer(Op op) {
+  switch (op) {
+    case Op::JMP:
+    case Op::JMP_IND:
+    case Op::JCC:
+    case Op::CALL:
+    case Op::CALL_IND:
+    case Op::RET:
+    case Op::LOOP:
+    case Op::LOOPE:
+    case Op::LOOPNE:
+    case Op::JRCXZ:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // A direct link from one compiled block to the next (docs/jit.md "Chaining"): when the block
 // ends with RIP == rip (and, outside 64-bit mode, CS.base == cs_base), its code jumps straight
 // to fn if the successor is on the same page as its last instruction (host null), or, for a

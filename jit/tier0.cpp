@@ -48,26 +48,13 @@ bool ends_chainable(const Block& b) {
   if (b.page2 != ~uint64_t{0} || b.insns.empty()) return false;
   const Insn& last = b.insns.back();
   if (last.attrs & attr::kUnimplemented) return false;
-  switch (last.op) {
-    case Op::JMP:
-    case Op::JMP_IND:
-    case Op::JCC:
-    case Op::CALL:
-    case Op::CALL_IND:
-    case Op::RET:
-    case Op::LOOP:
-    case Op::LOOPE:
-    case Op::LOOPNE:
-    case Op::JRCXZ:
-      return true;
-    default:
-      // The next instruction simply follows (the block stopped at the length cap, at its
-      // page's end, or after a REP string instruction, which leaves RIP at itself when it stops
-      // after a chunk of its iterations: the chain exit compares RIP with the slots, so that
-      // resumes through a slot too). A successor on the next page is chained in 64-bit mode
-      // only, checked against the fast TLB like any other-page successor (Tier0Engine::chain).
-      return !(last.attrs & attr::kEndsBlock);
-  }
+  if (is_near_transfer(last.op)) return true;
+  // Otherwise the next instruction simply follows (the block stopped at the length cap, at its
+  // page's end, or after a REP string instruction, which leaves RIP at itself when it stops
+  // after a chunk of its iterations: the chain exit compares RIP with the slots, so that
+  // resumes through a slot too). A successor on the next page is chained in 64-bit mode only,
+  // checked against the fast TLB like any other-page successor (Tier0Engine::chain).
+  return !(last.attrs & attr::kEndsBlock);
 }
 
 }  // namespace

@@ -329,27 +329,13 @@ struct BlockCompiler::Impl {
 };
 
 namespace {
+
 // Whether a member that ends with `last` leaves TF and RF as they were. Only instructions that
 // end their block can set them (POPF, IRET, SYSRET, a task switch ...: SDM vol. 3, 17.3.1.1 for
 // RF), so a member ending in a near branch, or in no control transfer at all, cannot: the member
 // was entered with both clear and they are still clear at its end.
 bool trap_flags_unchanged(const Insn& last) {
-  if (!(last.attrs & attr::kEndsBlock)) return true;
-  switch (last.op) {
-    case Op::JMP:
-    case Op::JMP_IND:
-    case Op::JCC:
-    case Op::CALL:
-    case Op::CALL_IND:
-    case Op::RET:
-    case Op::LOOP:
-    case Op::LOOPE:
-    case Op::LOOPNE:
-    case Op::JRCXZ:
-      return true;
-    default:
-      return false;
-  }
+  return !(last.attrs & attr::kEndsBlock) || is_near_transfer(last.op);
 }
 
 // The page offsets a member's last instruction continues at when it is a direct control
