@@ -283,6 +283,37 @@ void fold_mode_loads(llvm::Function& fn, llvm::Argument* cpu, uint32_t mode_key)
   }
 }
 
+// Optimized level only: after every store of a lazy-flags operation other than kLazyNone the
+// status bits of rflags mean nothing (arith_flags reads the record, frontend/flags.h), so they
+// are cleared there. Once state caching makes rflags an SSA value, an earlier eager flag
+// computation (a shift's, or a rotate's, which materializes the flags it keeps) is then dead as
+// soon as a producer follows, instead of staying live to the next exit. Tier 0, threaded code
+// and the quick level keep the stale bits: clearing them would cost each producer a memory
+// read-modify-write there.
+void clear_flags_behind_producers(llvm::Function& fn, llvm::Argument* cpu) {
+  const llvm::DataLayout& dl = fn.getParent()->getDataLayout();
+  std::vector<llvm::StoreInst*> producers;
+  for (llvm::BasicBlock& bb : fn)
+    for (llvm::Instruction& ins : bb) {
+      auto* st = llvm::dyn_cast<llvm::StoreInst>(&ins);
+      if (!st) continue;
+      auto* op = llvm::dyn_cast<llvm::ConstantInt>(st->getValueOperand());
+      if (!op || !op->getType()->isIntegerTy(8) || op->isZero()) continue;  // kLazyNone is 0
+      llvm::APInt offset(64, 0);
+      const llvm::Value* base =
+          st->getPointerOperand()->stripAndAccumulateConstantOffsets(dl, offset, true);
+      if (base == cpu && offset == offsetof(CpuState, lazy) + offsetof(LazyFlags, op))
+        producers.push_back(st);
+    }
+  for (llvm::StoreInst* st : producers) {
+    llvm::IRBuilder<> b(st->getNextNode());
+    llvm::Value* rflags =
+        b.CreateConstInBoundsGEP1_64(b.getInt8Ty(), cpu, offsetof(CpuState, rflags));
+    b.CreateStore(b.CreateAnd(b.CreateLoad(b.getInt64Ty(), rflags), b.getInt64(~rf::ARITH)),
+                  rflags);
+  }
+}
+
 // Compiles each module with one of two target machines: the quick level's for modules marked
 // "umbra.quick", the optimized level's otherwise. Both generate code at Less by default (measured,
 // docs/jit.md "Two levels"); UMBRA_JIT_QUICK_CG and UMBRA_JIT_CG set them apart.
@@ -835,6 +866,7 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
       bool ok = run_functions(im.fold_pipeline);
       if (ok && !quick && !no_state_cache_) {
         for (llvm::Function* f : block_fns) {
+          if (!keep_stale_flags_) clear_flags_behind_producers(*f, f->getArg(0));
           const StateCacheStats sc =
               cache_cpu_state(*f, f->getArg(0), no_alias_scopes_ ? nullptr : scopes.cpu_list,
                               no_alias_scopes_ ? nullptr : scopes.guest_list);

@@ -106,6 +106,9 @@ class BlockCompiler {
   // Measurement and bisecting: leave the guest state in the CpuState at every instruction
   // instead of in SSA values (UMBRA_JIT_NO_STATE_CACHE=1; state_cache.h).
   void set_no_state_cache(bool on) { no_state_cache_ = on; }
+  // Measurement: leave the stale status bits of rflags behind lazy producers in optimized code
+  // (UMBRA_JIT_KEEP_STALE_FLAGS=1; clear_flags_behind_producers).
+  void set_keep_stale_flags(bool on) { keep_stale_flags_ = on; }
   // Measurement: one line per compiled block with its size and phase times (UMBRA_JIT_TRACE=1).
   void set_trace(bool on) { trace_ = on; }
 
@@ -125,6 +128,7 @@ class BlockCompiler {
   bool no_chain_ = false;
   bool inline_chain_ = false;
   bool no_state_cache_ = false;
+  bool keep_stale_flags_ = false;
 };
 
 }  // namespace umbra::tier1
