@@ -298,7 +298,7 @@ void clear_flags_behind_producers(llvm::Function& fn, llvm::Argument* cpu) {
       auto* st = llvm::dyn_cast<llvm::StoreInst>(&ins);
       if (!st) continue;
       auto* op = llvm::dyn_cast<llvm::ConstantInt>(st->getValueOperand());
-      if (!op || !op->getType()->isIntegerTy(8) || op->isZero()) continue;  // kLazyNone is 0
+      if (!op || !op->getType()->isIntegerTy(8) || op->getZExtValue() == kLazyNone) continue;
       llvm::APInt offset(64, 0);
       const llvm::Value* base =
           st->getPointerOperand()->stripAndAccumulateConstantOffsets(dl, offset, true);
