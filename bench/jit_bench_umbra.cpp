@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   print_stat("guest_insns", pc.cpu().insn_count);
   print_stat("tier0_blocks", s.blocks_built);
   print_stat("tier1_installed", s.tier1_installed);
+  print_stat("rip_mismatches", s.rip_mismatches);
   print_stat("tier1_failed", s.tier1_failed);
   print_stat("tier1_insns", s.tier1_insns);
   if (auto* pt = dynamic_cast<PagingTranslator*>(pc.cpu().translator)) {

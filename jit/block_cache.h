@@ -94,6 +94,10 @@ struct Block {
   ChainSlot chain[2];
   std::vector<std::pair<Block*, uint8_t>> incoming;
   bool valid = true;
+  // Code specialized to `rip` (docs/jit.md "Code specialized to its address"): entries at
+  // other linear addresses since it was installed, and how often it was recompiled for one.
+  uint8_t respecialized = 0;
+  uint32_t rip_mismatches = 0;
   std::vector<Insn> insns;
 };
 

@@ -18,6 +18,10 @@ enum ExitReason : uint32_t {
   kExitShutdown = 1u << 5,    // the machine powers off / resets (see the other bits)
   kExitTripleFault = 1u << 6, // with kExitShutdown: a triple fault (SDM vol. 3, 6.15, #DF)
   kExitInterrupt = 1u << 7,   // a device asserted an interrupt line: check at block boundary
+  // Tier-1 code specialized to a linear address was entered at another one (the same physical
+  // code through another mapping) and ran nothing; the dispatcher runs the block itself
+  // (docs/jit.md "Code specialized to its address"). Never leaves the dispatcher.
+  kExitRipMismatch = 1u << 8,
 };
 
 // The CPU's view of its interrupt controller (the PIC/APIC arrive with the platform work).

@@ -80,8 +80,6 @@ Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
   // Measurement knob for the tier-up threshold (docs/jit.md "Tier-up policy").
   if (const char* hot = std::getenv("UMBRA_JIT_HOT"); hot && *hot)
     hot_threshold_ = static_cast<uint32_t>(std::strtoul(hot, nullptr, 10));
-  // Testing: the first compile of a block at the optimized level (state caching), so that the
-  // differential tests, which run most blocks once, check that level too.
   // Testing: the first compile of a block at the optimized level (state caching), or as
   // threaded code only, so that the differential tests, which run most blocks once, check those
   // too. Anything else: the quick level.
@@ -95,6 +93,8 @@ Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
     warm_threshold_ = static_cast<uint32_t>(std::strtoul(warm, nullptr, 10));
   if (const char* optimize = std::getenv("UMBRA_JIT_OPTIMIZE"); optimize && *optimize)
     optimize_threshold_ = std::strtoull(optimize, nullptr, 10);
+  if (const char* fixed = std::getenv("UMBRA_JIT_FIXED_RIP"); fixed && *fixed)
+    fixed_rip_levels_ = static_cast<uint8_t>(std::strtoul(fixed, nullptr, 10));
 }
 
 Tier0Engine::~Tier0Engine() {
@@ -286,6 +286,14 @@ void Tier0Engine::tier_up(Block* b, bool region, bool quick) {
   }
   job.region = is_region;
   job.quick = quick;
+  // In 64-bit mode (linear address = RIP) the code may be specialized to the address the block
+  // was decoded at, or last recompiled for (docs/jit.md "Code specialized to its address").
+  if ((b->mode_key & 1) && fixed_rip_levels_ >= (quick ? 2 : 1) &&
+      b->respecialized <= kMaxRespecializations) {
+    job.fixed_rip = true;
+    job.entry_rip = b->rip;
+  }
+  b->rip_mismatches = 0;
   if (quick && accel_ != AccelMode::CompileAll) {
     job.entry_counter = &b->exec_count;
     job.entry_limit = optimize_threshold_;
@@ -424,6 +432,20 @@ void Tier0Engine::install_tier1(Block* b, tier1::BlockFn fn, uint64_t code, bool
   b->tier1_state = kTier1Compiled;
   for (auto [from, k] : b->incoming) from->chain[k].fn = fn;
   ++stats_.tier1_installed;
+}
+
+Block* Tier0Engine::rip_mismatch(Block* b) {
+  ++stats_.rip_mismatches;
+  if (++b->rip_mismatches >= kRespecializeAfter && !b->tier1_pending && b->valid &&
+      b->tier1_state == kTier1Compiled) {
+    // The block keeps running at this address: code for it (its kind of code again; after
+    // kMaxRespecializations of these, code for any address).
+    ++b->respecialized;
+    ++stats_.respecialized;
+    b->rip = cpu_.rip;  // 64-bit mode (the only one specialized): linear = RIP
+    tier_up(b, b->tier1_region, b->tier1_quick);
+  }
+  return b;
 }
 
 void Tier0Engine::on_block_freed(void* self, const Block& b) {
@@ -672,18 +694,25 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
       auto* last = static_cast<Block*>(const_cast<void*>(cpu.tier1_block));
       cpu.tier1_block = nullptr;
       cpu.tier1_region = nullptr;
-      if (cpu.exit_request == 0 && last->chainable && last->valid) {
-        chain_from_ = last;
-        // The linear page it ran at is known only if it is the block entered here.
-        chain_from_pc_ = last == b ? running_rip_ : ~uint64_t{0};
-      }
-      // Code that counts its runs returns here when they make it hot: chained code may never
-      // come through the dispatcher otherwise.
-      if (last->valid && accel_ != AccelMode::Tier0) consider_tier_up(last);
       stats_.tier1_insns += cpu.insn_count - before;
       ++stats_.tier1_runs;
-      running_ = nullptr;
-      continue;
+      if (__builtin_expect((cpu.exit_request & kExitRipMismatch) == 0, 1)) {
+        if (cpu.exit_request == 0 && last->chainable && last->valid) {
+          chain_from_ = last;
+          // The linear page it ran at is known only if it is the block entered here.
+          chain_from_pc_ = last == b ? running_rip_ : ~uint64_t{0};
+        }
+        // Code that counts its runs returns here when they make it hot: chained code may never
+        // come through the dispatcher otherwise.
+        if (last->valid && accel_ != AccelMode::Tier0) consider_tier_up(last);
+        running_ = nullptr;
+        continue;
+      }
+      // `last` is specialized to another linear address and ran nothing: tier 0 runs it.
+      cpu.exit_request &= ~kExitRipMismatch;
+      b = rip_mismatch(last);
+      running_ = b;
+      running_rip_ = linear_pc(cpu);
     }
     const Insn* i = b->insns.data();
     const Insn* const end = i + b->insns.size();

@@ -32,6 +32,10 @@ struct EngineStats {
   uint64_t tier1_failed = 0;        // blocks tier 1 could not compile (they stay on tier 0)
   uint64_t threaded_installed = 0;  // blocks given threaded code (docs/jit.md "Threaded code")
   uint64_t chains_linked = 0;       // chain slots filled (docs/jit.md "Chaining")
+  // Entries into code specialized to another linear address, and the recompiles they caused
+  // (docs/jit.md "Code specialized to its address").
+  uint64_t rip_mismatches = 0;
+  uint64_t respecialized = 0;
 };
 
 class Tier0Engine {
@@ -100,6 +104,14 @@ class Tier0Engine {
   std::vector<Block*> region_members(Block* head) const;
   void tier_up(Block* b, bool region, bool quick);
   void consider_optimizing(Block* b);
+  // Code specialized to one linear address was entered at another (kExitRipMismatch): counts
+  // it, asks for code for the new address when it keeps happening; returns the block to run on
+  // tier 0 this time.
+  Block* rip_mismatch(Block* b);
+  // Mismatches before a block's code is recompiled for the address it runs at, and recompiles
+  // before its code stops being specialized at all (two mappings in turn).
+  static constexpr uint32_t kRespecializeAfter = 64;
+  static constexpr uint8_t kMaxRespecializations = 2;
   static constexpr uint64_t kOptimizeShare = 64;
   void install_tier1_results();
   void install_tier1(Block* b, tier1::BlockFn fn, uint64_t code, bool region, bool quick);
@@ -135,6 +147,9 @@ class Tier0Engine {
   uint32_t warm_threshold_ = 16;   // ... and the threshold for threaded code
   std::unique_ptr<threaded::ThreadedCompiler> threaded_;
   bool use_block_exits_ = true;  // tier-1 quick code ends in its block's own chain exit
+  // Which levels of tier-1 code are specialized to their linear address (docs/jit.md "Code
+  // specialized to its address"; UMBRA_JIT_FIXED_RIP: 0 none, 1 regions, 2 quick code too).
+  uint8_t fixed_rip_levels_ = 1;
   tier1::Tier1* tier1_ = nullptr;
   std::shared_ptr<tier1::ResultQueue> tier1_results_;
   struct PendingCode {

@@ -88,13 +88,16 @@ void print_engine_stats(const umbra::Tier0Engine& engine, const umbra::profile::
   std::fprintf(stderr,
                "umbra: tier 1 (%s): %llu blocks installed (%llu regions), %llu failed; compiled "
                "code (threaded or tier 1) entered %llu times from the dispatcher, %llu "
-               "instructions\n",
+               "instructions; %llu entries at another address than the code's, %llu recompiles "
+               "for one\n",
                umbra::accel_mode_name(engine.accel()),
                static_cast<unsigned long long>(s.tier1_installed),
                static_cast<unsigned long long>(s.tier1_regions),
                static_cast<unsigned long long>(s.tier1_failed),
                static_cast<unsigned long long>(s.tier1_runs),
-               static_cast<unsigned long long>(s.tier1_insns));
+               static_cast<unsigned long long>(s.tier1_insns),
+               static_cast<unsigned long long>(s.rip_mismatches),
+               static_cast<unsigned long long>(s.respecialized));
   std::string error;
   if (umbra::tier1::Tier1* t = umbra::tier1::Tier1::get(&error)) {
     const umbra::tier1::Tier1Stats ts = t->stats();

@@ -48,6 +48,7 @@
 #include <unordered_map>
 
 #include "jit/block_cache.h"
+#include "jit/engine.h"
 #include "jit/profile.h"
 #include "jit/tier1/chain_exit.h"
 #include "jit/tier1/native_symbols.h"
@@ -637,6 +638,24 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
     llvm::Value* rip_ptr = field(offsetof(CpuState, rip), "rip");
     llvm::Value* block_ptr = field(offsetof(CpuState, tier1_block));
     b.CreateStore(constant_ptr(job.blocks[0].block), field(offsetof(CpuState, tier1_region)));
+    if (job.fixed_rip) {
+      // Code specialized to its linear address (docs/jit.md "Code specialized to its
+      // address"): entered at any other (the same physical page through another mapping), it
+      // runs nothing and hands the block back to the dispatcher. Past the test RIP is a
+      // constant, and with it every RIP the code computes: canonical-address checks of branch
+      // targets, RIP-relative addresses, the same-page tests and the switch to the next
+      // region member all fold.
+      b.CreateStore(constant_ptr(job.blocks[0].block), block_ptr);
+      auto* mismatch = llvm::BasicBlock::Create(ctx, "rip_mismatch", fn);
+      auto* matched = llvm::BasicBlock::Create(ctx, "rip_matched", fn);
+      b.CreateCondBr(b.CreateICmpEQ(b.CreateLoad(i64, rip_ptr), b.getInt64(job.entry_rip)), matched,
+                     mismatch, llvm::MDBuilder(ctx).createBranchWeights(1000, 1));
+      b.SetInsertPoint(mismatch);
+      b.CreateStore(b.getInt32(kExitRipMismatch), exit_req_ptr);
+      b.CreateRetVoid();
+      b.SetInsertPoint(matched);
+      b.CreateStore(b.getInt64(job.entry_rip), rip_ptr);
+    }
     // The CPU thread's profile (jit/profile.h): chaining moves between LLVM's code and threaded
     // code without the dispatcher, so each says what runs on entry.
     b.CreateStore(b.getInt8(profile::kTier1), constant_ptr(&profile::g_activity));
@@ -673,7 +692,12 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
       // (pages are 4 KiB-aligned in both spaces). Telling LLVM so lets it compute the page offset
       // of every RIP the member produces: the branch to the next member and the same-page test
       // of chaining fold to constants on each path out of a direct branch.
-      {
+      if (job.fixed_rip) {
+        // Code specialized to its address: the member's whole RIP is known, since it is entered
+        // only at its offset on the entry's linear page. Stored, it is a constant on every path
+        // through a loop too (a phi of the values each member computes would not fold).
+        b.CreateStore(b.getInt64((job.entry_rip & kPageMask) | member.page_offset), rip_ptr);
+      } else {
         llvm::Value* entry_rip = b.CreateLoad(i64, rip_ptr);
         llvm::Value* entry_lin =
             legacy ? b.CreateAdd(b.CreateLoad(i64, cs_base_ptr), entry_rip) : entry_rip;
@@ -739,12 +763,16 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         // register allocator more than the rest of the region. Any other offset (a wrapped
         // 16-bit target, an indirect branch's surprise) takes the default: the chain slots.
         const std::vector<uint32_t> next = successor_offsets(member);
-        llvm::SwitchInst* sw = b.CreateSwitch(b.CreateAnd(lin, b.getInt64(kPageSize - 1)),
-                                              leave_for_slots, job.blocks.size());
+        // Code specialized to its address switches on the whole RIP, a select of constants after
+        // a conditional branch, which SimplifyCFG turns into a branch on its condition.
+        const uint64_t case_base = job.fixed_rip ? job.entry_rip & kPageMask : 0;
+        llvm::SwitchInst* sw = b.CreateSwitch(
+            job.fixed_rip ? lin : b.CreateAnd(lin, b.getInt64(kPageSize - 1)), leave_for_slots,
+            job.blocks.size());
         for (size_t k = 0; k < job.blocks.size(); ++k)
           if (next.empty() ||
               std::find(next.begin(), next.end(), job.blocks[k].page_offset) != next.end())
-            sw->addCase(b.getInt64(job.blocks[k].page_offset), member_bbs[k]);
+            sw->addCase(b.getInt64(case_base | job.blocks[k].page_offset), member_bbs[k]);
       } else {
         b.CreateBr(leave_for_slots);
       }

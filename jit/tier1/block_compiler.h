@@ -44,6 +44,11 @@ struct BlockJob {
   // The quick level: compiled cheaply (no state caching, a short cleanup, FastISel); else the
   // optimized level (docs/jit.md "Two levels").
   bool quick = false;
+  // The code is specialized to the entry's linear address (64-bit mode): RIP is a constant
+  // everywhere in it, and an entry at any other address runs nothing and leaves with
+  // kExitRipMismatch (docs/jit.md "Code specialized to its address").
+  bool fixed_rip = false;
+  uint64_t entry_rip = 0;
   uint64_t* entry_counter = nullptr;  // incremented on every entry, if set ...
   uint64_t entry_limit = 0;           // ... and the code does not chain when it reaches this
   size_t insn_count() const {

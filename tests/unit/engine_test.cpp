@@ -166,6 +166,54 @@ TEST(EngineChainTest, ChainToAnotherPageFollowsARemap) {
   }
 }
 
+// Identity, except that linear page 0x9000 is a second mapping of physical page 0x1000.
+class AliasedCodePage final : public AddressTranslator {
+ public:
+  Translation translate(CpuState&, uint64_t linear, Access) override {
+    if ((linear & ~uint64_t{0xfff}) == 0x9000) return {linear - 0x8000, true, true};
+    return {linear, true, true};
+  }
+};
+
+// The same physical code run hot at two linear addresses: its blocks (keyed by physical
+// address) are shared, but tier-1 code specialized to one address (docs/jit.md "Code specialized
+// to its address") must not run at the other. The loop reads RIP (LEA RAX, [RIP]), so code that
+// ran with the first mapping's RIP would sum the wrong addresses.
+TEST(EngineAliasTest, CodeAtTwoLinearAddressesSeesItsOwnRip) {
+  AliasedCodePage pages;
+  Flat64Machine m(16u << 20, &pages);
+  // 0x1000: mov ecx, 100
+  // 0x1005: L: lea rax, [rip]     -> 0x100c, or 0x900c through the alias
+  // 0x100c: add rdx, rax
+  // 0x100f: dec ecx
+  // 0x1011: jnz L
+  // 0x1013: ret
+  const std::vector<uint8_t> fn = {0xb9, 0x64, 0x00, 0x00, 0x00, 0x48, 0x8d, 0x05, 0x00, 0x00,
+                                   0x00, 0x00, 0x48, 0x01, 0xc2, 0xff, 0xc9, 0x75, 0xf2, 0xc3};
+  // 0x2000: mov esi, 200;  M1: call 0x1000; dec esi; jnz M1
+  // 0x200e: mov esi, 200;  M2: call 0x9000; dec esi; jnz M2
+  // 0x201c: hlt
+  const std::vector<uint8_t> main = {0xbe, 0xc8, 0x00, 0x00, 0x00, 0xe8, 0xf6, 0xef, 0xff, 0xff,
+                                     0xff, 0xce, 0x75, 0xf7, 0xbe, 0xc8, 0x00, 0x00, 0x00, 0xe8,
+                                     0xe8, 0x6f, 0x00, 0x00, 0xff, 0xce, 0x75, 0xf7, 0xf4};
+  m.load(0x1000, fn.data(), fn.size());
+  m.load(0x2000, main.data(), main.size());
+  m.engine().set_hot_threshold(10);
+  m.engine().set_optimize_threshold(100);
+  m.reset64(0x2000, 0x80000);
+  RunResult r;
+  do r = m.run(997);
+  while (r.reason == kExitInsnLimit);
+  EXPECT_EQ(r.reason, kExitHalt);
+  EXPECT_EQ(m.cpu().gpr[RDX], 200u * 100u * 0x100cu + 200u * 100u * 0x900cu);
+  // Compile-everything compiles the loop's region at once, for the first address: the second
+  // mapping's entries miss it until it is recompiled for that one.
+  if (m.engine().accel() == AccelMode::CompileAll && m.engine().stats().threaded_installed == 0) {
+    EXPECT_GE(m.engine().stats().rip_mismatches, 1u);
+    EXPECT_GE(m.engine().stats().respecialized, 1u);
+  }
+}
+
 TEST_F(EngineTest, InstructionBudgetStopsAnEndlessLoop) {
   RunResult r = run({0xeb, 0xfe}, 1000);  // jmp $
   EXPECT_EQ(r.reason, kExitInsnLimit);
