@@ -93,6 +93,9 @@ Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
     warm_threshold_ = static_cast<uint32_t>(std::strtoul(warm, nullptr, 10));
   if (const char* optimize = std::getenv("UMBRA_JIT_OPTIMIZE"); optimize && *optimize)
     optimize_threshold_ = std::strtoull(optimize, nullptr, 10);
+  // Measurement: compile on the CPU thread when the tier-up policy asks, so that a run's work
+  // does not depend on how the compiler thread was scheduled (callgrind, docs/jit.md "Knobs").
+  if (const char* sync = std::getenv("UMBRA_JIT_SYNC"); sync && *sync == '1') sync_compile_ = true;
   if (const char* fixed = std::getenv("UMBRA_JIT_FIXED_RIP"); fixed && *fixed)
     fixed_rip_levels_ = static_cast<uint8_t>(std::strtoul(fixed, nullptr, 10));
 }
@@ -311,7 +314,7 @@ void Tier0Engine::tier_up(Block* b, bool region, bool quick) {
       b->extent_end = std::max(b->extent_end, end);
     }
   }
-  if (accel_ == AccelMode::CompileAll) {
+  if (accel_ == AccelMode::CompileAll || sync_compile_) {
     profile::set(profile::kCompile);
     tier1::BlockFn fn = tier1_->compile_now(job);
     profile::set(profile::kDispatch);
