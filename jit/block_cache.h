@@ -71,6 +71,9 @@ struct Block {
   uint8_t tier1_state = 0;     // Tier1State
   bool tier1_region = false;   // its code is a region's (it and successors on its page)
   bool tier1_quick = false;    // its code is of the quick level (docs/jit.md "Two levels")
+  // A region holds it, or is being compiled to (as its entry or a member; docs/jit.md
+  // "Regions"): other regions leave it out.
+  bool in_region = false;
   uint64_t tier1_code = 0;     // the compiler's id of that code
   uint64_t tier1_pending = 0;  // the compiler's id of code being compiled for it (0: none)
   uint64_t tier1_since = 0;    // CpuState::insn_count when its quick code's run count started

@@ -144,7 +144,10 @@ std::vector<Block*> Tier0Engine::region_members(Block* head) const {
   for (size_t i = 0; i < members.size(); ++i) {
     for (const ChainSlot& slot : members[i]->chain) {
       Block* t = slot.target;
+      // A block already compiled into another region (as its entry or a member) is left to
+      // that region: compiling it again here costs as much and the region exits to it anyway.
       if (!t || !t->valid || t->page2 != ~uint64_t{0} || t->mode_key != head->mode_key ||
+          (t != head && t->in_region) ||
           (t->paddr & kPageMask) != (head->paddr & kPageMask) ||
           std::find(members.begin(), members.end(), t) != members.end() ||
           members.size() == kRegionBlocks || insns + t->insns.size() > kRegionInsns)
@@ -301,6 +304,8 @@ void Tier0Engine::tier_up(Block* b, bool region, bool quick) {
     job.entry_counter = &b->exec_count;
     job.entry_limit = optimize_threshold_;
   }
+  if (is_region)
+    for (Block* m : members) m->in_region = true;
   if (members.size() > 1) {
     // A change to any member's bytes must drop the region: widen the entry's extent over them.
     // The members will run inside this code from now on: they ask for code of their own only

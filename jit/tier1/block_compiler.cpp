@@ -952,6 +952,15 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
                  "%.2f ms, codegen %.2f ms\n",
                  jobs.size(), quick ? "quick" : "optimized", total_insns, ir_size, (t1 - t0) / 1e6,
                  (t2 - t1) / 1e6, (t3 - t2) / 1e6);
+  if (trace_ && !quick)
+    for (const BlockJob* job : jobs) {
+      // Which blocks each region holds (page offsets, the entry first): overlapping regions
+      // compile the same guest code twice.
+      std::fprintf(stderr, "tier1:   region %s:", function_name(*job).c_str());
+      for (const BlockJob::Member& member : job->blocks)
+        std::fprintf(stderr, " %03x(%zu)", member.page_offset, member.insns.size());
+      std::fprintf(stderr, "\n");
+    }
   stats_.blocks += batch->live;
   (quick ? stats_.quick : stats_.optimized) += batch->live;
   ++stats_.batches;
