@@ -109,6 +109,7 @@ Tier1* Tier1::get(std::string* error) {
 }
 
 Tier1::Tier1(std::unique_ptr<BlockCompiler> compiler) : compiler_(std::move(compiler)) {
+  if (const char* v = std::getenv("UMBRA_JIT_NO_GATHER"); v && *v == '1') gather_ = false;
   thread_ = std::thread([this] { thread_main(); });
 }
 
@@ -137,7 +138,7 @@ void Tier1::request(std::shared_ptr<ResultQueue> to, BlockJob job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     std::deque<Request>& queue = job.quick ? requests_ : optimize_requests_;
-    queue.push_back(Request{std::move(to), std::move(job)});
+    queue.push_back(Request{std::move(to), std::move(job), std::chrono::steady_clock::now()});
     ++stats_.requests;
     if (queue.size() > kMaxQueued) {
       Request& old = queue.front();
@@ -187,7 +188,25 @@ void Tier1::thread_main() {
     // per block; docs/jit.md "Compile cost"); else the oldest optimize request (tier1.h).
     std::vector<Request> batch;
     size_t insns = 0;
-    if (!requests_.empty()) {
+    size_t queued_insns = 0;
+    for (const Request& r : requests_) queued_insns += r.job.insn_count();
+    // Too few quick requests to fill a module yet, and the oldest has not waited kGather: wait
+    // for more, unless an optimize request can use the time.
+    const bool gather = !requests_.empty() && requests_.size() < kBatch &&
+                        queued_insns < kBatchInsns && gather_ &&
+                        std::chrono::steady_clock::now() < requests_.front().queued + kGather;
+    if (gather && optimize_requests_.empty()) {
+      if (releases.empty()) {
+        cv_.wait_until(lock, requests_.front().queued + kGather, [this] {
+          return stop_ || requests_.size() >= kBatch || !releases_.empty() ||
+                 !optimize_requests_.empty();
+        });
+        continue;
+      }
+    } else if (gather) {
+      batch.push_back(std::move(optimize_requests_.front()));
+      optimize_requests_.pop_front();
+    } else if (!requests_.empty()) {
       while (!requests_.empty() && batch.size() < kBatch && insns < kBatchInsns) {
         insns += requests_.back().job.insn_count();
         batch.push_back(std::move(requests_.back()));

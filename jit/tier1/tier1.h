@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -87,6 +88,11 @@ class Tier1 {
   // ... and up to about this many guest instructions (code generation costs more than linearly
   // in the size of a module).
   static constexpr size_t kBatchInsns = 128;
+  // A quick request waits up to this long for others to share its module (a module's fixed
+  // costs are about half of a lone block's; docs/jit.md "Compile cost"), or until a batch is
+  // full; meanwhile the block runs as threaded code, and the compiler takes an optimize request
+  // if there is one.
+  static constexpr std::chrono::milliseconds kGather{10};
   void request(std::shared_ptr<ResultQueue> to, BlockJob job);
   // The block is gone: free its code (on the compiler thread if it runs).
   void release(uint64_t id);
@@ -111,9 +117,11 @@ class Tier1 {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool gather_ = true;  // UMBRA_JIT_NO_GATHER=1: compile quick requests as they come (kGather)
   struct Request {
     std::shared_ptr<ResultQueue> to;
     BlockJob job;
+    std::chrono::steady_clock::time_point queued{};
   };
   // Quick-level requests are served before optimizing ones (docs/jit.md "Two levels").
   std::deque<Request> requests_, optimize_requests_;
