@@ -25,7 +25,7 @@ namespace {
 // short.
 constexpr size_t kExitBytes = 600;
 constexpr size_t kFixedBytes = kExitBytes + 160;
-constexpr size_t kPerInsnBytes = 64;
+constexpr size_t kPerInsnBytes = 96;  // an inline ALU instruction with an imm64: 74
 
 int32_t field(size_t offset) {
   return static_cast<int32_t>(offset);
@@ -156,6 +156,85 @@ bool cannot_request_exit(const Insn& insn) {
   }
 }
 
+// The register and immediate forms of MOV and of the ALU instructions whose flags are a lazy
+// record, at 32 or 64 bits in 64-bit mode, are emitted inline instead of as a handler call
+// (docs/jit.md "Threaded code"): the same effects as their handlers (frontend/semantics arith.cpp,
+// logic.cpp, data_move.cpp), guest registers and the lazy-flags record in the CpuState, RIP
+// advanced by the caller. Such an instruction cannot fault or request an exit. Returns false for
+// anything else (the instruction then calls its handler).
+bool emit_inline(X86Emitter& e, const Insn& insn) {
+  if ((insn.attrs & attr::kUnimplemented) || (insn.prefixes & pfx::kLock)) return false;
+  if (insn.opsize != 4 && insn.opsize != 8) return false;
+  if (insn.dst.kind != OpKind::Reg || insn.dst.reg >= 16) return false;
+  if (insn.src.kind == OpKind::Reg ? insn.src.reg >= 16 : insn.src.kind != OpKind::Imm)
+    return false;
+  if (insn.src2.kind != OpKind::None) return false;
+  const bool wide = insn.opsize == 8;
+  const uint64_t imm = wide ? insn.imm : static_cast<uint32_t>(insn.imm);
+  auto gpr = [](uint8_t r) { return field(offsetof(CpuState, gpr) + 8u * r); };
+  auto load = [&](Reg64 dst, uint8_t r) {
+    if (wide)
+      e.load_rbx(dst, gpr(r));
+    else
+      e.load_rbx32(dst, gpr(r));
+  };
+  auto load_src = [&](Reg64 dst) {
+    if (insn.src.kind == OpKind::Reg)
+      load(dst, insn.src.reg);
+    else
+      e.mov_imm(dst, imm);
+  };
+  if (insn.op == Op::MOV) {
+    // SDM vol. 1, 3.4.1.1: a 32-bit result zero-extends into the 64-bit register.
+    load_src(Reg64::RAX);
+    e.store_rbx(gpr(insn.dst.reg), Reg64::RAX);
+    return true;
+  }
+  X86Emitter::Alu alu;
+  LazyOp lazy;
+  bool writes = true;
+  switch (insn.op) {
+    case Op::ADD:
+      alu = X86Emitter::kAdd, lazy = kLazyAdd;
+      break;
+    case Op::SUB:
+      alu = X86Emitter::kSub, lazy = kLazySub;
+      break;
+    case Op::CMP:
+      alu = X86Emitter::kSub, lazy = kLazySub, writes = false;
+      break;
+    case Op::AND:
+      alu = X86Emitter::kAnd, lazy = kLazyLogic;
+      break;
+    case Op::OR:
+      alu = X86Emitter::kOr, lazy = kLazyLogic;
+      break;
+    case Op::XOR:
+      alu = X86Emitter::kXor, lazy = kLazyLogic;
+      break;
+    case Op::TEST:
+      alu = X86Emitter::kAnd, lazy = kLazyLogic, writes = false;
+      break;
+    default:
+      return false;
+  }
+  // set_lazy (frontend/flags.h): res, src1, src2 at the operand size (zero-extended), the
+  // operation, the size, aux 0.
+  const int32_t lazy_at = field(offsetof(CpuState, lazy));
+  load(Reg64::RAX, insn.dst.reg);
+  load_src(Reg64::RCX);
+  e.store_rbx(lazy_at + field(offsetof(LazyFlags, src1)), Reg64::RAX);
+  e.store_rbx(lazy_at + field(offsetof(LazyFlags, src2)), Reg64::RCX);
+  e.alu(alu, Reg64::RAX, Reg64::RCX, wide);
+  e.store_rbx(lazy_at + field(offsetof(LazyFlags, res)), Reg64::RAX);
+  if (writes) e.store_rbx(gpr(insn.dst.reg), Reg64::RAX);
+  static_assert(offsetof(LazyFlags, size) == offsetof(LazyFlags, op) + 1);
+  e.store_rbx16_imm(lazy_at + field(offsetof(LazyFlags, op)),
+                    static_cast<uint16_t>(lazy | insn.opsize << 8));
+  e.store_rbx8_imm(lazy_at + field(offsetof(LazyFlags, aux)), 0);
+  return true;
+}
+
 }  // namespace
 
 ThreadedCompiler::ThreadedCompiler(const void* chain_exit64, const void* chain_exit_legacy,
@@ -208,12 +287,26 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
     e.inc_at_rax();
   }
   std::vector<X86Emitter::Label> leave(n);
+  // Inline instructions advance RIP together: the sum is added before the next handler call
+  // (handlers read RIP) and at the end.
+  int32_t rip_pending = 0;
+  auto flush_rip = [&] {
+    if (rip_pending) e.add_rbx_imm(field(offsetof(CpuState, rip)), rip_pending);
+    rip_pending = 0;
+  };
   for (size_t i = 0; i < n; ++i) {
     const bool last = i + 1 == n;
     if (last && chains) {
+      flush_rip();
       e.load_rbx(Reg64::RAX, field(offsetof(CpuState, rip)));
       e.store_rbx(field(offsetof(CpuState, tier1_last_rip)), Reg64::RAX);
     }
+    if (!legacy && inline_ && emit_inline(e, insns[i])) {
+      rip_pending += insns[i].len;
+      ++stats_.inlined;
+      continue;
+    }
+    flush_rip();
     e.mov(Reg64::RDI, Reg64::RBX);
     e.mov_imm(Reg64::RSI, reinterpret_cast<uint64_t>(&insns[i]));
     e.call(reinterpret_cast<const void*>(insns[i].fn));
@@ -226,6 +319,7 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
     e.cmp_rbx32_zero(field(offsetof(CpuState, exit_request)));
     leave[i + 1] = e.jcc(X86Emitter::kNE);
   }
+  flush_rip();
   e.add_rbx_imm(field(offsetof(CpuState, insn_count)), static_cast<int32_t>(n));
   if (chains) {
     X86Emitter::Label counted{};

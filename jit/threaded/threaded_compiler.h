@@ -38,6 +38,7 @@ struct ThreadedStats {
   uint64_t jump_probes = 0;  // exits with a jump-cache probe (blocks ending in RET, JMP/CALL r/m)
   uint64_t exit_tests = 0;   // exit_request tests emitted after an instruction
   uint64_t exit_tests_left_out = 0;  // after instructions that cannot request an exit
+  uint64_t inlined = 0;              // instructions emitted inline instead of a handler call
 };
 
 class ThreadedCompiler {
@@ -73,6 +74,8 @@ class ThreadedCompiler {
   void set_inline_exit(bool on) { inline_exit_ = on; }
   // Measurement: no jump-cache probe after indirect branches (UMBRA_JIT_NO_JUMP_PROBE=1).
   void set_jump_probe(bool on) { jump_probe_ = on; }
+  // Register and immediate MOV and ALU forms inline (emit_inline) instead of handler calls.
+  void set_inline(bool on) { inline_ = on; }
 
  private:
   void emit_chain_exit64(X86Emitter& e, const Block& b);
@@ -90,6 +93,7 @@ class ThreadedCompiler {
   const void* chain_exit_legacy_;
   const void* jump_cache_;
   bool inline_exit_ = true;
+  bool inline_ = true;
   bool jump_probe_ = true;
   ThreadedStats stats_;
 };

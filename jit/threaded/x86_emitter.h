@@ -58,6 +58,24 @@ class X86Emitter {
   // mov [rbx + disp], src / mov dst, [rbx + disp] (64-bit).
   void store_rbx(int32_t disp, Reg64 src) { rbx_rm({0x48, 0x89}, r(src), disp); }
   void load_rbx(Reg64 dst, int32_t disp) { rbx_rm({0x48, 0x8b}, r(dst), disp); }
+  // mov dst32, [rbx + disp]: 8B /r without REX.W (zero-extends into the 64-bit register).
+  void load_rbx32(Reg64 dst, int32_t disp) { rbx_rm({0x8b}, r(dst), disp); }
+  // mov word [rbx + disp], imm16 (66 C7 /0 iw) and mov byte [rbx + disp], imm8 (C6 /0 ib).
+  void store_rbx16_imm(int32_t disp, uint16_t imm) {
+    rbx_rm({0x66, 0xc7}, 0, disp);
+    bytes({static_cast<uint8_t>(imm), static_cast<uint8_t>(imm >> 8)});
+  }
+  void store_rbx8_imm(int32_t disp, uint8_t imm) {
+    rbx_rm({0xc6}, 0, disp);
+    byte(imm);
+  }
+  // Two-register ALU operations in the "op r/m, r" direction (dst = dst op src), 64-bit with
+  // REX.W or 32-bit without (which zero-extends dst): ADD 01, OR 09, AND 21, SUB 29, XOR 31.
+  enum Alu : uint8_t { kAdd = 0x01, kOr = 0x09, kAnd = 0x21, kSub = 0x29, kXor = 0x31 };
+  void alu(Alu op, Reg64 dst, Reg64 src, bool wide) {
+    if (wide) byte(0x48);
+    bytes({static_cast<uint8_t>(op), modrm(3, r(src), r(dst))});
+  }
   // add qword [rbx + disp], imm32 (sign-extended): REX.W 81 /0 id.
   void add_rbx_imm(int32_t disp, int32_t imm) {
     rbx_rm({0x48, 0x81}, 0, disp);
