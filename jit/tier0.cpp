@@ -204,8 +204,11 @@ bool Tier0Engine::ensure_threaded() {
       tier1_->chain_exit(false), tier1_->chain_exit(true), cache_.jump_cache());
   if (const char* v = std::getenv("UMBRA_JIT_NO_JUMP_PROBE"); v && *v == '1')
     threaded_->set_jump_probe(false);
+  // 1: every instruction calls its handler; 2: only memory MOVs do.
   if (const char* v = std::getenv("UMBRA_JIT_NO_THREADED_INLINE"); v && *v == '1')
     threaded_->set_inline(false);
+  if (const char* v = std::getenv("UMBRA_JIT_NO_THREADED_INLINE"); v && *v == '2')
+    threaded_->set_inline_memory(false);
   if (const char* v = std::getenv("UMBRA_JIT_THREADED_SHARED_EXIT"); v && *v == '1') {
     threaded_->set_inline_exit(false);
     use_block_exits_ = false;

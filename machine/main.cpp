@@ -73,7 +73,8 @@ void print_engine_stats(const umbra::Tier0Engine& engine, const umbra::profile::
                  "umbra: threaded code: %llu blocks (%llu guest instructions, %llu bytes), %.2f us "
                  "per block, %llu released, %zu chunks of %zu KiB in use, %llu block exits for "
                  "tier-1 code, %llu not compiled for want of space, exit tests after %llu instructions "
-                 "(left out after %llu that cannot request one), %llu instructions inline\n",
+                 "(left out after %llu that cannot request one), %llu instructions inline, %llu "
+                 "memory MOVs with their TLB hit inline\n",
                  static_cast<unsigned long long>(t.blocks),
                  static_cast<unsigned long long>(t.insns), static_cast<unsigned long long>(t.bytes),
                  t.blocks ? t.ns / 1e3 / static_cast<double>(t.blocks) : 0.0,
@@ -83,7 +84,8 @@ void print_engine_stats(const umbra::Tier0Engine& engine, const umbra::profile::
                  static_cast<unsigned long long>(t.arena_full),
                  static_cast<unsigned long long>(t.exit_tests),
                  static_cast<unsigned long long>(t.exit_tests_left_out),
-                 static_cast<unsigned long long>(t.inlined));
+                 static_cast<unsigned long long>(t.inlined),
+                 static_cast<unsigned long long>(t.inlined_memory));
   }
   if (engine.accel() == umbra::AccelMode::Tier0 && s.tier1_installed == 0) return;
   std::fprintf(stderr,

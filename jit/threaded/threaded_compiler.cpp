@@ -25,7 +25,9 @@ namespace {
 // short.
 constexpr size_t kExitBytes = 600;
 constexpr size_t kFixedBytes = kExitBytes + 160;
-constexpr size_t kPerInsnBytes = 96;  // an inline ALU instruction with an imm64: 74
+// An inline ALU instruction with an imm64 takes 74; a memory MOV with an index, a segment base
+// and its handler call as the slow path about 175.
+constexpr size_t kPerInsnBytes = 224;
 
 int32_t field(size_t offset) {
   return static_cast<int32_t>(offset);
@@ -235,6 +237,76 @@ bool emit_inline(X86Emitter& e, const Insn& insn) {
   return true;
 }
 
+// MOV between a register (or, for a store, an immediate) and memory, at 32 or 64 bits in 64-bit
+// mode: the fast TLB's hit path inline (softmmu/access.h read_mem / write_mem: the entry of the
+// first byte's page, its tag compared with the last byte's page), which neither faults nor
+// requests an exit. On a miss the code branches to the returned label, where the caller emits
+// the handler call as for any instruction: it redoes the whole access through the slow path.
+// RIP must be exact on entry (the slow path's handler and a RIP-relative address read it).
+// Returns false (nothing emitted) for anything else.
+bool emit_inline_memory(X86Emitter& e, const Insn& insn, X86Emitter::Label* miss) {
+  if ((insn.attrs & attr::kUnimplemented) || (insn.prefixes & pfx::kLock)) return false;
+  if (insn.op != Op::MOV || (insn.opsize != 4 && insn.opsize != 8)) return false;
+  if (insn.addr_size != 8 && insn.addr_size != 4) return false;
+  if (insn.src2.kind != OpKind::None) return false;
+  const bool load = insn.src.kind == OpKind::Mem;
+  const Operand& other = load ? insn.dst : insn.src;
+  if (load ? insn.dst.kind != OpKind::Reg : insn.dst.kind != OpKind::Mem) return false;
+  if (other.kind == OpKind::Reg ? other.reg >= 16 : (load || other.kind != OpKind::Imm))
+    return false;
+  if (insn.base != kNoReg && insn.base != kRipReg && insn.base >= 16) return false;
+  if (insn.index != kNoReg && insn.index >= 16) return false;
+  const bool wide = insn.opsize == 8;
+  auto gpr = [](uint8_t r) { return field(offsetof(CpuState, gpr) + 8u * r); };
+  // The linear address in RCX (frontend/operands.h effective_address, seg_linear).
+  if (insn.base == kRipReg) {
+    e.load_rbx(Reg64::RCX, field(offsetof(CpuState, rip)));
+    e.add_imm(Reg64::RCX, static_cast<int32_t>(insn.disp + insn.len));
+  } else {
+    e.mov_imm(Reg64::RCX, static_cast<uint64_t>(insn.disp));
+    if (insn.base != kNoReg) e.add(Reg64::RCX, at(Reg64::RBX, gpr(insn.base)));
+  }
+  if (insn.index != kNoReg) {
+    e.load_rbx(Reg64::RAX, gpr(insn.index));
+    if (insn.scale) e.shl(Reg64::RAX, insn.scale);
+    e.add(Reg64::RCX, Reg64::RAX);
+  }
+  if (insn.addr_size == 4) e.mov32(Reg64::RCX, Reg64::RCX);
+  if (insn.seg == FS || insn.seg == GS)
+    e.add(Reg64::RCX,
+          at(Reg64::RBX, field(offsetof(CpuState, seg) + insn.seg * sizeof(SegmentCache) +
+                               offsetof(SegmentCache, base))));
+  // The entry, the tag check, the host address.
+  const int32_t tlb = field(offsetof(CpuState, tlb));
+  e.mov(Reg64::RDI, Reg64::RCX);
+  e.shr(Reg64::RDI, kTlbIndexShift);
+  e.and_(Reg64::RDI, at(Reg64::RBX, field(offsetof(CpuState, tlb_mask))));
+  e.add(Reg64::RDI, at(Reg64::RBX, field(offsetof(CpuState, tlb_offset))));
+  e.lea(Reg64::RDX, at(Reg64::RCX, static_cast<int32_t>(insn.opsize - 1)));
+  e.and_imm(Reg64::RDX, static_cast<int32_t>(kPageMask));
+  const size_t tag = load ? offsetof(TlbEntry, tag_read) : offsetof(TlbEntry, tag_write);
+  e.cmp(Reg64::RDX, at(Reg64::RBX, Reg64::RDI, tlb + field(tag)));
+  *miss = e.jcc(X86Emitter::kNE);
+  e.add(Reg64::RCX, at(Reg64::RBX, Reg64::RDI, tlb + field(offsetof(TlbEntry, addend))));
+  if (load) {
+    if (wide)
+      e.load(Reg64::RAX, at(Reg64::RCX));
+    else
+      e.load32(Reg64::RAX, at(Reg64::RCX));
+    e.store_rbx(gpr(insn.dst.reg), Reg64::RAX);  // a 32-bit load zero-extends (SDM vol. 1, 3.4.1.1)
+  } else {
+    if (other.kind == OpKind::Reg)
+      e.load_rbx(Reg64::RAX, gpr(other.reg));
+    else
+      e.mov_imm(Reg64::RAX, insn.imm);
+    if (wide)
+      e.store(at(Reg64::RCX), Reg64::RAX);
+    else
+      e.store32(at(Reg64::RCX), Reg64::RAX);
+  }
+  return true;
+}
+
 }  // namespace
 
 ThreadedCompiler::ThreadedCompiler(const void* chain_exit64, const void* chain_exit_legacy,
@@ -307,17 +379,30 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
       continue;
     }
     flush_rip();
+    // A memory MOV's TLB hit inline; on a miss its handler runs, below.
+    X86Emitter::Label miss{}, hit{};
+    const bool fast =
+        !legacy && inline_ && inline_memory_ && emit_inline_memory(e, insns[i], &miss);
+    if (fast) {
+      // RIP past it (where the handler would leave it), then on to the next instruction.
+      e.add_rbx_imm(field(offsetof(CpuState, rip)), insns[i].len);
+      hit = e.jmp_forward();
+      e.bind(miss);
+      ++stats_.inlined_memory;
+    }
     e.mov(Reg64::RDI, Reg64::RBX);
     e.mov_imm(Reg64::RSI, reinterpret_cast<uint64_t>(&insns[i]));
     e.call(reinterpret_cast<const void*>(insns[i].fn));
-    if (last) break;
-    if (cannot_request_exit(insns[i])) {
-      ++stats_.exit_tests_left_out;
-      continue;
+    if (!last) {
+      if (cannot_request_exit(insns[i])) {
+        ++stats_.exit_tests_left_out;
+      } else {
+        ++stats_.exit_tests;
+        e.cmp_rbx32_zero(field(offsetof(CpuState, exit_request)));
+        leave[i + 1] = e.jcc(X86Emitter::kNE);
+      }
     }
-    ++stats_.exit_tests;
-    e.cmp_rbx32_zero(field(offsetof(CpuState, exit_request)));
-    leave[i + 1] = e.jcc(X86Emitter::kNE);
+    if (fast) e.bind(hit);
   }
   flush_rip();
   e.add_rbx_imm(field(offsetof(CpuState, insn_count)), static_cast<int32_t>(n));

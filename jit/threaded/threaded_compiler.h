@@ -39,6 +39,7 @@ struct ThreadedStats {
   uint64_t exit_tests = 0;   // exit_request tests emitted after an instruction
   uint64_t exit_tests_left_out = 0;  // after instructions that cannot request an exit
   uint64_t inlined = 0;              // instructions emitted inline instead of a handler call
+  uint64_t inlined_memory = 0;       // memory MOVs with their TLB hit inline
 };
 
 class ThreadedCompiler {
@@ -76,6 +77,8 @@ class ThreadedCompiler {
   void set_jump_probe(bool on) { jump_probe_ = on; }
   // Register and immediate MOV and ALU forms inline (emit_inline) instead of handler calls.
   void set_inline(bool on) { inline_ = on; }
+  // Memory MOVs' TLB hits inline (emit_inline_memory).
+  void set_inline_memory(bool on) { inline_memory_ = on; }
 
  private:
   void emit_chain_exit64(X86Emitter& e, const Block& b);
@@ -94,6 +97,7 @@ class ThreadedCompiler {
   const void* jump_cache_;
   bool inline_exit_ = true;
   bool inline_ = true;
+  bool inline_memory_ = true;
   bool jump_probe_ = true;
   ThreadedStats stats_;
 };

@@ -76,6 +76,19 @@ class X86Emitter {
     if (wide) byte(0x48);
     bytes({static_cast<uint8_t>(op), modrm(3, r(src), r(dst))});
   }
+  // Guest-memory accesses through a host address: mov dst32, [m] (8B, zero-extends) and
+  // mov [m], src32 (89), without REX.W.
+  void load32(Reg64 dst, Mem m) { mem_op({0x8b}, r(dst), m); }
+  void store32(Mem m, Reg64 src) { mem_op({0x89}, r(src), m); }
+  // lea dst, [m] (REX.W 8D); mov dst32, src32 (89, zero-extends: truncates to 32 bits);
+  // shl dst, n (REX.W C1 /4 ib); add dst, imm32 (REX.W 81 /0 id).
+  void lea(Reg64 dst, Mem m) { mem_op({0x48, 0x8d}, r(dst), m); }
+  void mov32(Reg64 dst, Reg64 src) { bytes({0x89, modrm(3, r(src), r(dst))}); }
+  void shl(Reg64 dst, uint8_t n) { bytes({0x48, 0xc1, modrm(3, 4, r(dst)), n}); }
+  void add_imm(Reg64 dst, int32_t imm) {
+    bytes({0x48, 0x81, modrm(3, 0, r(dst))});
+    u32(static_cast<uint32_t>(imm));
+  }
   // add qword [rbx + disp], imm32 (sign-extended): REX.W 81 /0 id.
   void add_rbx_imm(int32_t disp, int32_t imm) {
     rbx_rm({0x48, 0x81}, 0, disp);

@@ -419,5 +419,73 @@ TEST(ThreadedCode, InlineInstructionsMatchTier0) {
   EXPECT_GE(m.engine().threaded()->stats().inlined, 28u);  // all of L's but PUSHFQ, POP, DEC, JNZ
 }
 
+// Identity, except that linear page 0x100003000 maps to physical 0x7000.
+class HighPage final : public AddressTranslator {
+ public:
+  Translation translate(CpuState&, uint64_t linear, Access) override {
+    if ((linear & ~uint64_t{0xfff}) == 0x100003000) return {0x7000 | (linear & 0xfff), true, true};
+    return {linear, true, true};
+  }
+};
+
+// Memory MOVs run their TLB hit inline in threaded code (emit_inline_memory) and fall back to
+// their handlers on a miss: loads and stores at 32 and 64 bits, an immediate store, base + index
+// * scale + displacement, a 32-bit address (67h: RBX above 4 GiB must wrap), RIP-relative ones,
+// FS-relative ones, and an 8-byte access across a page boundary (always the slow path). Registers
+// and memory must come out as on tier 0. The pages a wrong address would reach are in the fast
+// TLB too (0x100003000 through another access, page 0), so a wrong address would hit, not miss
+// into the handler that gets it right.
+// 0x1000: mov ecx, 40
+// 0x1005: L: mov rbx, 0x100003000; mov eax, [ebx + 0x10]; mov rsi, 0x3000;
+//            mov rdx, [rsi + rcx*8 + 8]; add rdx, rax; mov [rsi + rcx*4 + 0x400], edx;
+//            mov qword [rsi + 0xffc], -5; mov r8, [rsi + 0xffc]; add r9, r8;
+//            mov dword [rsi + rcx*4 + 0x800], 0x12345678;
+//            mov r10, [rip + 0x30b0]; add r10, rcx; mov [rip + 0x30a6], r10;   (both 0x4100)
+//            mov r11, fs:[0x20]; add r11, rcx; mov fs:[0x28], r11d;
+//            mov r12d, [rsi + rcx*4 + 0x400]; add r13, r12; mov r14, [rsi + 0x800];
+//            mov rdi, [rbx + 0x18]; add r15, rdi; mov rdi, [rsi - 0x2fe0]; add r15, rdi;
+//            dec ecx; jnz L
+// 0x109a: hlt
+TEST(ThreadedCode, InlineMemoryMovesMatchTier0) {
+  const std::vector<uint8_t> code = {
+      0xb9, 0x28, 0x00, 0x00, 0x00, 0x48, 0xbb, 0x00, 0x30, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+      0x67, 0x8b, 0x43, 0x10, 0x48, 0xc7, 0xc6, 0x00, 0x30, 0x00, 0x00, 0x48, 0x8b, 0x54, 0xce,
+      0x08, 0x48, 0x01, 0xc2, 0x89, 0x94, 0x8e, 0x00, 0x04, 0x00, 0x00, 0x48, 0xc7, 0x86, 0xfc,
+      0x0f, 0x00, 0x00, 0xfb, 0xff, 0xff, 0xff, 0x4c, 0x8b, 0x86, 0xfc, 0x0f, 0x00, 0x00, 0x4d,
+      0x01, 0xc1, 0xc7, 0x84, 0x8e, 0x00, 0x08, 0x00, 0x00, 0x78, 0x56, 0x34, 0x12, 0x4c, 0x8b,
+      0x15, 0xb0, 0x30, 0x00, 0x00, 0x49, 0x01, 0xca, 0x4c, 0x89, 0x15, 0xa6, 0x30, 0x00, 0x00,
+      0x64, 0x4c, 0x8b, 0x1c, 0x25, 0x20, 0x00, 0x00, 0x00, 0x49, 0x01, 0xcb, 0x64, 0x44, 0x89,
+      0x1c, 0x25, 0x28, 0x00, 0x00, 0x00, 0x44, 0x8b, 0xa4, 0x8e, 0x00, 0x04, 0x00, 0x00, 0x4d,
+      0x01, 0xe5, 0x4c, 0x8b, 0xb6, 0x00, 0x08, 0x00, 0x00, 0x48, 0x8b, 0x7b, 0x18, 0x49, 0x01,
+      0xff, 0x48, 0x8b, 0xbe, 0x20, 0xd0, 0xff, 0xff, 0x49, 0x01, 0xff, 0xff, 0xc9, 0x0f, 0x85,
+      0x6b, 0xff, 0xff, 0xff, 0xf4};
+  auto prepare = [&](Flat64Machine& machine) {
+    std::vector<uint8_t> data(0x5000);
+    for (size_t k = 0; k < data.size(); ++k) data[k] = static_cast<uint8_t>(k * 37 + (k >> 8));
+    machine.load(0x3000, data.data(), data.size());  // 0x3000-0x7fff: the loop's data
+    machine.cpu().seg[FS].base = 0x5000;
+  };
+  HighPage pages;
+  Flat64Machine reference(16u << 20, &pages);
+  reference.engine().set_accel(AccelMode::Tier0);
+  reference.load(kCode, code.data(), code.size());
+  reference.reset64(kCode, 0x80000);
+  prepare(reference);
+  ASSERT_EQ(reference.run(~uint64_t{0}).reason, kExitHalt);
+
+  Flat64Machine m(16u << 20, &pages);
+  run_threaded(m, code);
+  prepare(m);
+  ASSERT_EQ(m.run(~uint64_t{0}).reason, kExitHalt);
+  for (unsigned r = 0; r < 16; ++r)
+    EXPECT_EQ(m.cpu().gpr[r], reference.cpu().gpr[r]) << "register " << r;
+  std::vector<uint8_t> got(0x5000), want(0x5000);
+  ASSERT_TRUE(m.memory().copy_from(0x3000, got.data(), got.size()));
+  ASSERT_TRUE(reference.memory().copy_from(0x3000, want.data(), want.size()));
+  EXPECT_EQ(got, want);
+  ASSERT_NE(m.engine().threaded(), nullptr);
+  EXPECT_GE(m.engine().threaded()->stats().inlined_memory, 13u);  // every memory MOV of L
+}
+
 }  // namespace
 }  // namespace umbra
