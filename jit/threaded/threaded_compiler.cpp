@@ -158,14 +158,54 @@ bool cannot_request_exit(const Insn& insn) {
   }
 }
 
+int32_t gpr_at(uint8_t r) {
+  return field(offsetof(CpuState, gpr) + 8u * r);
+}
+
+// Whether the instruction's memory operand can be computed inline: a general register or RIP as
+// the base, a general register as the index, a 32- or 64-bit address size.
+bool inline_address(const Insn& insn) {
+  return (insn.addr_size == 8 || insn.addr_size == 4) &&
+         (insn.base == kNoReg || insn.base == kRipReg || insn.base < 16) &&
+         (insn.index == kNoReg || insn.index < 16);
+}
+
+// The effective address of the memory operand into RCX (frontend/operands.h effective_address:
+// displacement, base or the next instruction's RIP, index << scale, truncated to the address
+// size), clobbering RAX. `rip_pending`: what the code has not yet added to the CpuState's RIP.
+void emit_effective_address(X86Emitter& e, const Insn& insn, int32_t rip_pending) {
+  if (insn.base == kRipReg) {
+    e.load_rbx(Reg64::RCX, field(offsetof(CpuState, rip)));
+    e.add_imm(Reg64::RCX, static_cast<int32_t>(insn.disp + insn.len + rip_pending));
+  } else {
+    e.mov_imm(Reg64::RCX, static_cast<uint64_t>(insn.disp));
+    if (insn.base != kNoReg) e.add(Reg64::RCX, at(Reg64::RBX, gpr_at(insn.base)));
+  }
+  if (insn.index != kNoReg) {
+    e.load_rbx(Reg64::RAX, gpr_at(insn.index));
+    if (insn.scale) e.shl(Reg64::RAX, insn.scale);
+    e.add(Reg64::RCX, Reg64::RAX);
+  }
+  if (insn.addr_size == 4) e.mov32(Reg64::RCX, Reg64::RCX);
+}
+
 // The register and immediate forms of MOV and of the ALU instructions whose flags are a lazy
 // record, at 32 or 64 bits in 64-bit mode, are emitted inline instead of as a handler call
 // (docs/jit.md "Threaded code"): the same effects as their handlers (frontend/semantics arith.cpp,
 // logic.cpp, data_move.cpp), guest registers and the lazy-flags record in the CpuState, RIP
 // advanced by the caller. Such an instruction cannot fault or request an exit. Returns false for
 // anything else (the instruction then calls its handler).
-bool emit_inline(X86Emitter& e, const Insn& insn) {
+bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending) {
   if ((insn.attrs & attr::kUnimplemented) || (insn.prefixes & pfx::kLock)) return false;
+  if (insn.op == Op::NOP) return true;  // every NOP form (hint NOPs, PAUSE) only advances RIP
+  if (insn.op == Op::LEA && (insn.opsize == 4 || insn.opsize == 8) &&
+      insn.dst.kind == OpKind::Reg && insn.dst.reg < 16 && inline_address(insn)) {
+    // The effective address, no segment, truncated to the operand size (datamov.cpp Lea).
+    emit_effective_address(e, insn, rip_pending);
+    if (insn.opsize == 4) e.mov32(Reg64::RCX, Reg64::RCX);
+    e.store_rbx(field(offsetof(CpuState, gpr) + 8u * insn.dst.reg), Reg64::RCX);
+    return true;
+  }
   if (insn.opsize != 4 && insn.opsize != 8) return false;
   if (insn.dst.kind != OpKind::Reg || insn.dst.reg >= 16) return false;
   if (insn.src.kind == OpKind::Reg ? insn.src.reg >= 16 : insn.src.kind != OpKind::Imm)
@@ -237,72 +277,92 @@ bool emit_inline(X86Emitter& e, const Insn& insn) {
   return true;
 }
 
-// MOV between a register (or, for a store, an immediate) and memory, at 32 or 64 bits in 64-bit
-// mode: the fast TLB's hit path inline (softmmu/access.h read_mem / write_mem: the entry of the
-// first byte's page, its tag compared with the last byte's page), which neither faults nor
-// requests an exit. On a miss the code branches to the returned label, where the caller emits
-// the handler call as for any instruction: it redoes the whole access through the slow path.
-// RIP must be exact on entry (the slow path's handler and a RIP-relative address read it).
-// Returns false (nothing emitted) for anything else.
-bool emit_inline_memory(X86Emitter& e, const Insn& insn, X86Emitter::Label* miss) {
-  if ((insn.attrs & attr::kUnimplemented) || (insn.prefixes & pfx::kLock)) return false;
-  if (insn.op != Op::MOV || (insn.opsize != 4 && insn.opsize != 8)) return false;
-  if (insn.addr_size != 8 && insn.addr_size != 4) return false;
-  if (insn.src2.kind != OpKind::None) return false;
-  const bool load = insn.src.kind == OpKind::Mem;
-  const Operand& other = load ? insn.dst : insn.src;
-  if (load ? insn.dst.kind != OpKind::Reg : insn.dst.kind != OpKind::Mem) return false;
-  if (other.kind == OpKind::Reg ? other.reg >= 16 : (load || other.kind != OpKind::Imm))
-    return false;
-  if (insn.base != kNoReg && insn.base != kRipReg && insn.base >= 16) return false;
-  if (insn.index != kNoReg && insn.index >= 16) return false;
-  const bool wide = insn.opsize == 8;
-  auto gpr = [](uint8_t r) { return field(offsetof(CpuState, gpr) + 8u * r); };
-  // The linear address in RCX (frontend/operands.h effective_address, seg_linear).
-  if (insn.base == kRipReg) {
-    e.load_rbx(Reg64::RCX, field(offsetof(CpuState, rip)));
-    e.add_imm(Reg64::RCX, static_cast<int32_t>(insn.disp + insn.len));
-  } else {
-    e.mov_imm(Reg64::RCX, static_cast<uint64_t>(insn.disp));
-    if (insn.base != kNoReg) e.add(Reg64::RCX, at(Reg64::RBX, gpr(insn.base)));
-  }
-  if (insn.index != kNoReg) {
-    e.load_rbx(Reg64::RAX, gpr(insn.index));
-    if (insn.scale) e.shl(Reg64::RAX, insn.scale);
-    e.add(Reg64::RCX, Reg64::RAX);
-  }
-  if (insn.addr_size == 4) e.mov32(Reg64::RCX, Reg64::RCX);
-  if (insn.seg == FS || insn.seg == GS)
-    e.add(Reg64::RCX,
-          at(Reg64::RBX, field(offsetof(CpuState, seg) + insn.seg * sizeof(SegmentCache) +
-                               offsetof(SegmentCache, base))));
-  // The entry, the tag check, the host address.
+// The fast TLB's hit test for a `size`-byte access at the linear address in RCX
+// (softmmu/access.h tlb_entry, tlb_grants: the entry of the first byte's page, its tag compared
+// with the last byte's page): on a hit the host address is in RDX; on a miss (or a page
+// crossing, which never matches) the code branches to the returned label. Clobbers RDI.
+X86Emitter::Label emit_tlb_hit(X86Emitter& e, unsigned size, bool write) {
   const int32_t tlb = field(offsetof(CpuState, tlb));
   e.mov(Reg64::RDI, Reg64::RCX);
   e.shr(Reg64::RDI, kTlbIndexShift);
   e.and_(Reg64::RDI, at(Reg64::RBX, field(offsetof(CpuState, tlb_mask))));
   e.add(Reg64::RDI, at(Reg64::RBX, field(offsetof(CpuState, tlb_offset))));
-  e.lea(Reg64::RDX, at(Reg64::RCX, static_cast<int32_t>(insn.opsize - 1)));
+  e.lea(Reg64::RDX, at(Reg64::RCX, static_cast<int32_t>(size - 1)));
   e.and_imm(Reg64::RDX, static_cast<int32_t>(kPageMask));
-  const size_t tag = load ? offsetof(TlbEntry, tag_read) : offsetof(TlbEntry, tag_write);
+  const size_t tag = write ? offsetof(TlbEntry, tag_write) : offsetof(TlbEntry, tag_read);
   e.cmp(Reg64::RDX, at(Reg64::RBX, Reg64::RDI, tlb + field(tag)));
-  *miss = e.jcc(X86Emitter::kNE);
-  e.add(Reg64::RCX, at(Reg64::RBX, Reg64::RDI, tlb + field(offsetof(TlbEntry, addend))));
+  const X86Emitter::Label miss = e.jcc(X86Emitter::kNE);
+  e.mov(Reg64::RDX, Reg64::RCX);
+  e.add(Reg64::RDX, at(Reg64::RBX, Reg64::RDI, tlb + field(offsetof(TlbEntry, addend))));
+  return miss;
+}
+
+// Instructions whose fast path is inline but which may need their handler (a guest-memory access
+// that misses the fast TLB), in 64-bit mode: MOV between a register (or, for a store, an
+// immediate) and memory at 32 or 64 bits, and PUSH of a register or immediate and POP into a
+// register (other than RSP) at 64 bits. The fast path neither faults nor requests an exit; on a
+// miss the code branches to *miss, where the caller emits the handler call as for any
+// instruction: it redoes the whole instruction through the slow path, faults included. RIP must
+// be exact on entry (the handler reads it). Returns false (nothing emitted) for anything else.
+bool emit_inline_memory(X86Emitter& e, const Insn& insn, X86Emitter::Label* miss) {
+  if ((insn.attrs & attr::kUnimplemented) || (insn.prefixes & pfx::kLock)) return false;
+  if (insn.src2.kind != OpKind::None) return false;
+  const int32_t rsp = gpr_at(RSP);
+  if (insn.op == Op::PUSH && insn.opsize == 8 &&
+      (insn.dst.kind == OpKind::Imm || (insn.dst.kind == OpKind::Reg && insn.dst.reg < 16))) {
+    // frontend/semantics/stack_access.h push_value: the slot below RSP, written before RSP moves
+    // (PUSH RSP stores the old value).
+    e.load_rbx(Reg64::RCX, rsp);
+    e.add_imm(Reg64::RCX, -8);
+    *miss = emit_tlb_hit(e, 8, true);
+    if (insn.dst.kind == OpKind::Reg)
+      e.load_rbx(Reg64::RAX, gpr_at(insn.dst.reg));
+    else
+      e.mov_imm(Reg64::RAX, insn.imm);
+    e.store(at(Reg64::RDX), Reg64::RAX);
+    e.store_rbx(rsp, Reg64::RCX);
+    return true;
+  }
+  if (insn.op == Op::POP && insn.opsize == 8 && insn.dst.kind == OpKind::Reg && insn.dst.reg < 16 &&
+      insn.dst.reg != RSP) {
+    e.load_rbx(Reg64::RCX, rsp);
+    *miss = emit_tlb_hit(e, 8, false);
+    e.load(Reg64::RAX, at(Reg64::RDX));
+    e.add_imm(Reg64::RCX, 8);
+    e.store_rbx(rsp, Reg64::RCX);
+    e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
+    return true;
+  }
+  if (insn.op != Op::MOV || (insn.opsize != 4 && insn.opsize != 8) || !inline_address(insn))
+    return false;
+  const bool load = insn.src.kind == OpKind::Mem;
+  const Operand& other = load ? insn.dst : insn.src;
+  if (load ? insn.dst.kind != OpKind::Reg : insn.dst.kind != OpKind::Mem) return false;
+  if (other.kind == OpKind::Reg ? other.reg >= 16 : (load || other.kind != OpKind::Imm))
+    return false;
+  const bool wide = insn.opsize == 8;
+  // The linear address (seg_linear: in 64-bit mode only FS and GS have a base).
+  emit_effective_address(e, insn, 0);
+  if (insn.seg == FS || insn.seg == GS)
+    e.add(Reg64::RCX,
+          at(Reg64::RBX, field(offsetof(CpuState, seg) + insn.seg * sizeof(SegmentCache) +
+                               offsetof(SegmentCache, base))));
+  *miss = emit_tlb_hit(e, insn.opsize, !load);
   if (load) {
     if (wide)
-      e.load(Reg64::RAX, at(Reg64::RCX));
+      e.load(Reg64::RAX, at(Reg64::RDX));
     else
-      e.load32(Reg64::RAX, at(Reg64::RCX));
-    e.store_rbx(gpr(insn.dst.reg), Reg64::RAX);  // a 32-bit load zero-extends (SDM vol. 1, 3.4.1.1)
+      e.load32(Reg64::RAX, at(Reg64::RDX));
+    e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);  // 32 bits zero-extend (SDM vol. 1, 3.4.1.1)
   } else {
     if (other.kind == OpKind::Reg)
-      e.load_rbx(Reg64::RAX, gpr(other.reg));
+      e.load_rbx(Reg64::RAX, gpr_at(other.reg));
     else
       e.mov_imm(Reg64::RAX, insn.imm);
     if (wide)
-      e.store(at(Reg64::RCX), Reg64::RAX);
+      e.store(at(Reg64::RDX), Reg64::RAX);
     else
-      e.store32(at(Reg64::RCX), Reg64::RAX);
+      e.store32(at(Reg64::RDX), Reg64::RAX);
   }
   return true;
 }
@@ -373,7 +433,7 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
       e.load_rbx(Reg64::RAX, field(offsetof(CpuState, rip)));
       e.store_rbx(field(offsetof(CpuState, tier1_last_rip)), Reg64::RAX);
     }
-    if (!legacy && inline_ && emit_inline(e, insns[i])) {
+    if (!legacy && inline_ && emit_inline(e, insns[i], rip_pending)) {
       rip_pending += insns[i].len;
       ++stats_.inlined;
       continue;

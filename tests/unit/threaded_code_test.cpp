@@ -487,5 +487,39 @@ TEST(ThreadedCode, InlineMemoryMovesMatchTier0) {
   EXPECT_GE(m.engine().threaded()->stats().inlined_memory, 13u);  // every memory MOV of L
 }
 
+// LEA (RIP-relative ones behind inline instructions whose RIP advance is still pending), NOPs,
+// PUSH of a register, an immediate and RSP itself, and POPs, inline in threaded code, against
+// tier 0.
+// 0x1000: mov ecx, 30
+// 0x1005: L: mov rax, rcx; lea rdx, [rip + 0x100]; lea r8, [rax + rcx*4 + 7]; lea r9d, [rax -
+// 0x100];
+//            nop; push rdx; push 0x1234; push rsp; pop r10; pop r11; pop r12;
+//            add r13, r10; add r13, r11; add r13, r12; add r13, r8; add r13, r9;
+//            lea rsi, [rip]; add r13, rsi; xchg ax, ax; nop dword [rax]; dec ecx; jnz L
+// 0x104b: hlt
+TEST(ThreadedCode, InlineStackAndAddressInstructionsMatchTier0) {
+  const std::vector<uint8_t> code = {
+      0xb9, 0x1e, 0x00, 0x00, 0x00, 0x48, 0x89, 0xc8, 0x48, 0x8d, 0x15, 0x00, 0x01,
+      0x00, 0x00, 0x4c, 0x8d, 0x44, 0x88, 0x07, 0x44, 0x8d, 0x88, 0x00, 0xff, 0xff,
+      0xff, 0x90, 0x52, 0x68, 0x34, 0x12, 0x00, 0x00, 0x54, 0x41, 0x5a, 0x41, 0x5b,
+      0x41, 0x5c, 0x4d, 0x01, 0xd5, 0x4d, 0x01, 0xdd, 0x4d, 0x01, 0xe5, 0x4d, 0x01,
+      0xc5, 0x4d, 0x01, 0xcd, 0x48, 0x8d, 0x35, 0x00, 0x00, 0x00, 0x00, 0x49, 0x01,
+      0xf5, 0x66, 0x90, 0x0f, 0x1f, 0x00, 0xff, 0xc9, 0x75, 0xba, 0xf4};
+  Flat64Machine reference(16u << 20);
+  reference.engine().set_accel(AccelMode::Tier0);
+  reference.load(kCode, code.data(), code.size());
+  reference.reset64(kCode, 0x80000);
+  ASSERT_EQ(reference.run(~uint64_t{0}).reason, kExitHalt);
+
+  Flat64Machine m(16u << 20);
+  run_threaded(m, code);
+  ASSERT_EQ(m.run(~uint64_t{0}).reason, kExitHalt);
+  for (unsigned r = 0; r < 16; ++r)
+    EXPECT_EQ(m.cpu().gpr[r], reference.cpu().gpr[r]) << "register " << r;
+  ASSERT_NE(m.engine().threaded(), nullptr);
+  EXPECT_GE(m.engine().threaded()->stats().inlined, 13u);        // MOV, LEAs, NOPs, ADDs
+  EXPECT_GE(m.engine().threaded()->stats().inlined_memory, 6u);  // the PUSHes and POPs
+}
+
 }  // namespace
 }  // namespace umbra
