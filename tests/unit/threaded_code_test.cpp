@@ -3,6 +3,7 @@
 // on the flat 64-bit machine.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -377,6 +378,35 @@ TEST(ThreadedCode, ExitTestsOnlyAfterInstructionsThatCanRequestOne) {
   EXPECT_GE(t.inlined, 3u);
 }
 
+// Runs `code` to its HLT on tier 0 and as threaded code (run_threaded), each on a machine with
+// the translator `pages` (null: identity) that `prepare` then sets up, and expects the same
+// general registers and the same bytes in [check_begin, check_end). Returns the threaded code's
+// statistics.
+threaded::ThreadedStats expect_threaded_matches_tier0(
+    const std::vector<uint8_t>& code, AddressTranslator* pages = nullptr,
+    const std::function<void(Flat64Machine&)>& prepare = {}, uint64_t check_begin = 0,
+    uint64_t check_end = 0) {
+  Flat64Machine reference(16u << 20, pages);
+  reference.engine().set_accel(AccelMode::Tier0);
+  reference.load(kCode, code.data(), code.size());
+  reference.reset64(kCode, 0x80000);
+  if (prepare) prepare(reference);
+  EXPECT_EQ(reference.run(~uint64_t{0}).reason, kExitHalt);
+
+  Flat64Machine m(16u << 20, pages);
+  run_threaded(m, code);
+  if (prepare) prepare(m);
+  EXPECT_EQ(m.run(~uint64_t{0}).reason, kExitHalt);
+  for (unsigned r = 0; r < 16; ++r)
+    EXPECT_EQ(m.cpu().gpr[r], reference.cpu().gpr[r]) << "register " << r;
+  std::vector<uint8_t> got(check_end - check_begin), want(check_end - check_begin);
+  EXPECT_TRUE(m.memory().copy_from(check_begin, got.data(), got.size()));
+  EXPECT_TRUE(reference.memory().copy_from(check_begin, want.data(), want.size()));
+  EXPECT_EQ(got, want);
+  EXPECT_NE(m.engine().threaded(), nullptr);
+  return m.engine().threaded() ? m.engine().threaded()->stats() : threaded::ThreadedStats{};
+}
+
 // MOV and the lazy-flags ALU instructions in register and immediate forms, 32 and 64 bits, run
 // inline in threaded code (emit_inline): every register, and the flags each leaves (PUSHFQ reads
 // them back through the lazy record), must come out as tier 0 computes them.
@@ -404,19 +434,8 @@ TEST(ThreadedCode, InlineInstructionsMatchTier0) {
       0x41, 0x5f, 0x4d, 0x01, 0xfe, 0x48, 0xbd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
       0x48, 0x01, 0xed, 0x9c, 0x41, 0x5f, 0x4d, 0x01, 0xfe, 0x89, 0xce, 0x4c, 0x31, 0xee, 0x4c,
       0x01, 0xf6, 0xff, 0xc9, 0x0f, 0x85, 0x74, 0xff, 0xff, 0xff, 0xf4};
-  Flat64Machine reference(16u << 20);
-  reference.engine().set_accel(AccelMode::Tier0);
-  reference.load(kCode, code.data(), code.size());
-  reference.reset64(kCode, 0x80000);
-  ASSERT_EQ(reference.run(~uint64_t{0}).reason, kExitHalt);
-
-  Flat64Machine m(16u << 20);
-  run_threaded(m, code);
-  ASSERT_EQ(m.run(~uint64_t{0}).reason, kExitHalt);
-  for (unsigned r = 0; r < 16; ++r)
-    EXPECT_EQ(m.cpu().gpr[r], reference.cpu().gpr[r]) << "register " << r;
-  ASSERT_NE(m.engine().threaded(), nullptr);
-  EXPECT_GE(m.engine().threaded()->stats().inlined, 28u);  // all of L's but PUSHFQ, POP, DEC, JNZ
+  const threaded::ThreadedStats t = expect_threaded_matches_tier0(code);
+  EXPECT_GE(t.inlined, 28u);  // all of L's but PUSHFQ, POP, DEC, JNZ
 }
 
 // Identity, except that linear page 0x100003000 maps to physical 0x7000.
@@ -466,25 +485,9 @@ TEST(ThreadedCode, InlineMemoryMovesMatchTier0) {
     machine.cpu().seg[FS].base = 0x5000;
   };
   HighPage pages;
-  Flat64Machine reference(16u << 20, &pages);
-  reference.engine().set_accel(AccelMode::Tier0);
-  reference.load(kCode, code.data(), code.size());
-  reference.reset64(kCode, 0x80000);
-  prepare(reference);
-  ASSERT_EQ(reference.run(~uint64_t{0}).reason, kExitHalt);
-
-  Flat64Machine m(16u << 20, &pages);
-  run_threaded(m, code);
-  prepare(m);
-  ASSERT_EQ(m.run(~uint64_t{0}).reason, kExitHalt);
-  for (unsigned r = 0; r < 16; ++r)
-    EXPECT_EQ(m.cpu().gpr[r], reference.cpu().gpr[r]) << "register " << r;
-  std::vector<uint8_t> got(0x5000), want(0x5000);
-  ASSERT_TRUE(m.memory().copy_from(0x3000, got.data(), got.size()));
-  ASSERT_TRUE(reference.memory().copy_from(0x3000, want.data(), want.size()));
-  EXPECT_EQ(got, want);
-  ASSERT_NE(m.engine().threaded(), nullptr);
-  EXPECT_GE(m.engine().threaded()->stats().inlined_memory, 13u);  // every memory MOV of L
+  const threaded::ThreadedStats t =
+      expect_threaded_matches_tier0(code, &pages, prepare, 0x3000, 0x8000);
+  EXPECT_GE(t.inlined_memory, 13u);  // every memory MOV of L
 }
 
 // LEA (RIP-relative ones behind inline instructions whose RIP advance is still pending), NOPs,
@@ -505,20 +508,10 @@ TEST(ThreadedCode, InlineStackAndAddressInstructionsMatchTier0) {
       0x41, 0x5c, 0x4d, 0x01, 0xd5, 0x4d, 0x01, 0xdd, 0x4d, 0x01, 0xe5, 0x4d, 0x01,
       0xc5, 0x4d, 0x01, 0xcd, 0x48, 0x8d, 0x35, 0x00, 0x00, 0x00, 0x00, 0x49, 0x01,
       0xf5, 0x66, 0x90, 0x0f, 0x1f, 0x00, 0xff, 0xc9, 0x75, 0xba, 0xf4};
-  Flat64Machine reference(16u << 20);
-  reference.engine().set_accel(AccelMode::Tier0);
-  reference.load(kCode, code.data(), code.size());
-  reference.reset64(kCode, 0x80000);
-  ASSERT_EQ(reference.run(~uint64_t{0}).reason, kExitHalt);
-
-  Flat64Machine m(16u << 20);
-  run_threaded(m, code);
-  ASSERT_EQ(m.run(~uint64_t{0}).reason, kExitHalt);
-  for (unsigned r = 0; r < 16; ++r)
-    EXPECT_EQ(m.cpu().gpr[r], reference.cpu().gpr[r]) << "register " << r;
-  ASSERT_NE(m.engine().threaded(), nullptr);
-  EXPECT_GE(m.engine().threaded()->stats().inlined, 13u);        // MOV, LEAs, NOPs, ADDs
-  EXPECT_GE(m.engine().threaded()->stats().inlined_memory, 6u);  // the PUSHes and POPs
+  const threaded::ThreadedStats t =
+      expect_threaded_matches_tier0(code, nullptr, {}, 0x7f000, 0x80000);
+  EXPECT_GE(t.inlined, 13u);        // MOV, LEAs, NOPs, ADDs
+  EXPECT_GE(t.inlined_memory, 6u);  // the PUSHes and POPs
 }
 
 }  // namespace
