@@ -189,6 +189,13 @@ void emit_effective_address(X86Emitter& e, const Insn& insn, int32_t rip_pending
   if (insn.addr_size == 4) e.mov32(Reg64::RCX, Reg64::RCX);
 }
 
+// MOVZX or MOVSX of a byte or word into a 32- or 64-bit register (datamov.cpp MovExtend).
+bool is_inline_extension(const Insn& insn) {
+  return (insn.op == Op::MOVZX || insn.op == Op::MOVSX) &&
+         (insn.src_size == 1 || insn.src_size == 2) && (insn.opsize == 4 || insn.opsize == 8) &&
+         insn.dst.kind == OpKind::Reg && insn.dst.reg < 16;
+}
+
 // The register and immediate forms of MOV and of the ALU instructions whose flags are a lazy
 // record, at 32 or 64 bits in 64-bit mode, are emitted inline instead of as a handler call
 // (docs/jit.md "Threaded code"): the same effects as their handlers (frontend/semantics arith.cpp,
@@ -208,6 +215,13 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending) {
   }
   if (insn.opsize != 4 && insn.opsize != 8) return false;
   if (insn.dst.kind != OpKind::Reg || insn.dst.reg >= 16) return false;
+  if (is_inline_extension(insn) && insn.src.kind == OpKind::Reg && insn.src.reg < 16) {
+    // MOVZX/MOVSX from a byte or word register (not AH..BH: numbers 16-19).
+    e.movx(Reg64::RAX, at(Reg64::RBX, gpr_at(insn.src.reg)), insn.op == Op::MOVSX, insn.src_size,
+           insn.opsize == 8);
+    e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
+    return true;
+  }
   if (insn.src.kind == OpKind::Reg ? insn.src.reg >= 16 : insn.src.kind != OpKind::Imm)
     return false;
   if (insn.src2.kind != OpKind::None) return false;
@@ -277,6 +291,16 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending) {
   return true;
 }
 
+// The linear address of the memory operand into RCX (seg_linear: in 64-bit mode only FS and GS
+// have a base), clobbering RAX. RIP must be exact.
+void emit_linear_address(X86Emitter& e, const Insn& insn) {
+  emit_effective_address(e, insn, 0);
+  if (insn.seg == FS || insn.seg == GS)
+    e.add(Reg64::RCX,
+          at(Reg64::RBX, field(offsetof(CpuState, seg) + insn.seg * sizeof(SegmentCache) +
+                               offsetof(SegmentCache, base))));
+}
+
 // The fast TLB's hit test for a `size`-byte access at the linear address in RCX
 // (softmmu/access.h tlb_entry, tlb_grants: the entry of the first byte's page, its tag compared
 // with the last byte's page): on a hit the host address is in RDX; on a miss (or a page
@@ -333,6 +357,13 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, X86Emitter::Label* miss
     e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
     return true;
   }
+  if (is_inline_extension(insn) && insn.src.kind == OpKind::Mem && inline_address(insn)) {
+    emit_linear_address(e, insn);
+    *miss = emit_tlb_hit(e, insn.src_size, false);
+    e.movx(Reg64::RAX, at(Reg64::RDX), insn.op == Op::MOVSX, insn.src_size, insn.opsize == 8);
+    e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
+    return true;
+  }
   if (insn.op != Op::MOV || (insn.opsize != 4 && insn.opsize != 8) || !inline_address(insn))
     return false;
   const bool load = insn.src.kind == OpKind::Mem;
@@ -341,12 +372,7 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, X86Emitter::Label* miss
   if (other.kind == OpKind::Reg ? other.reg >= 16 : (load || other.kind != OpKind::Imm))
     return false;
   const bool wide = insn.opsize == 8;
-  // The linear address (seg_linear: in 64-bit mode only FS and GS have a base).
-  emit_effective_address(e, insn, 0);
-  if (insn.seg == FS || insn.seg == GS)
-    e.add(Reg64::RCX,
-          at(Reg64::RBX, field(offsetof(CpuState, seg) + insn.seg * sizeof(SegmentCache) +
-                               offsetof(SegmentCache, base))));
+  emit_linear_address(e, insn);
   *miss = emit_tlb_hit(e, insn.opsize, !load);
   if (load) {
     if (wide)

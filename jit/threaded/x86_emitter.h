@@ -80,6 +80,15 @@ class X86Emitter {
   // mov [m], src32 (89), without REX.W.
   void load32(Reg64 dst, Mem m) { mem_op({0x8b}, r(dst), m); }
   void store32(Mem m, Reg64 src) { mem_op({0x89}, r(src), m); }
+  // movzx dst32, byte/word [m] (0F B6 / 0F B7: zero-extends to 64 bits), movsx dst, byte/word
+  // [m] (0F BE / 0F BF; with REX.W to 64 bits, else to 32 bits, zero-extended above).
+  void movx(Reg64 dst, Mem m, bool sign, unsigned from_size, bool wide) {
+    const uint8_t op = static_cast<uint8_t>((sign ? 0xbe : 0xb6) + (from_size == 2 ? 1 : 0));
+    if (sign && wide)
+      mem_op({0x48, 0x0f, op}, r(dst), m);
+    else
+      mem_op({0x0f, op}, r(dst), m);
+  }
   // lea dst, [m] (REX.W 8D); mov dst32, src32 (89, zero-extends: truncates to 32 bits);
   // shl dst, n (REX.W C1 /4 ib); add dst, imm32 (REX.W 81 /0 id).
   void lea(Reg64 dst, Mem m) { mem_op({0x48, 0x8d}, r(dst), m); }

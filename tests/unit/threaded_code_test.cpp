@@ -514,5 +514,43 @@ TEST(ThreadedCode, InlineStackAndAddressInstructionsMatchTier0) {
   EXPECT_GE(t.inlined_memory, 6u);  // the PUSHes and POPs
 }
 
+// Identity, except that linear page 0x4000 maps to physical 0x9000.
+class MovedPage final : public AddressTranslator {
+ public:
+  Translation translate(CpuState&, uint64_t linear, Access) override {
+    if ((linear & ~uint64_t{0xfff}) == 0x4000) return {0x9000 | (linear & 0xfff), true, true};
+    return {linear, true, true};
+  }
+};
+
+// MOVZX and MOVSX of bytes and words, from registers and from memory (one word across a page
+// boundary into a page mapped elsewhere: the slow path), into 32- and 64-bit registers, inline
+// in threaded code, against tier 0; the data has bytes with the sign bit set.
+// 0x1000: mov ecx, 30; mov rsi, 0x3000
+// 0x100c: L: movzx eax, byte [rsi + rcx]; movsx rdx, byte [rsi + rcx*2 + 0x80];
+//            movzx r8d, word [rsi + rcx*2 + 0x100]; movsx r9d, word [rsi + rcx*4 + 0x200];
+//            movsx r10, word [rsi + 0xfff]; movzx r11d, dl; movsx r12, r8w; movsx r13d, al;
+//            add r15, rax; add r15, rdx; ... add r15, r13; dec ecx; jnz L
+TEST(ThreadedCode, InlineExtensionsMatchTier0) {
+  const std::vector<uint8_t> code = {
+      0xb9, 0x1e, 0x00, 0x00, 0x00, 0x48, 0xc7, 0xc6, 0x00, 0x30, 0x00, 0x00, 0x0f, 0xb6,
+      0x04, 0x0e, 0x48, 0x0f, 0xbe, 0x94, 0x4e, 0x80, 0x00, 0x00, 0x00, 0x44, 0x0f, 0xb7,
+      0x84, 0x4e, 0x00, 0x01, 0x00, 0x00, 0x44, 0x0f, 0xbf, 0x8c, 0x8e, 0x00, 0x02, 0x00,
+      0x00, 0x4c, 0x0f, 0xbf, 0x96, 0xff, 0x0f, 0x00, 0x00, 0x44, 0x0f, 0xb6, 0xda, 0x4d,
+      0x0f, 0xbf, 0xe0, 0x44, 0x0f, 0xbe, 0xe8, 0x49, 0x01, 0xc7, 0x49, 0x01, 0xd7, 0x4d,
+      0x01, 0xc7, 0x4d, 0x01, 0xcf, 0x4d, 0x01, 0xd7, 0x4d, 0x01, 0xdf, 0x4d, 0x01, 0xe7,
+      0x4d, 0x01, 0xef, 0xff, 0xc9, 0x75, 0xb1, 0xf4};
+  auto prepare = [](Flat64Machine& machine) {
+    std::vector<uint8_t> data(0x2000);
+    for (size_t k = 0; k < data.size(); ++k) data[k] = static_cast<uint8_t>(k * 37 + (k >> 8));
+    machine.load(0x3000, data.data(), data.size());     // physical 0x3000-0x4fff
+    machine.load(0x9000, data.data() + 0x1800, 0x800);  // linear 0x4000 is physical 0x9000
+  };
+  MovedPage pages;
+  const threaded::ThreadedStats t = expect_threaded_matches_tier0(code, &pages, prepare);
+  EXPECT_GE(t.inlined, 11u);        // the register extensions and the ADDs
+  EXPECT_GE(t.inlined_memory, 5u);  // the memory extensions
+}
+
 }  // namespace
 }  // namespace umbra
