@@ -438,13 +438,18 @@ TEST(ThreadedCode, InlineInstructionsMatchTier0) {
   EXPECT_GE(t.inlined, 28u);  // all of L's but PUSHFQ, POP, DEC, JNZ
 }
 
-// Identity, except that linear page 0x100003000 maps to physical 0x7000.
-class HighPage final : public AddressTranslator {
+// Identity, except that one linear page maps to another physical page.
+class OnePageMoved final : public AddressTranslator {
  public:
+  OnePageMoved(uint64_t linear_page, uint64_t physical_page)
+      : linear_(linear_page), physical_(physical_page) {}
   Translation translate(CpuState&, uint64_t linear, Access) override {
-    if ((linear & ~uint64_t{0xfff}) == 0x100003000) return {0x7000 | (linear & 0xfff), true, true};
+    if ((linear & ~uint64_t{0xfff}) == linear_) return {physical_ | (linear & 0xfff), true, true};
     return {linear, true, true};
   }
+
+ private:
+  uint64_t linear_, physical_;
 };
 
 // Memory MOVs run their TLB hit inline in threaded code (emit_inline_memory) and fall back to
@@ -484,7 +489,7 @@ TEST(ThreadedCode, InlineMemoryMovesMatchTier0) {
     machine.load(0x3000, data.data(), data.size());  // 0x3000-0x7fff: the loop's data
     machine.cpu().seg[FS].base = 0x5000;
   };
-  HighPage pages;
+  OnePageMoved pages(0x100003000, 0x7000);
   const threaded::ThreadedStats t =
       expect_threaded_matches_tier0(code, &pages, prepare, 0x3000, 0x8000);
   EXPECT_GE(t.inlined_memory, 13u);  // every memory MOV of L
@@ -514,15 +519,6 @@ TEST(ThreadedCode, InlineStackAndAddressInstructionsMatchTier0) {
   EXPECT_GE(t.inlined_memory, 6u);  // the PUSHes and POPs
 }
 
-// Identity, except that linear page 0x4000 maps to physical 0x9000.
-class MovedPage final : public AddressTranslator {
- public:
-  Translation translate(CpuState&, uint64_t linear, Access) override {
-    if ((linear & ~uint64_t{0xfff}) == 0x4000) return {0x9000 | (linear & 0xfff), true, true};
-    return {linear, true, true};
-  }
-};
-
 // MOVZX and MOVSX of bytes and words, from registers and from memory (one word across a page
 // boundary into a page mapped elsewhere: the slow path), into 32- and 64-bit registers, inline
 // in threaded code, against tier 0; the data has bytes with the sign bit set.
@@ -546,7 +542,7 @@ TEST(ThreadedCode, InlineExtensionsMatchTier0) {
     machine.load(0x3000, data.data(), data.size());     // physical 0x3000-0x4fff
     machine.load(0x9000, data.data() + 0x1800, 0x800);  // linear 0x4000 is physical 0x9000
   };
-  MovedPage pages;
+  OnePageMoved pages(0x4000, 0x9000);
   const threaded::ThreadedStats t = expect_threaded_matches_tier0(code, &pages, prepare);
   EXPECT_GE(t.inlined, 11u);        // the register extensions and the ADDs
   EXPECT_GE(t.inlined_memory, 5u);  // the memory extensions
