@@ -162,6 +162,12 @@ int32_t gpr_at(uint8_t r) {
   return field(offsetof(CpuState, gpr) + 8u * r);
 }
 
+// An instruction with a handler bound and no LOCK prefix (which makes the register forms #UD):
+// only such may be emitted inline; the others keep their handler call.
+bool may_inline(const Insn& insn) {
+  return (insn.attrs & attr::kUnimplemented) == 0 && (insn.prefixes & pfx::kLock) == 0;
+}
+
 // Whether the instruction's memory operand can be computed inline: a general register or RIP as
 // the base, a general register as the index, a 32- or 64-bit address size.
 bool inline_address(const Insn& insn) {
@@ -203,14 +209,14 @@ bool is_inline_extension(const Insn& insn) {
 // advanced by the caller. Such an instruction cannot fault or request an exit. Returns false for
 // anything else (the instruction then calls its handler).
 bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending) {
-  if ((insn.attrs & attr::kUnimplemented) || (insn.prefixes & pfx::kLock)) return false;
+  if (!may_inline(insn)) return false;
   if (insn.op == Op::NOP) return true;  // every NOP form (hint NOPs, PAUSE) only advances RIP
   if (insn.op == Op::LEA && (insn.opsize == 4 || insn.opsize == 8) &&
       insn.dst.kind == OpKind::Reg && insn.dst.reg < 16 && inline_address(insn)) {
     // The effective address, no segment, truncated to the operand size (datamov.cpp Lea).
     emit_effective_address(e, insn, rip_pending);
     if (insn.opsize == 4) e.mov32(Reg64::RCX, Reg64::RCX);
-    e.store_rbx(field(offsetof(CpuState, gpr) + 8u * insn.dst.reg), Reg64::RCX);
+    e.store_rbx(gpr_at(insn.dst.reg), Reg64::RCX);
     return true;
   }
   if (insn.opsize != 4 && insn.opsize != 8) return false;
@@ -227,12 +233,11 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending) {
   if (insn.src2.kind != OpKind::None) return false;
   const bool wide = insn.opsize == 8;
   const uint64_t imm = wide ? insn.imm : static_cast<uint32_t>(insn.imm);
-  auto gpr = [](uint8_t r) { return field(offsetof(CpuState, gpr) + 8u * r); };
   auto load = [&](Reg64 dst, uint8_t r) {
     if (wide)
-      e.load_rbx(dst, gpr(r));
+      e.load_rbx(dst, gpr_at(r));
     else
-      e.load_rbx32(dst, gpr(r));
+      e.load_rbx32(dst, gpr_at(r));
   };
   auto load_src = [&](Reg64 dst) {
     if (insn.src.kind == OpKind::Reg)
@@ -243,7 +248,7 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending) {
   if (insn.op == Op::MOV) {
     // SDM vol. 1, 3.4.1.1: a 32-bit result zero-extends into the 64-bit register.
     load_src(Reg64::RAX);
-    e.store_rbx(gpr(insn.dst.reg), Reg64::RAX);
+    e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
     return true;
   }
   X86Emitter::Alu alu;
@@ -283,7 +288,7 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending) {
   e.store_rbx(lazy_at + field(offsetof(LazyFlags, src2)), Reg64::RCX);
   e.alu(alu, Reg64::RAX, Reg64::RCX, wide);
   e.store_rbx(lazy_at + field(offsetof(LazyFlags, res)), Reg64::RAX);
-  if (writes) e.store_rbx(gpr(insn.dst.reg), Reg64::RAX);
+  if (writes) e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
   static_assert(offsetof(LazyFlags, size) == offsetof(LazyFlags, op) + 1);
   e.store_rbx16_imm(lazy_at + field(offsetof(LazyFlags, op)),
                     static_cast<uint16_t>(lazy | insn.opsize << 8));
@@ -329,7 +334,7 @@ X86Emitter::Label emit_tlb_hit(X86Emitter& e, unsigned size, bool write) {
 // instruction: it redoes the whole instruction through the slow path, faults included. RIP must
 // be exact on entry (the handler reads it). Returns false (nothing emitted) for anything else.
 bool emit_inline_memory(X86Emitter& e, const Insn& insn, X86Emitter::Label* miss) {
-  if ((insn.attrs & attr::kUnimplemented) || (insn.prefixes & pfx::kLock)) return false;
+  if (!may_inline(insn)) return false;
   if (insn.src2.kind != OpKind::None) return false;
   const int32_t rsp = gpr_at(RSP);
   if (insn.op == Op::PUSH && insn.opsize == 8 &&

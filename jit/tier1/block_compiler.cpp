@@ -660,8 +660,7 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
       b.SetInsertPoint(mismatch);
       b.CreateStore(b.getInt32(kExitRipMismatch), exit_req_ptr);
       b.CreateRetVoid();
-      b.SetInsertPoint(matched);
-      b.CreateStore(b.getInt64(job.entry_rip), rip_ptr);
+      b.SetInsertPoint(matched);  // the entry member stores its constant RIP (below)
     }
     // The CPU thread's profile (jit/profile.h): chaining moves between LLVM's code and threaded
     // code without the dispatcher, so each says what runs on entry.
