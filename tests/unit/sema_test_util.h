@@ -95,11 +95,13 @@ class Values {
 
 // ---- what the host is ----
 //
-// Umbra reproduces the reference host's (AMD EPYC) values for flags the SDM leaves undefined
-// (docs/semantics.md). On another vendor's CPU those flags may differ, so the tests compare
-// them only when the host is the reference; the defined flags are compared everywhere.
+// Umbra reproduces the reference host's (AMD EPYC, a family before 1Ah) values for
+// flags the SDM leaves undefined (docs/semantics.md). On another vendor's CPU, or on a later AMD
+// family, those flags may differ (family 1Ah, Zen 5, clears CF/OF/SF/AF after BSF/BSR and sets PF
+// from the result instead of keeping them), so the tests compare them only when the host is the
+// reference; the defined flags are compared everywhere.
 inline bool host_is_reference() {
-  static const bool amd = [] {
+  static const bool reference = [] {
     unsigned a, b, c, d;
     if (!__get_cpuid(0, &a, &b, &c, &d)) return false;
     char vendor[13];
@@ -107,9 +109,12 @@ inline bool host_is_reference() {
     std::memcpy(vendor + 4, &d, 4);
     std::memcpy(vendor + 8, &c, 4);
     vendor[12] = 0;
-    return std::strcmp(vendor, "AuthenticAMD") == 0;
+    if (std::strcmp(vendor, "AuthenticAMD") != 0 || !__get_cpuid(1, &a, &b, &c, &d)) return false;
+    // CPUID.1:EAX: base family in bits 11:8, extended family (added when base is 0Fh) in 27:20.
+    const unsigned family = ((a >> 8) & 0xf) + (((a >> 8) & 0xf) == 0xf ? (a >> 20) & 0xff : 0);
+    return family < 0x1a;
   }();
-  return amd;
+  return reference;
 }
 
 // The status flags to compare in a case where the SDM leaves `undefined` undefined.
