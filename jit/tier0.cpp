@@ -147,8 +147,7 @@ std::vector<Block*> Tier0Engine::region_members(Block* head) const {
       // A block already compiled into another region (as its entry or a member) is left to
       // that region: compiling it again here costs as much and the region exits to it anyway.
       if (!t || !t->valid || t->page2 != ~uint64_t{0} || t->mode_key != head->mode_key ||
-          (t != head && t->in_region) ||
-          (t->paddr & kPageMask) != (head->paddr & kPageMask) ||
+          (t != head && t->in_region) || (t->paddr & kPageMask) != (head->paddr & kPageMask) ||
           std::find(members.begin(), members.end(), t) != members.end() ||
           members.size() == kRegionBlocks || insns + t->insns.size() > kRegionInsns)
         continue;
@@ -204,11 +203,12 @@ bool Tier0Engine::ensure_threaded() {
       tier1_->chain_exit(false), tier1_->chain_exit(true), cache_.jump_cache());
   if (const char* v = std::getenv("UMBRA_JIT_NO_JUMP_PROBE"); v && *v == '1')
     threaded_->set_jump_probe(false);
-  // 1: every instruction calls its handler; 2: only memory MOVs do.
-  if (const char* v = std::getenv("UMBRA_JIT_NO_THREADED_INLINE"); v && *v == '1')
-    threaded_->set_inline(false);
-  if (const char* v = std::getenv("UMBRA_JIT_NO_THREADED_INLINE"); v && *v == '2')
-    threaded_->set_inline_memory(false);
+  // 1: every instruction calls its handler; 2: memory accesses do; 3: branches do.
+  if (const char* v = std::getenv("UMBRA_JIT_NO_THREADED_INLINE"); v && *v) {
+    if (*v == '1') threaded_->set_inline(false);
+    if (*v == '2') threaded_->set_inline_memory(false);
+    if (*v == '3') threaded_->set_inline_branch(false);
+  }
   if (const char* v = std::getenv("UMBRA_JIT_THREADED_SHARED_EXIT"); v && *v == '1') {
     threaded_->set_inline_exit(false);
     use_block_exits_ = false;

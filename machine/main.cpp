@@ -69,38 +69,41 @@ void print_engine_stats(const umbra::Tier0Engine& engine, const umbra::profile::
   }
   if (const umbra::threaded::ThreadedCompiler* th = engine.threaded()) {
     const umbra::threaded::ThreadedStats& t = th->stats();
-    std::fprintf(stderr,
-                 "umbra: threaded code: %llu blocks (%llu guest instructions, %llu bytes), %.2f us "
-                 "per block, %llu released, %zu chunks of %zu KiB in use, %llu block exits for "
-                 "tier-1 code, %llu not compiled for want of space, exit tests after %llu instructions "
-                 "(left out after %llu that cannot request one), %llu instructions inline, %llu "
-                 "memory MOVs with their TLB hit inline\n",
-                 static_cast<unsigned long long>(t.blocks),
-                 static_cast<unsigned long long>(t.insns), static_cast<unsigned long long>(t.bytes),
-                 t.blocks ? t.ns / 1e3 / static_cast<double>(t.blocks) : 0.0,
-                 static_cast<unsigned long long>(t.released), th->arena().chunks_in_use(),
-                 umbra::threaded::CodeArena::kChunkBytes >> 10,
-                 static_cast<unsigned long long>(t.chain_exits),
-                 static_cast<unsigned long long>(t.arena_full),
-                 static_cast<unsigned long long>(t.exit_tests),
-                 static_cast<unsigned long long>(t.exit_tests_left_out),
-                 static_cast<unsigned long long>(t.inlined),
-                 static_cast<unsigned long long>(t.inlined_memory));
+    std::fprintf(
+        stderr,
+        "umbra: threaded code: %llu blocks (%llu guest instructions, %llu bytes), %.2f us "
+        "per block, %llu released, %zu chunks of %zu KiB in use, %llu block exits for "
+        "tier-1 code, %llu not compiled for want of space, exit tests after %llu instructions "
+        "(left out after %llu that cannot request one), %llu instructions inline, %llu "
+        "memory accesses with their TLB hit inline, %llu branches inline (%llu Jcc "
+        "not: flags unknown)\n",
+        static_cast<unsigned long long>(t.blocks), static_cast<unsigned long long>(t.insns),
+        static_cast<unsigned long long>(t.bytes),
+        t.blocks ? t.ns / 1e3 / static_cast<double>(t.blocks) : 0.0,
+        static_cast<unsigned long long>(t.released), th->arena().chunks_in_use(),
+        umbra::threaded::CodeArena::kChunkBytes >> 10,
+        static_cast<unsigned long long>(t.chain_exits),
+        static_cast<unsigned long long>(t.arena_full),
+        static_cast<unsigned long long>(t.exit_tests),
+        static_cast<unsigned long long>(t.exit_tests_left_out),
+        static_cast<unsigned long long>(t.inlined),
+        static_cast<unsigned long long>(t.inlined_memory),
+        static_cast<unsigned long long>(t.inlined_branches),
+        static_cast<unsigned long long>(t.branches_flags_unknown));
   }
   if (engine.accel() == umbra::AccelMode::Tier0 && s.tier1_installed == 0) return;
-  std::fprintf(stderr,
-               "umbra: tier 1 (%s): %llu blocks installed (%llu regions), %llu failed; compiled "
-               "code (threaded or tier 1) entered %llu times from the dispatcher, %llu "
-               "instructions; %llu entries at another address than the code's, %llu recompiles "
-               "for one\n",
-               umbra::accel_mode_name(engine.accel()),
-               static_cast<unsigned long long>(s.tier1_installed),
-               static_cast<unsigned long long>(s.tier1_regions),
-               static_cast<unsigned long long>(s.tier1_failed),
-               static_cast<unsigned long long>(s.tier1_runs),
-               static_cast<unsigned long long>(s.tier1_insns),
-               static_cast<unsigned long long>(s.rip_mismatches),
-               static_cast<unsigned long long>(s.respecialized));
+  std::fprintf(
+      stderr,
+      "umbra: tier 1 (%s): %llu blocks installed (%llu regions), %llu failed; compiled "
+      "code (threaded or tier 1) entered %llu times from the dispatcher, %llu "
+      "instructions; %llu entries at another address than the code's, %llu recompiles "
+      "for one\n",
+      umbra::accel_mode_name(engine.accel()), static_cast<unsigned long long>(s.tier1_installed),
+      static_cast<unsigned long long>(s.tier1_regions),
+      static_cast<unsigned long long>(s.tier1_failed),
+      static_cast<unsigned long long>(s.tier1_runs), static_cast<unsigned long long>(s.tier1_insns),
+      static_cast<unsigned long long>(s.rip_mismatches),
+      static_cast<unsigned long long>(s.respecialized));
   std::string error;
   if (umbra::tier1::Tier1* t = umbra::tier1::Tier1::get(&error)) {
     const umbra::tier1::Tier1Stats ts = t->stats();

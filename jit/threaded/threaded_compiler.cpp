@@ -202,13 +202,189 @@ bool is_inline_extension(const Insn& insn) {
          insn.dst.kind == OpKind::Reg && insn.dst.reg < 16;
 }
 
+// The two-operand instructions whose flags are a lazy record (frontend/semantics arith.cpp,
+// logic.cpp): the host operation that computes the result, the record's operation, and whether
+// the result is written (CMP and TEST only set flags).
+bool lazy_alu(Op op, X86Emitter::Alu* alu, LazyOp* lazy, bool* writes) {
+  *writes = true;
+  switch (op) {
+    case Op::ADD:
+      *alu = X86Emitter::kAdd, *lazy = kLazyAdd;
+      return true;
+    case Op::SUB:
+      *alu = X86Emitter::kSub, *lazy = kLazySub;
+      return true;
+    case Op::CMP:
+      *alu = X86Emitter::kSub, *lazy = kLazySub, *writes = false;
+      return true;
+    case Op::AND:
+      *alu = X86Emitter::kAnd, *lazy = kLazyLogic;
+      return true;
+    case Op::OR:
+      *alu = X86Emitter::kOr, *lazy = kLazyLogic;
+      return true;
+    case Op::XOR:
+      *alu = X86Emitter::kXor, *lazy = kLazyLogic;
+      return true;
+    case Op::TEST:
+      *alu = X86Emitter::kAnd, *lazy = kLazyLogic, *writes = false;
+      return true;
+    default:
+      return false;
+  }
+}
+
+int32_t lazy_at(size_t member) {
+  return field(offsetof(CpuState, lazy) + member);
+}
+
+// With the destination operand's value in RAX and the source's in RCX, both zero-extended from
+// the operand size (4 or 8), the operation into RAX (zero-extended) and its lazy record as
+// set_lazy (frontend/flags.h) writes it: result, both sources, the operation and size, and aux 0
+// unless `keep_aux` (INC/DEC, whose aux the caller wrote).
+void emit_alu_lazy(X86Emitter& e, X86Emitter::Alu alu, LazyOp lazy, unsigned size,
+                   bool keep_aux = false) {
+  e.store_rbx(lazy_at(offsetof(LazyFlags, src1)), Reg64::RAX);
+  e.store_rbx(lazy_at(offsetof(LazyFlags, src2)), Reg64::RCX);
+  e.alu(alu, Reg64::RAX, Reg64::RCX, size == 8);
+  e.store_rbx(lazy_at(offsetof(LazyFlags, res)), Reg64::RAX);
+  static_assert(offsetof(LazyFlags, size) == offsetof(LazyFlags, op) + 1);
+  e.store_rbx16_imm(lazy_at(offsetof(LazyFlags, op)), static_cast<uint16_t>(lazy | size << 8));
+  if (!keep_aux) e.store_rbx8_imm(lazy_at(offsetof(LazyFlags, aux)), 0);
+}
+
+// What the lazy-flags record holds at a point of a block, when the code knows it from the
+// instructions before it in the block: the last flags producer's operation and size (4 or 8).
+// op kLazyNone: not known (the block's start, or after an instruction that writes the flags some
+// other way). A producer's handler records the same operation as its inline form, so this holds
+// whichever path ran.
+struct KnownFlags {
+  LazyOp op = kLazyNone;
+  uint8_t size = 0;
+};
+
+KnownFlags flags_after(const Insn& insn, KnownFlags before) {
+  switch (insn.op) {
+    // Neither read nor written, or only read.
+    case Op::MOV:
+    case Op::MOVZX:
+    case Op::MOVSX:
+    case Op::MOVSXD:
+    case Op::LEA:
+    case Op::NOP:
+    case Op::PUSH:
+    case Op::POP:
+    case Op::XCHG:
+    case Op::BSWAP:
+    case Op::CMOVCC:
+    case Op::SETCC:
+    case Op::JMP:
+    case Op::JCC:
+    case Op::CALL:
+    case Op::RET:
+      return before;
+    default:
+      break;
+  }
+  if (insn.opsize != 4 && insn.opsize != 8) return {};
+  const uint8_t size = insn.opsize;
+  switch (insn.op) {
+    case Op::ADD:
+      return {kLazyAdd, size};
+    case Op::SUB:
+    case Op::CMP:
+    case Op::NEG:
+      return {kLazySub, size};
+    case Op::AND:
+    case Op::OR:
+    case Op::XOR:
+    case Op::TEST:
+      return {kLazyLogic, size};
+    case Op::INC:
+      return {kLazyInc, size};
+    case Op::DEC:
+      return {kLazyDec, size};
+    default:
+      return {};
+  }
+}
+
+// CF as the known record defines it (get_cf in frontend/flags.h) into the record's aux, which INC
+// and DEC keep: after ADD res < src1, after SUB src1 < src2 (the record holds both zero-extended,
+// so 64-bit compares answer for either size), after a logical operation 0, after INC/DEC the aux
+// already there. Clobbers RAX. False when the record is not known.
+bool emit_cf_into_aux(X86Emitter& e, KnownFlags flags) {
+  const int32_t aux = lazy_at(offsetof(LazyFlags, aux));
+  switch (flags.op) {
+    case kLazyAdd:
+    case kLazySub: {
+      const bool add = flags.op == kLazyAdd;
+      e.load_rbx(Reg64::RAX, lazy_at(add ? offsetof(LazyFlags, res) : offsetof(LazyFlags, src1)));
+      e.cmp(Reg64::RAX,
+            at(Reg64::RBX, lazy_at(add ? offsetof(LazyFlags, src1) : offsetof(LazyFlags, src2))));
+      e.setcc(X86Emitter::kB, Reg64::RAX);
+      e.store_rbx8(aux, Reg64::RAX);
+      return true;
+    }
+    case kLazyLogic:
+      e.store_rbx8_imm(aux, 0);
+      return true;
+    case kLazyInc:
+    case kLazyDec:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Sets the host's flags as the known lazy record defines the guest's, for condition `cc`, by
+// doing the recorded operation again on the recorded operands at the recorded size: after ADD
+// and SUB all six, after a logical operation the result tested (CF = OF = 0, as recorded), after
+// INC and DEC all but CF (which they keep: conditions B, BE and their negations are refused).
+// Clobbers RAX. False when the flags are not known or the condition needs what they lack.
+bool emit_host_flags(X86Emitter& e, KnownFlags flags, uint8_t cc) {
+  const bool wide = flags.size == 8;
+  const bool needs_cf = (cc >> 1) == 1 || (cc >> 1) == 3;
+  switch (flags.op) {
+    case kLazyInc:
+    case kLazyDec:
+      if (needs_cf) return false;
+      [[fallthrough]];
+    case kLazyAdd:
+    case kLazySub: {
+      // INC/DEC record src2 = 1: ADD or SUB of it gives their ZF, SF, OF and PF.
+      const bool add = flags.op == kLazyAdd || flags.op == kLazyInc;
+      e.load_rbx(Reg64::RAX, lazy_at(offsetof(LazyFlags, src1)));
+      e.alu_load(add ? static_cast<uint8_t>(X86Emitter::kAdd + 2) : X86Emitter::kCmpLoad,
+                 Reg64::RAX, at(Reg64::RBX, lazy_at(offsetof(LazyFlags, src2))), wide);
+      return true;
+    }
+    case kLazyLogic:
+      e.load_rbx(Reg64::RAX, lazy_at(offsetof(LazyFlags, res)));
+      e.test(Reg64::RAX, Reg64::RAX, wide);
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Branches to the returned label unless the 64-bit value in `r` is canonical (bits 63:47 all
+// equal, SDM vol. 1, 3.3.7.1). Clobbers RDI.
+X86Emitter::Label emit_canonical_check(X86Emitter& e, Reg64 r) {
+  e.mov(Reg64::RDI, r);
+  e.shl(Reg64::RDI, 16);
+  e.sar(Reg64::RDI, 16);
+  e.cmp(Reg64::RDI, r);
+  return e.jcc(X86Emitter::kNE);
+}
+
 // The register and immediate forms of MOV and of the ALU instructions whose flags are a lazy
 // record, at 32 or 64 bits in 64-bit mode, are emitted inline instead of as a handler call
 // (docs/jit.md "Threaded code"): the same effects as their handlers (frontend/semantics arith.cpp,
 // logic.cpp, data_move.cpp), guest registers and the lazy-flags record in the CpuState, RIP
 // advanced by the caller. Such an instruction cannot fault or request an exit. Returns false for
 // anything else (the instruction then calls its handler).
-bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending) {
+bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending, KnownFlags flags) {
   if (!may_inline(insn)) return false;
   if (insn.op == Op::NOP) return true;  // every NOP form (hint NOPs, PAUSE) only advances RIP
   if (insn.op == Op::LEA && (insn.opsize == 4 || insn.opsize == 8) &&
@@ -228,10 +404,24 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending) {
     e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
     return true;
   }
+  const bool wide = insn.opsize == 8;
+  if ((insn.op == Op::INC || insn.op == Op::DEC) && insn.src.kind == OpKind::None) {
+    // arith.cpp INC/DEC: CF kept in aux (from the known record), the source 1.
+    if (!emit_cf_into_aux(e, flags)) return false;
+    if (wide)
+      e.load_rbx(Reg64::RAX, gpr_at(insn.dst.reg));
+    else
+      e.load_rbx32(Reg64::RAX, gpr_at(insn.dst.reg));
+    e.mov_imm(Reg64::RCX, 1);
+    const bool inc = insn.op == Op::INC;
+    emit_alu_lazy(e, inc ? X86Emitter::kAdd : X86Emitter::kSub, inc ? kLazyInc : kLazyDec,
+                  insn.opsize, true);
+    e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
+    return true;
+  }
   if (insn.src.kind == OpKind::Reg ? insn.src.reg >= 16 : insn.src.kind != OpKind::Imm)
     return false;
   if (insn.src2.kind != OpKind::None) return false;
-  const bool wide = insn.opsize == 8;
   const uint64_t imm = wide ? insn.imm : static_cast<uint32_t>(insn.imm);
   auto load = [&](Reg64 dst, uint8_t r) {
     if (wide)
@@ -253,46 +443,12 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending) {
   }
   X86Emitter::Alu alu;
   LazyOp lazy;
-  bool writes = true;
-  switch (insn.op) {
-    case Op::ADD:
-      alu = X86Emitter::kAdd, lazy = kLazyAdd;
-      break;
-    case Op::SUB:
-      alu = X86Emitter::kSub, lazy = kLazySub;
-      break;
-    case Op::CMP:
-      alu = X86Emitter::kSub, lazy = kLazySub, writes = false;
-      break;
-    case Op::AND:
-      alu = X86Emitter::kAnd, lazy = kLazyLogic;
-      break;
-    case Op::OR:
-      alu = X86Emitter::kOr, lazy = kLazyLogic;
-      break;
-    case Op::XOR:
-      alu = X86Emitter::kXor, lazy = kLazyLogic;
-      break;
-    case Op::TEST:
-      alu = X86Emitter::kAnd, lazy = kLazyLogic, writes = false;
-      break;
-    default:
-      return false;
-  }
-  // set_lazy (frontend/flags.h): res, src1, src2 at the operand size (zero-extended), the
-  // operation, the size, aux 0.
-  const int32_t lazy_at = field(offsetof(CpuState, lazy));
+  bool writes;
+  if (!lazy_alu(insn.op, &alu, &lazy, &writes)) return false;
   load(Reg64::RAX, insn.dst.reg);
   load_src(Reg64::RCX);
-  e.store_rbx(lazy_at + field(offsetof(LazyFlags, src1)), Reg64::RAX);
-  e.store_rbx(lazy_at + field(offsetof(LazyFlags, src2)), Reg64::RCX);
-  e.alu(alu, Reg64::RAX, Reg64::RCX, wide);
-  e.store_rbx(lazy_at + field(offsetof(LazyFlags, res)), Reg64::RAX);
+  emit_alu_lazy(e, alu, lazy, insn.opsize);
   if (writes) e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
-  static_assert(offsetof(LazyFlags, size) == offsetof(LazyFlags, op) + 1);
-  e.store_rbx16_imm(lazy_at + field(offsetof(LazyFlags, op)),
-                    static_cast<uint16_t>(lazy | insn.opsize << 8));
-  e.store_rbx8_imm(lazy_at + field(offsetof(LazyFlags, aux)), 0);
   return true;
 }
 
@@ -333,7 +489,8 @@ X86Emitter::Label emit_tlb_hit(X86Emitter& e, unsigned size, bool write) {
 // miss the code branches to *miss, where the caller emits the handler call as for any
 // instruction: it redoes the whole instruction through the slow path, faults included. RIP must
 // be exact on entry (the handler reads it). Returns false (nothing emitted) for anything else.
-bool emit_inline_memory(X86Emitter& e, const Insn& insn, X86Emitter::Label* miss) {
+bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags,
+                        X86Emitter::Label* miss) {
   if (!may_inline(insn)) return false;
   if (insn.src2.kind != OpKind::None) return false;
   const int32_t rsp = gpr_at(RSP);
@@ -369,33 +526,153 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, X86Emitter::Label* miss
     e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
     return true;
   }
-  if (insn.op != Op::MOV || (insn.opsize != 4 && insn.opsize != 8) || !inline_address(insn))
+  if ((insn.opsize != 4 && insn.opsize != 8) || !inline_address(insn)) return false;
+  const bool wide = insn.opsize == 8;
+  auto load_host = [&](Reg64 dst) {  // the operand at the host address in RDX
+    if (wide)
+      e.load(dst, at(Reg64::RDX));
+    else
+      e.load32(dst, at(Reg64::RDX));
+  };
+  auto store_host = [&](Reg64 src) {
+    if (wide)
+      e.store(at(Reg64::RDX), src);
+    else
+      e.store32(at(Reg64::RDX), src);
+  };
+  auto load_gpr = [&](Reg64 dst, uint8_t r) {
+    if (wide)
+      e.load_rbx(dst, gpr_at(r));
+    else
+      e.load_rbx32(dst, gpr_at(r));
+  };
+  if ((insn.op == Op::INC || insn.op == Op::DEC) && insn.dst.kind == OpKind::Mem &&
+      insn.src.kind == OpKind::None && flags.op != kLazyNone) {
+    // A read-modify-write: the write entry's hit grants the read too.
+    emit_linear_address(e, insn);
+    *miss = emit_tlb_hit(e, insn.opsize, true);
+    emit_cf_into_aux(e, flags);
+    load_host(Reg64::RAX);
+    e.mov_imm(Reg64::RCX, 1);
+    const bool inc = insn.op == Op::INC;
+    emit_alu_lazy(e, inc ? X86Emitter::kAdd : X86Emitter::kSub, inc ? kLazyInc : kLazyDec,
+                  insn.opsize, true);
+    store_host(Reg64::RAX);
+    return true;
+  }
+  X86Emitter::Alu alu;
+  LazyOp lazy;
+  bool writes;
+  if (lazy_alu(insn.op, &alu, &lazy, &writes)) {
+    const uint64_t imm = wide ? insn.imm : static_cast<uint32_t>(insn.imm);
+    if (insn.dst.kind == OpKind::Mem &&
+        (insn.src.kind == OpKind::Reg ? insn.src.reg < 16 : insn.src.kind == OpKind::Imm)) {
+      // ALU [m], r/imm: read, operate, write back unless CMP/TEST.
+      emit_linear_address(e, insn);
+      *miss = emit_tlb_hit(e, insn.opsize, writes);
+      load_host(Reg64::RAX);
+      if (insn.src.kind == OpKind::Reg)
+        load_gpr(Reg64::RCX, insn.src.reg);
+      else
+        e.mov_imm(Reg64::RCX, imm);
+      emit_alu_lazy(e, alu, lazy, insn.opsize);
+      if (writes) store_host(Reg64::RAX);
+      return true;
+    }
+    if (insn.dst.kind == OpKind::Reg && insn.dst.reg < 16 && insn.src.kind == OpKind::Mem) {
+      // ALU r, [m].
+      emit_linear_address(e, insn);
+      *miss = emit_tlb_hit(e, insn.opsize, false);
+      load_host(Reg64::RCX);
+      load_gpr(Reg64::RAX, insn.dst.reg);
+      emit_alu_lazy(e, alu, lazy, insn.opsize);
+      if (writes) e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
+      return true;
+    }
     return false;
+  }
+  if (insn.op != Op::MOV) return false;
   const bool load = insn.src.kind == OpKind::Mem;
   const Operand& other = load ? insn.dst : insn.src;
   if (load ? insn.dst.kind != OpKind::Reg : insn.dst.kind != OpKind::Mem) return false;
   if (other.kind == OpKind::Reg ? other.reg >= 16 : (load || other.kind != OpKind::Imm))
     return false;
-  const bool wide = insn.opsize == 8;
   emit_linear_address(e, insn);
   *miss = emit_tlb_hit(e, insn.opsize, !load);
   if (load) {
-    if (wide)
-      e.load(Reg64::RAX, at(Reg64::RDX));
-    else
-      e.load32(Reg64::RAX, at(Reg64::RDX));
+    load_host(Reg64::RAX);
     e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);  // 32 bits zero-extend (SDM vol. 1, 3.4.1.1)
   } else {
     if (other.kind == OpKind::Reg)
       e.load_rbx(Reg64::RAX, gpr_at(other.reg));
     else
       e.mov_imm(Reg64::RAX, insn.imm);
-    if (wide)
-      e.store(at(Reg64::RDX), Reg64::RAX);
-    else
-      e.store32(at(Reg64::RDX), Reg64::RAX);
+    store_host(Reg64::RAX);
   }
   return true;
+}
+
+// Near branches with a 64-bit operand size (64-bit mode; frontend/semantics/control.cpp), their
+// fast path inline: Jcc when the known lazy record answers its condition (emit_host_flags), JMP
+// and CALL rel32, RET [imm16] with the stack slot's TLB hit inline. Each sets RIP itself. On the
+// way to anything the fast path does not handle (a non-canonical target, which is #GP(0); a TLB
+// miss) the code branches to one of `slow` before changing any state, where the caller emits the
+// handler call, which redoes the instruction. RIP must be exact on entry.
+bool emit_inline_branch(X86Emitter& e, const Insn& insn, KnownFlags flags,
+                        std::vector<X86Emitter::Label>* slow) {
+  if (!may_inline(insn) || insn.opsize != 8) return false;
+  const int32_t rip = field(offsetof(CpuState, rip));
+  const int32_t rsp = gpr_at(RSP);
+  // RIP + length + displacement into r, to the handler (#GP(0)) unless canonical (near_target).
+  auto relative_target = [&](Reg64 r) {
+    e.load_rbx(r, rip);
+    e.add_imm(r, static_cast<int32_t>(insn.len + insn.imm));
+    slow->push_back(emit_canonical_check(e, r));
+  };
+  switch (insn.op) {
+    case Op::JCC: {
+      if (!emit_host_flags(e, flags, insn.cond)) return false;
+      const X86Emitter::Label taken = e.jcc(insn.cond);
+      e.add_rbx_imm(rip, insn.len);
+      const X86Emitter::Label done = e.jmp_forward();
+      e.bind(taken);
+      relative_target(Reg64::RCX);
+      e.store_rbx(rip, Reg64::RCX);
+      e.bind(done);
+      return true;
+    }
+    case Op::JMP:
+      if (insn.dst.kind != OpKind::Imm) return false;
+      relative_target(Reg64::RCX);
+      e.store_rbx(rip, Reg64::RCX);
+      return true;
+    case Op::CALL:
+      if (insn.dst.kind != OpKind::Imm) return false;
+      // The target checked, then the return address pushed (stack_access.h push_value: the slot
+      // below RSP, written before RSP moves).
+      relative_target(Reg64::RSI);
+      e.load_rbx(Reg64::RCX, rsp);
+      e.add_imm(Reg64::RCX, -8);
+      slow->push_back(emit_tlb_hit(e, 8, true));
+      e.load_rbx(Reg64::RAX, rip);
+      e.add_imm(Reg64::RAX, insn.len);
+      e.store(at(Reg64::RDX), Reg64::RAX);
+      e.store_rbx(rsp, Reg64::RCX);
+      e.store_rbx(rip, Reg64::RSI);
+      return true;
+    case Op::RET:
+      // The return address read and checked, then RSP released by 8 + imm16.
+      e.load_rbx(Reg64::RCX, rsp);
+      slow->push_back(emit_tlb_hit(e, 8, false));
+      e.load(Reg64::RAX, at(Reg64::RDX));
+      slow->push_back(emit_canonical_check(e, Reg64::RAX));
+      e.add_imm(Reg64::RCX, 8 + static_cast<uint16_t>(insn.imm));
+      e.store_rbx(rsp, Reg64::RCX);
+      e.store_rbx(rip, Reg64::RAX);
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace
@@ -457,35 +734,51 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
     if (rip_pending) e.add_rbx_imm(field(offsetof(CpuState, rip)), rip_pending);
     rip_pending = 0;
   };
+  KnownFlags flags;  // the lazy record, where the block's own instructions tell
+  std::vector<X86Emitter::Label> slow;
   for (size_t i = 0; i < n; ++i) {
     const bool last = i + 1 == n;
+    const Insn& insn = insns[i];
+    const KnownFlags flags_before = flags;
+    flags = flags_after(insn, flags);
     if (last && chains) {
       flush_rip();
       e.load_rbx(Reg64::RAX, field(offsetof(CpuState, rip)));
       e.store_rbx(field(offsetof(CpuState, tier1_last_rip)), Reg64::RAX);
     }
-    if (!legacy && inline_ && emit_inline(e, insns[i], rip_pending)) {
-      rip_pending += insns[i].len;
+    if (!legacy && inline_ && emit_inline(e, insn, rip_pending, flags_before)) {
+      rip_pending += insn.len;
       ++stats_.inlined;
       continue;
     }
     flush_rip();
-    // A memory MOV's TLB hit inline; on a miss its handler runs, below.
+    // A memory access's TLB hit or a branch inline; on a miss (or what else the fast path
+    // leaves out) its handler runs, below.
     X86Emitter::Label miss{}, hit{};
-    const bool fast =
-        !legacy && inline_ && inline_memory_ && emit_inline_memory(e, insns[i], &miss);
-    if (fast) {
+    slow.clear();
+    bool fast = false;
+    if (!legacy && inline_ && inline_memory_ && emit_inline_memory(e, insn, flags_before, &miss)) {
       // RIP past it (where the handler would leave it), then on to the next instruction.
-      e.add_rbx_imm(field(offsetof(CpuState, rip)), insns[i].len);
-      hit = e.jmp_forward();
-      e.bind(miss);
+      e.add_rbx_imm(field(offsetof(CpuState, rip)), insn.len);
+      slow.push_back(miss);
+      fast = true;
       ++stats_.inlined_memory;
+    } else if (!legacy && inline_ && inline_branch_ &&
+               emit_inline_branch(e, insn, flags_before, &slow)) {
+      fast = true;
+      ++stats_.inlined_branches;
+    } else if (insn.op == Op::JCC) {
+      ++stats_.branches_flags_unknown;
+    }
+    if (fast) {
+      hit = e.jmp_forward();
+      for (const X86Emitter::Label& l : slow) e.bind(l);
     }
     e.mov(Reg64::RDI, Reg64::RBX);
-    e.mov_imm(Reg64::RSI, reinterpret_cast<uint64_t>(&insns[i]));
-    e.call(reinterpret_cast<const void*>(insns[i].fn));
+    e.mov_imm(Reg64::RSI, reinterpret_cast<uint64_t>(&insn));
+    e.call(reinterpret_cast<const void*>(insn.fn));
     if (!last) {
-      if (cannot_request_exit(insns[i])) {
+      if (cannot_request_exit(insn)) {
         ++stats_.exit_tests_left_out;
       } else {
         ++stats_.exit_tests;

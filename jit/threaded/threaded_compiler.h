@@ -37,9 +37,11 @@ struct ThreadedStats {
   uint64_t chain_exits = 0;  // per-block chain exits made for tier-1 quick code
   uint64_t jump_probes = 0;  // exits with a jump-cache probe (blocks ending in RET, JMP/CALL r/m)
   uint64_t exit_tests = 0;   // exit_request tests emitted after an instruction
-  uint64_t exit_tests_left_out = 0;  // after instructions that cannot request an exit
-  uint64_t inlined = 0;              // instructions emitted inline instead of a handler call
-  uint64_t inlined_memory = 0;       // memory MOVs with their TLB hit inline
+  uint64_t exit_tests_left_out = 0;     // after instructions that cannot request an exit
+  uint64_t inlined = 0;                 // instructions emitted inline instead of a handler call
+  uint64_t inlined_memory = 0;          // memory accesses with their TLB hit inline
+  uint64_t inlined_branches = 0;        // near branches with their fast path inline
+  uint64_t branches_flags_unknown = 0;  // Jcc calling its handler: the flags' producer unknown
 };
 
 class ThreadedCompiler {
@@ -77,8 +79,10 @@ class ThreadedCompiler {
   void set_jump_probe(bool on) { jump_probe_ = on; }
   // Register and immediate MOV and ALU forms inline (emit_inline) instead of handler calls.
   void set_inline(bool on) { inline_ = on; }
-  // Memory MOVs' TLB hits inline (emit_inline_memory).
+  // Memory accesses' TLB hits inline (emit_inline_memory).
   void set_inline_memory(bool on) { inline_memory_ = on; }
+  // Near branches' fast paths inline (emit_inline_branch).
+  void set_inline_branch(bool on) { inline_branch_ = on; }
 
  private:
   void emit_chain_exit64(X86Emitter& e, const Block& b);
@@ -98,6 +102,7 @@ class ThreadedCompiler {
   bool inline_exit_ = true;
   bool inline_ = true;
   bool inline_memory_ = true;
+  bool inline_branch_ = true;
   bool jump_probe_ = true;
   ThreadedStats stats_;
 };

@@ -76,6 +76,28 @@ class X86Emitter {
     if (wide) byte(0x48);
     bytes({static_cast<uint8_t>(op), modrm(3, r(src), r(dst))});
   }
+  // ALU operations in the "op r, r/m" direction with a memory source, 64-bit with REX.W or
+  // 32-bit without: ADD 03, OR 0B, AND 23, SUB 2B, XOR 33, CMP 3B (the Alu code + 2, and CMP).
+  static constexpr uint8_t kCmpLoad = 0x3b;
+  void alu_load(uint8_t opcode, Reg64 dst, Mem m, bool wide) {
+    if (wide)
+      mem_op({0x48, opcode}, r(dst), m);
+    else
+      mem_op({opcode}, r(dst), m);
+  }
+  // test a, b at 64 or 32 bits (85 /r).
+  void test(Reg64 a, Reg64 b, bool wide) {
+    if (wide) byte(0x48);
+    bytes({0x85, modrm(3, r(b), r(a))});
+  }
+  // sar dst, n (REX.W C1 /7 ib).
+  void sar(Reg64 dst, uint8_t n) { bytes({0x48, 0xc1, modrm(3, 7, r(dst)), n}); }
+  // setcc dst8 (0F 90+cc /0): AL, CL, DL, BL only (no REX).
+  void setcc(uint8_t cc, Reg64 dst) {
+    bytes({0x0f, static_cast<uint8_t>(0x90 | cc), modrm(3, 0, r(dst))});
+  }
+  // mov byte [rbx + disp], src8 (88 /r): AL, CL, DL, BL only.
+  void store_rbx8(int32_t disp, Reg64 src) { rbx_rm({0x88}, r(src), disp); }
   // Guest-memory accesses through a host address: mov dst32, [m] (8B, zero-extends) and
   // mov [m], src32 (89), without REX.W.
   void load32(Reg64 dst, Mem m) { mem_op({0x8b}, r(dst), m); }
@@ -170,9 +192,10 @@ class X86Emitter {
   struct Label {
     uint8_t* rel32 = nullptr;  // where the displacement goes
   };
-  enum Cond : uint8_t { kAE = 0x3, kE = 0x4, kNE = 0x5 };
-  Label jcc(Cond c) {
-    bytes({0x0f, static_cast<uint8_t>(0x80 | c)});
+  // Conditions in the tttn encoding (SDM vol. 1, appendix B.1), the guest's and the host's.
+  enum Cond : uint8_t { kB = 0x2, kAE = 0x3, kE = 0x4, kNE = 0x5 };
+  Label jcc(uint8_t cc) {
+    bytes({0x0f, static_cast<uint8_t>(0x80 | (cc & 0xf))});
     return placeholder();
   }
   Label jmp_forward() {
