@@ -378,13 +378,99 @@ X86Emitter::Label emit_canonical_check(X86Emitter& e, Reg64 r) {
   return e.jcc(X86Emitter::kNE);
 }
 
+// How an instruction uses the status flags, for the liveness of the flags within a block.
+enum class FlagUse : uint8_t {
+  kNone,       // neither reads nor writes them
+  kWritesAll,  // writes all six without reading any
+  kPasses,     // writes some or none, keeps the others (INC/DEC, rotates, a count that may be 0)
+  kReads,      // reads them (or is not known not to)
+};
+
+FlagUse flag_use(const Insn& insn) {
+  switch (insn.op) {
+    case Op::MOV:
+    case Op::MOVZX:
+    case Op::MOVSX:
+    case Op::MOVSXD:
+    case Op::LEA:
+    case Op::NOP:
+    case Op::XCHG:
+    case Op::BSWAP:
+    case Op::NOT:
+    case Op::PUSH:
+    case Op::POP:
+    case Op::JMP:
+    case Op::CALL:
+    case Op::RET:
+      return FlagUse::kNone;
+    case Op::ADD:
+    case Op::SUB:
+    case Op::CMP:
+    case Op::AND:
+    case Op::OR:
+    case Op::XOR:
+    case Op::TEST:
+    case Op::NEG:
+      return FlagUse::kWritesAll;
+    case Op::SHL:
+    case Op::SHR:
+    case Op::SAR:
+      // A nonzero masked count writes all six (shift.cpp); a count of 0 (or CL) may keep them.
+      return insn.src.kind == OpKind::Imm && (insn.imm & (insn.opsize == 8 ? 63 : 31)) != 0
+                 ? FlagUse::kWritesAll
+                 : FlagUse::kPasses;
+    case Op::INC:
+    case Op::DEC:
+    case Op::ROL:
+    case Op::ROR:
+    case Op::IMUL:
+    case Op::IMUL1:
+    case Op::MUL:
+    case Op::BT:
+    case Op::BSF:
+    case Op::BSR:
+      return FlagUse::kPasses;
+    default:
+      return FlagUse::kReads;
+  }
+}
+
+// For each instruction of a block, whether the flags it leaves are dead: overwritten by a later
+// instruction of the block before anything reads them, and unobservable meanwhile. Where an
+// instruction can fault or request an exit, the state around it is observable (an exception
+// handler or interrupt sees RFLAGS; a fault restarts nothing before it), so the flags before
+// and after it are live; so they are at the block's end (the successor may read them).
+std::vector<bool> dead_flags(const std::vector<Insn>& insns) {
+  std::vector<bool> dead(insns.size());
+  bool live = true;
+  for (size_t k = insns.size(); k-- > 0;) {
+    const Insn& insn = insns[k];
+    const bool observable = !cannot_request_exit(insn) || insn.op == Op::DIV || insn.op == Op::IDIV;
+    if (observable) live = true;
+    dead[k] = !live;
+    switch (observable ? FlagUse::kReads : flag_use(insn)) {
+      case FlagUse::kNone:
+      case FlagUse::kPasses:
+        break;
+      case FlagUse::kWritesAll:
+        live = false;
+        break;
+      case FlagUse::kReads:
+        live = true;
+        break;
+    }
+  }
+  return dead;
+}
+
 // The register and immediate forms of MOV and of the ALU instructions whose flags are a lazy
 // record, at 32 or 64 bits in 64-bit mode, are emitted inline instead of as a handler call
 // (docs/jit.md "Threaded code"): the same effects as their handlers (frontend/semantics arith.cpp,
 // logic.cpp, data_move.cpp), guest registers and the lazy-flags record in the CpuState, RIP
 // advanced by the caller. Such an instruction cannot fault or request an exit. Returns false for
 // anything else (the instruction then calls its handler).
-bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending, KnownFlags flags) {
+bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending, KnownFlags flags,
+                 bool flags_dead) {
   if (!may_inline(insn)) return false;
   if (insn.op == Op::NOP) return true;  // every NOP form (hint NOPs, PAUSE) only advances RIP
   if (insn.op == Op::LEA && (insn.opsize == 4 || insn.opsize == 8) &&
@@ -405,15 +491,56 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending, KnownFlag
     return true;
   }
   const bool wide = insn.opsize == 8;
-  if ((insn.op == Op::INC || insn.op == Op::DEC) && insn.src.kind == OpKind::None) {
-    // arith.cpp INC/DEC: CF kept in aux (from the known record), the source 1.
-    if (!emit_cf_into_aux(e, flags)) return false;
+  auto load_dst = [&] {
     if (wide)
       e.load_rbx(Reg64::RAX, gpr_at(insn.dst.reg));
     else
       e.load_rbx32(Reg64::RAX, gpr_at(insn.dst.reg));
-    e.mov_imm(Reg64::RCX, 1);
+  };
+  if (flags_dead && insn.src.kind == OpKind::Imm && insn.src2.kind == OpKind::None) {
+    // Shifts and rotates by an immediate whose flags nobody sees: the host's own instruction
+    // (it masks the count as the guest's does; a 32-bit result zero-extends, shift.cpp).
+    uint8_t ext;
+    switch (insn.op) {
+      case Op::ROL:
+        ext = 0;
+        break;
+      case Op::ROR:
+        ext = 1;
+        break;
+      case Op::SHL:
+        ext = 4;
+        break;
+      case Op::SHR:
+        ext = 5;
+        break;
+      case Op::SAR:
+        ext = 7;
+        break;
+      default:
+        ext = 0xff;
+        break;
+    }
+    if (ext != 0xff) {
+      load_dst();
+      e.shift_imm(ext, Reg64::RAX, static_cast<uint8_t>(insn.imm), wide);
+      e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
+      return true;
+    }
+  }
+  if ((insn.op == Op::INC || insn.op == Op::DEC) && insn.src.kind == OpKind::None) {
     const bool inc = insn.op == Op::INC;
+    if (flags_dead) {  // no record to write
+      load_dst();
+      e.mov_imm(Reg64::RCX, 1);
+      e.alu(inc ? X86Emitter::kAdd : X86Emitter::kSub, Reg64::RAX, Reg64::RCX, wide);
+      e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
+      return true;
+    }
+    // arith.cpp INC/DEC: CF kept in aux (from the known record), the source 1.
+    if (!emit_cf_into_aux(e, flags)) return false;
+    load_dst();
+    e.mov_imm(Reg64::RCX, 1);
     emit_alu_lazy(e, inc ? X86Emitter::kAdd : X86Emitter::kSub, inc ? kLazyInc : kLazyDec,
                   insn.opsize, true);
     e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
@@ -445,9 +572,13 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending, KnownFlag
   LazyOp lazy;
   bool writes;
   if (!lazy_alu(insn.op, &alu, &lazy, &writes)) return false;
+  if (flags_dead && !writes) return true;  // CMP or TEST whose flags nobody sees
   load(Reg64::RAX, insn.dst.reg);
   load_src(Reg64::RCX);
-  emit_alu_lazy(e, alu, lazy, insn.opsize);
+  if (flags_dead)
+    e.alu(alu, Reg64::RAX, Reg64::RCX, wide);
+  else
+    emit_alu_lazy(e, alu, lazy, insn.opsize);
   if (writes) e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
   return true;
 }
@@ -735,20 +866,24 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
     rip_pending = 0;
   };
   KnownFlags flags;  // the lazy record, where the block's own instructions tell
+  const std::vector<bool> flags_dead = dead_flags(insns);
   std::vector<X86Emitter::Label> slow;
   for (size_t i = 0; i < n; ++i) {
     const bool last = i + 1 == n;
     const Insn& insn = insns[i];
     const KnownFlags flags_before = flags;
-    flags = flags_after(insn, flags);
+    // A producer whose flags are dead may leave the record as it was.
+    flags = flags_dead[i] ? KnownFlags{} : flags_after(insn, flags);
     if (last && chains) {
       flush_rip();
       e.load_rbx(Reg64::RAX, field(offsetof(CpuState, rip)));
       e.store_rbx(field(offsetof(CpuState, tier1_last_rip)), Reg64::RAX);
     }
-    if (!legacy && inline_ && emit_inline(e, insn, rip_pending, flags_before)) {
+    if (!legacy && inline_ &&
+        emit_inline(e, insn, rip_pending, flags_before, flags_dead_ && flags_dead[i])) {
       rip_pending += insn.len;
       ++stats_.inlined;
+      if (flags_dead_ && flags_dead[i] && flag_use(insn) != FlagUse::kNone) ++stats_.flags_dead;
       continue;
     }
     flush_rip();

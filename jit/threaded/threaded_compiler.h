@@ -42,6 +42,7 @@ struct ThreadedStats {
   uint64_t inlined_memory = 0;          // memory accesses with their TLB hit inline
   uint64_t inlined_branches = 0;        // near branches with their fast path inline
   uint64_t branches_flags_unknown = 0;  // Jcc calling its handler: the flags' producer unknown
+  uint64_t flags_dead = 0;  // flag producers inline without their flags (dead within the block)
 };
 
 class ThreadedCompiler {
@@ -83,6 +84,8 @@ class ThreadedCompiler {
   void set_inline_memory(bool on) { inline_memory_ = on; }
   // Near branches' fast paths inline (emit_inline_branch).
   void set_inline_branch(bool on) { inline_branch_ = on; }
+  // Flags that the block overwrites before anything can see them are not computed.
+  void set_flags_dead(bool on) { flags_dead_ = on; }
 
  private:
   void emit_chain_exit64(X86Emitter& e, const Block& b);
@@ -103,6 +106,7 @@ class ThreadedCompiler {
   bool inline_ = true;
   bool inline_memory_ = true;
   bool inline_branch_ = true;
+  bool flags_dead_ = true;
   bool jump_probe_ = true;
   ThreadedStats stats_;
 };

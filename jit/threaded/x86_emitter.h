@@ -90,6 +90,12 @@ class X86Emitter {
     if (wide) byte(0x48);
     bytes({0x85, modrm(3, r(b), r(a))});
   }
+  // Shift or rotate by an immediate, 64-bit with REX.W or 32-bit without (zero-extends):
+  // C1 /ext ib, ext 0 ROL, 1 ROR, 4 SHL, 5 SHR, 7 SAR.
+  void shift_imm(uint8_t ext, Reg64 dst, uint8_t n, bool wide) {
+    if (wide) byte(0x48);
+    bytes({0xc1, modrm(3, ext, r(dst)), n});
+  }
   // sar dst, n (REX.W C1 /7 ib).
   void sar(Reg64 dst, uint8_t n) { bytes({0x48, 0xc1, modrm(3, 7, r(dst)), n}); }
   // setcc dst8 (0F 90+cc /0): AL, CL, DL, BL only (no REX).

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "frontend/disasm.h"
+#include "frontend/flags.h"
 #include "jit/threaded/code_arena.h"
 #include "jit/threaded/x86_emitter.h"
 #include "jit/tier0.h"
@@ -656,6 +657,55 @@ TEST(ThreadedCode, InlineReturnToNonCanonicalAddressFaults) {
   EXPECT_EQ(m.cpu().gpr[RCX], 1u);
   ASSERT_NE(m.engine().threaded(), nullptr);
   EXPECT_GE(m.engine().threaded()->stats().inlined_branches, 1u);
+}
+
+// Flags that a later instruction of the block overwrites before anything can see them are not
+// computed in threaded code: the shifts, rotates, INC, CMP and TEST before an ADD here run as bare
+// host instructions (not the ROR before a PUSHFQ, nor the ADD, CMP and DEC before SETS, ADC and
+// CMOVS, which read them). Where an instruction that can fault stands between a producer and the
+// next one, the flags are seen (the exception reports RFLAGS), so the SHL before the load that
+// faults in the last iteration must leave its flags: registers and flags at the fault are
+// compared with tier 0's.
+// 0x1000: mov ecx, 40; mov esi, 0x3000; xor edi, edi; mov rbp, 0x800000000000
+// 0x1016: L: mov eax, ecx; imul eax, eax, 0x9e3779b1; ror eax, 7; rol rax, 13; shl eax, 3;
+//            shr rax, 2; sar eax, 1; inc edx; cmp eax, ecx; test eax, eax; add r8, rax;
+//            pushfq; pop r9; add r10, r9; ror eax, 3; pushfq; pop r9; add r11, r9;
+//            add r12d, 0x9e3779b9; sets bl; cmp r12d, 0x60000000; adc r14, rbx; dec r12d;
+//            cmovs r15, r12; xor r13d, r12d; cmp ecx, 1; cmove rdi, rbp (non-canonical in the
+//            last iteration); shl eax, 5; mov edx, [rsi + rdi]; add eax, 1; dec ecx; jnz L
+// 0x1078: hlt
+TEST(ThreadedCode, DeadFlagsAreLeftOutOnlyWhereNothingSeesThem) {
+  const std::vector<uint8_t> code = {
+      0xb9, 0x28, 0x00, 0x00, 0x00, 0xbe, 0x00, 0x30, 0x00, 0x00, 0x31, 0xff, 0x48, 0xbd,
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x89, 0xc8, 0x69, 0xc0, 0xb1, 0x79,
+      0x37, 0x9e, 0xc1, 0xc8, 0x07, 0x48, 0xc1, 0xc0, 0x0d, 0xc1, 0xe0, 0x03, 0x48, 0xc1,
+      0xe8, 0x02, 0xd1, 0xf8, 0xff, 0xc2, 0x39, 0xc8, 0x85, 0xc0, 0x49, 0x01, 0xc0, 0x9c,
+      0x41, 0x59, 0x4d, 0x01, 0xca, 0xc1, 0xc8, 0x03, 0x9c, 0x41, 0x59, 0x4d, 0x01, 0xcb,
+      0x41, 0x81, 0xc4, 0xb9, 0x79, 0x37, 0x9e, 0x0f, 0x98, 0xc3, 0x41, 0x81, 0xfc, 0x00,
+      0x00, 0x00, 0x60, 0x49, 0x11, 0xde, 0x41, 0xff, 0xcc, 0x4d, 0x0f, 0x48, 0xfc, 0x45,
+      0x31, 0xe5, 0x83, 0xf9, 0x01, 0x48, 0x0f, 0x44, 0xfd, 0xc1, 0xe0, 0x05, 0x8b, 0x14,
+      0x3e, 0x83, 0xc0, 0x01, 0xff, 0xc9, 0x75, 0x9e, 0xf4};
+  Flat64Machine reference(16u << 20);
+  reference.engine().set_accel(AccelMode::Tier0);
+  reference.load(kCode, code.data(), code.size());
+  reference.reset64(kCode, 0x80000);
+  const RunResult want = reference.run(~uint64_t{0});
+  ASSERT_EQ(want.reason, kExitFault);
+  ASSERT_EQ(reference.cpu().rip, kCode + 0x6e);
+
+  Flat64Machine m(16u << 20);
+  run_threaded(m, code);
+  const RunResult got = m.run(~uint64_t{0});
+  EXPECT_EQ(got.reason, kExitFault);
+  EXPECT_EQ(got.vector, want.vector);
+  EXPECT_EQ(got.insns, want.insns);
+  EXPECT_EQ(m.cpu().rip, reference.cpu().rip);
+  for (unsigned r = 0; r < 16; ++r)
+    EXPECT_EQ(m.cpu().gpr[r], reference.cpu().gpr[r]) << "register " << r;
+  EXPECT_EQ(arith_flags(m.cpu()), arith_flags(reference.cpu()));
+  ASSERT_NE(m.engine().threaded(), nullptr);
+  // ROR, ROL, SHL, SHR, SAR, INC, CMP, TEST of L.
+  EXPECT_GE(m.engine().threaded()->stats().flags_dead, 8u);
 }
 
 }  // namespace
