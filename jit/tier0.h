@@ -143,7 +143,7 @@ class Tier0Engine {
   uint8_t tlb_view_ = 0;  // privilege view the fast TLB was filled under
   InterruptController* irq_ = nullptr;
   AccelMode accel_ = AccelMode::Tier0;
-  uint32_t hot_threshold_ = 50000;  // docs/jit.md "Tier-up policy": measured on the Linux boot
+  uint32_t hot_threshold_ = 200000;  // docs/jit.md "Tier-up policy": measured on the Linux boot
   uint32_t warm_threshold_ = 16;   // ... and the threshold for threaded code
   std::unique_ptr<threaded::ThreadedCompiler> threaded_;
   bool use_block_exits_ = true;  // tier-1 quick code ends in its block's own chain exit
