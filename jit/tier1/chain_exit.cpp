@@ -25,10 +25,12 @@ llvm::Value* emit_clean_boundary(llvm::IRBuilder<>& b, llvm::Value* cpu, bool ch
       b.CreateICmpULT(b.CreateLoad(i64, cpu_field(b, cpu, offsetof(CpuState, insn_count))),
                       b.CreateLoad(i64, cpu_field(b, cpu, offsetof(CpuState, insn_limit))));
   // exit_request, interrupt_shadow, nmi_pending, irq_line and tier1_ready share one aligned word
-  // (CpuState): one load tests them all. HLT sets exit_request, which covers `halted`.
-  clean = b.CreateAnd(
-      clean, b.CreateICmpEQ(b.CreateLoad(i64, cpu_field(b, cpu, offsetof(CpuState, exit_request))),
-                            b.getInt64(0)));
+  // (CpuState): one load tests them all. HLT sets exit_request, which covers `halted`. The load
+  // is volatile: other threads set these (an interrupt, the monitor, the compiler), and it is
+  // the one read of the word that state caching must leave to memory (state_cache.cpp).
+  llvm::LoadInst* stop = b.CreateLoad(i64, cpu_field(b, cpu, offsetof(CpuState, exit_request)));
+  stop->setVolatile(true);
+  clean = b.CreateAnd(clean, b.CreateICmpEQ(stop, b.getInt64(0)));
   if (!check_trap_flags) return clean;
   llvm::Value* flags = b.CreateLoad(i64, cpu_field(b, cpu, offsetof(CpuState, rflags)));
   return b.CreateAnd(

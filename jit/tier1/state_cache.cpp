@@ -27,7 +27,18 @@ constexpr Range kRanges[] = {
     {offsetof(CpuState, insn_count), sizeof(uint64_t)},
     {offsetof(CpuState, tlb_offset), sizeof(int64_t) + sizeof(uint64_t)},  // and tlb_mask
     {offsetof(CpuState, tier1_block), sizeof(void*)},
+    // The stop word (exit_request and the flags that share its 8 bytes), read-only: see
+    // kStopWord below.
+    {offsetof(CpuState, exit_request), sizeof(uint64_t)},
 };
+// The word of exit_request. The checks after each instruction read the function's copy, which
+// is reloaded after every call (a slow path that writes to code sets exit_request); what another
+// thread sets meanwhile (an interrupt, the monitor) is seen by the volatile load at each block
+// boundary (emit_clean_boundary), which reads memory. A function that stores to the word itself
+// (an inlined handler) does not cache it: writing the copy back could undo another thread's
+// request. Volatile accesses to it are left to memory.
+constexpr uint64_t kStopWord = offsetof(CpuState, exit_request) / 8;
+static_assert(offsetof(CpuState, exit_request) % 8 == 0);
 static_assert(offsetof(CpuState, gpr) == 0 && offsetof(CpuState, rip) == 128 &&
               offsetof(CpuState, lazy) == 144);
 
@@ -64,14 +75,29 @@ class Rewriter {
       uint64_t offset, size;
       if (cacheable_access(ins, &offset, &size)) {
         words_.try_emplace(offset / 8, nullptr);
-        if (llvm::isa<llvm::StoreInst>(ins)) written_.insert(offset / 8);
+        if (llvm::isa<llvm::StoreInst>(ins) && !copy_only(ins)) written_.insert(offset / 8);
       }
+    }
+    if (written_.count(kStopWord)) {
+      words_.erase(kStopWord);
+      written_.erase(kStopWord);
+      stop_word_uncached_ = true;
     }
     llvm::IRBuilder<> b(&*fn_.getEntryBlock().getFirstInsertionPt());
     for (auto& [word, slot] : words_) slot = b.CreateAlloca(b.getInt64Ty(), nullptr, "cached");
     reload(b);  // load the copy at entry (after the slots)
-    for (llvm::Instruction* ins : work) visit(ins);
+    for (llvm::Instruction* ins : work) {
+      if (copy_only(ins) && (stop_word_uncached_ || !words_.count(kStopWord))) {
+        ins->eraseFromParent();  // a statement about the copy, and there is none
+        continue;
+      }
+      visit(ins);
+    }
     return stats_;
+  }
+
+  static bool copy_only(const llvm::Instruction* ins) {
+    return llvm::isa<llvm::StoreInst>(ins) && ins->getMetadata(kCopyOnlyMetadata);
   }
 
  private:
@@ -88,7 +114,22 @@ class Rewriter {
       return false;
     }
     if (llvm::cast<llvm::Instruction>(ins)->isAtomic()) return false;
-    return classify(ptr, *size, offset) >= 0 && *offset / 8 == (*offset + *size - 1) / 8;
+    if (classify(ptr, *size, offset) < 0 || *offset / 8 != (*offset + *size - 1) / 8) return false;
+    return *offset / 8 != kStopWord || (!stop_word_uncached_ && !is_volatile(ins));
+  }
+
+  static bool is_volatile(const llvm::Instruction* ins) {
+    if (auto* ld = llvm::dyn_cast<llvm::LoadInst>(ins)) return ld->isVolatile();
+    if (auto* st = llvm::dyn_cast<llvm::StoreInst>(ins)) return st->isVolatile();
+    return false;
+  }
+
+  // An access to the stop word that stays in memory (volatile, or the word is not cached).
+  bool stop_word_in_memory(llvm::Instruction* ins, llvm::Value* ptr, uint64_t size) {
+    uint64_t off;
+    const int r = classify(ptr, size, &off);
+    return r >= 0 && off / 8 == kStopWord && (off + size - 1) / 8 == kStopWord &&
+           (stop_word_uncached_ || is_volatile(ins));
   }
 
   // Where a pointer points in the CpuState: its cached range and offset, kNoRange when it is
@@ -141,6 +182,7 @@ class Rewriter {
         llvm::IRBuilder<> after(ins->getNextNode());
         reload(after, offsetof(CpuState, tlb_offset) / 8);
         reload(after, offsetof(CpuState, tlb_mask) / 8);
+        reload(after, kStopWord);  // a write into code sets exit_request
         return;
       }
       barrier(ins);
@@ -172,6 +214,7 @@ class Rewriter {
       ++stats_.rewritten;
       return;
     }
+    if (stop_word_in_memory(ins, ins->getOperand(ptr_index), size)) return;
     if (classify(ins->getOperand(ptr_index), size, &off) != kNoRange) barrier(ins);
   }
 
@@ -233,6 +276,8 @@ class Rewriter {
   std::map<uint64_t, llvm::AllocaInst*> words_;
   // The cached words the function stores to (the others are written back nowhere).
   std::set<uint64_t> written_;
+  // The function stores to the stop word: it stays in memory (kStopWord).
+  bool stop_word_uncached_ = false;
   StateCacheStats stats_;
 };
 

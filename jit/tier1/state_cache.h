@@ -34,4 +34,9 @@ struct StateCacheStats {
 StateCacheStats cache_cpu_state(llvm::Function& fn, llvm::Argument* cpu, llvm::MDNode* scope,
                                 llvm::MDNode* noalias);
 
+// Metadata kind of a store of 0 to exit_request that states what the function knows (the check
+// before it passed) and must reach the private copy only, never the CpuState: the pass moves it
+// to the copy, or deletes it where exit_request's word is not cached.
+inline constexpr const char* kCopyOnlyMetadata = "umbra.copy_only";
+
 }  // namespace umbra::tier1

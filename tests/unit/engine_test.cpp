@@ -2,7 +2,10 @@
 // the instruction budget and port I/O, run on the flat 64-bit test machine.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "jit/tier0.h"
@@ -330,6 +333,46 @@ TEST_F(EngineTest, HaltWakesOnAnInterrupt) {
   EXPECT_EQ(pic.acks_, 1);
   EXPECT_EQ(m_.cpu().gpr[RCX], 7u);
   EXPECT_EQ(m_.cpu().rip, kCode + 8);
+}
+
+// Another thread's request (the monitor's stop, a device's interrupt) reaches a loop running in
+// region code. The checks after each instruction read exit_request from the function's own copy
+// of its word, which only calls refresh (docs/jit.md "Guest state in SSA values"), and a TLB hit
+// skips them altogether; the check at each block boundary, here the loop's back edge, reads
+// memory. With that read cached too, the loop would never stop.
+TEST(EngineStopTest, AnotherThreadStopsALoopInRegionCode) {
+  // 0x1000: L: mov rax, [0x3000]; add rax, 1; mov [0x3000], rax; jmp L
+  const std::vector<uint8_t> code = {0x48, 0x8b, 0x04, 0x25, 0x00, 0x30, 0x00, 0x00,
+                                     0x48, 0x83, 0xc0, 0x01, 0x48, 0x89, 0x04, 0x25,
+                                     0x00, 0x30, 0x00, 0x00, 0xeb, 0xea};
+  Flat64Machine m(16u << 20);
+  m.engine().set_accel(AccelMode::Jit);
+  m.engine().set_hot_threshold(10);
+  m.engine().set_optimize_threshold(100);
+  m.load(kCode, code.data(), code.size());
+  m.reset64(kCode, 0x80000);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (m.engine().stats().tier1_regions == 0 && std::chrono::steady_clock::now() < deadline)
+    ASSERT_EQ(m.run(100000).reason, kExitInsnLimit);
+  ASSERT_GE(m.engine().stats().tier1_regions, 1u);  // (tier 1 is unavailable otherwise)
+  std::atomic<bool> returned{false}, fell_back{false};
+  std::thread stopper([&m, &returned, &fell_back] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    __atomic_fetch_or(&m.cpu().exit_request, kExitRequested, __ATOMIC_SEQ_CST);
+    // Should the request go unseen, end the run through its budget instead of hanging: the
+    // test then fails on the reason.
+    for (int i = 0; i < 100 && !returned; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (returned) return;
+    fell_back = true;
+    __atomic_store_n(&m.cpu().insn_limit, uint64_t{0}, __ATOMIC_SEQ_CST);
+  });
+  const RunResult r = m.run(~uint64_t{0});
+  returned = true;
+  stopper.join();
+  EXPECT_FALSE(fell_back);
+  EXPECT_NE(r.reason & kExitRequested, 0u);
+  EXPECT_EQ(m.cpu().rip & ~uint64_t{0x1f}, kCode);
 }
 
 }  // namespace
