@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -205,33 +206,26 @@ bool is_inline_extension(const Insn& insn) {
 // The two-operand instructions whose flags are a lazy record (frontend/semantics arith.cpp,
 // logic.cpp): the host operation that computes the result, the record's operation, and whether
 // the result is written (CMP and TEST only set flags).
+struct LazyAlu {
+  Op op;
+  X86Emitter::Alu alu;
+  LazyOp lazy;
+  bool writes;
+};
+constexpr LazyAlu kLazyAlus[] = {
+    {Op::ADD, X86Emitter::kAdd, kLazyAdd, true},     {Op::SUB, X86Emitter::kSub, kLazySub, true},
+    {Op::CMP, X86Emitter::kSub, kLazySub, false},    {Op::AND, X86Emitter::kAnd, kLazyLogic, true},
+    {Op::OR, X86Emitter::kOr, kLazyLogic, true},     {Op::XOR, X86Emitter::kXor, kLazyLogic, true},
+    {Op::TEST, X86Emitter::kAnd, kLazyLogic, false},
+};
+
 bool lazy_alu(Op op, X86Emitter::Alu* alu, LazyOp* lazy, bool* writes) {
-  *writes = true;
-  switch (op) {
-    case Op::ADD:
-      *alu = X86Emitter::kAdd, *lazy = kLazyAdd;
-      return true;
-    case Op::SUB:
-      *alu = X86Emitter::kSub, *lazy = kLazySub;
-      return true;
-    case Op::CMP:
-      *alu = X86Emitter::kSub, *lazy = kLazySub, *writes = false;
-      return true;
-    case Op::AND:
-      *alu = X86Emitter::kAnd, *lazy = kLazyLogic;
-      return true;
-    case Op::OR:
-      *alu = X86Emitter::kOr, *lazy = kLazyLogic;
-      return true;
-    case Op::XOR:
-      *alu = X86Emitter::kXor, *lazy = kLazyLogic;
-      return true;
-    case Op::TEST:
-      *alu = X86Emitter::kAnd, *lazy = kLazyLogic, *writes = false;
-      return true;
-    default:
-      return false;
+  for (const LazyAlu& a : kLazyAlus) {
+    if (a.op != op) continue;
+    *alu = a.alu, *lazy = a.lazy, *writes = a.writes;
+    return true;
   }
+  return false;
 }
 
 int32_t lazy_at(size_t member) {
@@ -253,6 +247,63 @@ void emit_alu_lazy(X86Emitter& e, X86Emitter::Alu alu, LazyOp lazy, unsigned siz
   if (!keep_aux) e.store_rbx8_imm(lazy_at(offsetof(LazyFlags, aux)), 0);
 }
 
+// How an instruction uses the status flags, for the liveness of the flags within a block.
+enum class FlagUse : uint8_t {
+  kNone,       // neither reads nor writes them
+  kWritesAll,  // writes all six without reading any
+  kPasses,     // writes some or none, keeps the others (INC/DEC, rotates, a count that may be 0)
+  kReads,      // reads them (or is not known not to)
+};
+
+FlagUse flag_use(const Insn& insn) {
+  switch (insn.op) {
+    case Op::MOV:
+    case Op::MOVZX:
+    case Op::MOVSX:
+    case Op::MOVSXD:
+    case Op::LEA:
+    case Op::NOP:
+    case Op::XCHG:
+    case Op::BSWAP:
+    case Op::NOT:
+    case Op::PUSH:
+    case Op::POP:
+    case Op::JMP:
+    case Op::CALL:
+    case Op::RET:
+      return FlagUse::kNone;
+    case Op::ADD:
+    case Op::SUB:
+    case Op::CMP:
+    case Op::AND:
+    case Op::OR:
+    case Op::XOR:
+    case Op::TEST:
+    case Op::NEG:
+      return FlagUse::kWritesAll;
+    case Op::SHL:
+    case Op::SHR:
+    case Op::SAR:
+      // A nonzero masked count writes all six (shift.cpp); a count of 0 (or CL) may keep them.
+      return insn.src.kind == OpKind::Imm && (insn.imm & (insn.opsize == 8 ? 63 : 31)) != 0
+                 ? FlagUse::kWritesAll
+                 : FlagUse::kPasses;
+    case Op::INC:
+    case Op::DEC:
+    case Op::ROL:
+    case Op::ROR:
+    case Op::IMUL:
+    case Op::IMUL1:
+    case Op::MUL:
+    case Op::BT:
+    case Op::BSF:
+    case Op::BSR:
+      return FlagUse::kPasses;
+    default:
+      return FlagUse::kReads;
+  }
+}
+
 // What the lazy-flags record holds at a point of a block, when the code knows it from the
 // instructions before it in the block: the last flags producer's operation and size (4 or 8).
 // op kLazyNone: not known (the block's start, or after an instruction that writes the flags some
@@ -264,28 +315,10 @@ struct KnownFlags {
 };
 
 KnownFlags flags_after(const Insn& insn, KnownFlags before) {
-  switch (insn.op) {
-    // Neither read nor written, or only read.
-    case Op::MOV:
-    case Op::MOVZX:
-    case Op::MOVSX:
-    case Op::MOVSXD:
-    case Op::LEA:
-    case Op::NOP:
-    case Op::PUSH:
-    case Op::POP:
-    case Op::XCHG:
-    case Op::BSWAP:
-    case Op::CMOVCC:
-    case Op::SETCC:
-    case Op::JMP:
-    case Op::JCC:
-    case Op::CALL:
-    case Op::RET:
-      return before;
-    default:
-      break;
-  }
+  // Neither read nor written, or only read.
+  if (flag_use(insn) == FlagUse::kNone || insn.op == Op::JCC || insn.op == Op::SETCC ||
+      insn.op == Op::CMOVCC)
+    return before;
   if (insn.opsize != 4 && insn.opsize != 8) return {};
   const uint8_t size = insn.opsize;
   switch (insn.op) {
@@ -378,63 +411,6 @@ X86Emitter::Label emit_canonical_check(X86Emitter& e, Reg64 r) {
   return e.jcc(X86Emitter::kNE);
 }
 
-// How an instruction uses the status flags, for the liveness of the flags within a block.
-enum class FlagUse : uint8_t {
-  kNone,       // neither reads nor writes them
-  kWritesAll,  // writes all six without reading any
-  kPasses,     // writes some or none, keeps the others (INC/DEC, rotates, a count that may be 0)
-  kReads,      // reads them (or is not known not to)
-};
-
-FlagUse flag_use(const Insn& insn) {
-  switch (insn.op) {
-    case Op::MOV:
-    case Op::MOVZX:
-    case Op::MOVSX:
-    case Op::MOVSXD:
-    case Op::LEA:
-    case Op::NOP:
-    case Op::XCHG:
-    case Op::BSWAP:
-    case Op::NOT:
-    case Op::PUSH:
-    case Op::POP:
-    case Op::JMP:
-    case Op::CALL:
-    case Op::RET:
-      return FlagUse::kNone;
-    case Op::ADD:
-    case Op::SUB:
-    case Op::CMP:
-    case Op::AND:
-    case Op::OR:
-    case Op::XOR:
-    case Op::TEST:
-    case Op::NEG:
-      return FlagUse::kWritesAll;
-    case Op::SHL:
-    case Op::SHR:
-    case Op::SAR:
-      // A nonzero masked count writes all six (shift.cpp); a count of 0 (or CL) may keep them.
-      return insn.src.kind == OpKind::Imm && (insn.imm & (insn.opsize == 8 ? 63 : 31)) != 0
-                 ? FlagUse::kWritesAll
-                 : FlagUse::kPasses;
-    case Op::INC:
-    case Op::DEC:
-    case Op::ROL:
-    case Op::ROR:
-    case Op::IMUL:
-    case Op::IMUL1:
-    case Op::MUL:
-    case Op::BT:
-    case Op::BSF:
-    case Op::BSR:
-      return FlagUse::kPasses;
-    default:
-      return FlagUse::kReads;
-  }
-}
-
 // For each instruction of a block, whether the flags it leaves are dead: overwritten by a later
 // instruction of the block before anything reads them, and unobservable meanwhile. Where an
 // instruction can fault or request an exit, the state around it is observable (an exception
@@ -500,27 +476,12 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending, KnownFlag
   if (flags_dead && insn.src.kind == OpKind::Imm && insn.src2.kind == OpKind::None) {
     // Shifts and rotates by an immediate whose flags nobody sees: the host's own instruction
     // (it masks the count as the guest's does; a 32-bit result zero-extends, shift.cpp).
-    uint8_t ext;
-    switch (insn.op) {
-      case Op::ROL:
-        ext = 0;
-        break;
-      case Op::ROR:
-        ext = 1;
-        break;
-      case Op::SHL:
-        ext = 4;
-        break;
-      case Op::SHR:
-        ext = 5;
-        break;
-      case Op::SAR:
-        ext = 7;
-        break;
-      default:
-        ext = 0xff;
-        break;
-    }
+    // The /digit of C1 (shift or rotate by imm8), indexed like kShiftOps.
+    constexpr Op kShiftOps[] = {Op::ROL, Op::ROR, Op::SHL, Op::SHR, Op::SAR};
+    constexpr uint8_t kShiftExt[] = {0, 1, 4, 5, 7};
+    uint8_t ext = 0xff;
+    for (size_t k = 0; k < std::size(kShiftOps); ++k)
+      if (insn.op == kShiftOps[k]) ext = kShiftExt[k];
     if (ext != 0xff) {
       load_dst();
       e.shift_imm(ext, Reg64::RAX, static_cast<uint8_t>(insn.imm), wide);
