@@ -618,6 +618,28 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags,
     e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
     return true;
   }
+  if (insn.op == Op::MOV && (insn.opsize == 1 || insn.opsize == 2) && inline_address(insn)) {
+    // A byte or word between a register (not AH..BH, numbers 16-19) or an immediate and memory:
+    // the register's other bytes stay (SDM vol. 1, 3.4.1.1: only 32-bit results zero-extend).
+    const bool load = insn.src.kind == OpKind::Mem;
+    const Operand& other = load ? insn.dst : insn.src;
+    if (load ? insn.dst.kind != OpKind::Reg : insn.dst.kind != OpKind::Mem) return false;
+    if (other.kind == OpKind::Reg ? other.reg >= 16 : (load || other.kind != OpKind::Imm))
+      return false;
+    const unsigned size = insn.opsize;
+    emit_linear_address(e, insn);
+    *miss = emit_tlb_hit(e, size, !load);
+    if (load) {
+      e.load_narrow(Reg64::RAX, at(Reg64::RDX), size);
+      e.store_narrow(at(Reg64::RBX, gpr_at(insn.dst.reg)), Reg64::RAX, size);
+    } else if (other.kind == OpKind::Reg) {
+      e.load_narrow(Reg64::RAX, at(Reg64::RBX, gpr_at(other.reg)), size);
+      e.store_narrow(at(Reg64::RDX), Reg64::RAX, size);
+    } else {
+      e.store_narrow_imm(at(Reg64::RDX), static_cast<uint16_t>(insn.imm), size);
+    }
+    return true;
+  }
   if ((insn.opsize != 4 && insn.opsize != 8) || !inline_address(insn)) return false;
   const bool wide = insn.opsize == 8;
   auto load_host = [&](Reg64 dst) {  // the operand at the host address in RDX

@@ -108,6 +108,29 @@ class X86Emitter {
   // mov [m], src32 (89), without REX.W.
   void load32(Reg64 dst, Mem m) { mem_op({0x8b}, r(dst), m); }
   void store32(Mem m, Reg64 src) { mem_op({0x89}, r(src), m); }
+  // Byte and word moves (8A/88, 66 8B/66 89: only the low byte or word of the register; AL, CL,
+  // DL or BL for bytes, which need no REX) and stores of an immediate (C6 /0 ib, 66 C7 /0 iw).
+  void load_narrow(Reg64 dst, Mem m, unsigned size) {
+    if (size == 1)
+      mem_op({0x8a}, r(dst), m);
+    else
+      mem_op({0x66, 0x8b}, r(dst), m);
+  }
+  void store_narrow(Mem m, Reg64 src, unsigned size) {
+    if (size == 1)
+      mem_op({0x88}, r(src), m);
+    else
+      mem_op({0x66, 0x89}, r(src), m);
+  }
+  void store_narrow_imm(Mem m, uint16_t imm, unsigned size) {
+    if (size == 1) {
+      mem_op({0xc6}, 0, m);
+      byte(static_cast<uint8_t>(imm));
+    } else {
+      mem_op({0x66, 0xc7}, 0, m);
+      bytes({static_cast<uint8_t>(imm), static_cast<uint8_t>(imm >> 8)});
+    }
+  }
   // movzx dst32, byte/word [m] (0F B6 / 0F B7: zero-extends to 64 bits), movsx dst, byte/word
   // [m] (0F BE / 0F BF; with REX.W to 64 bits, else to 32 bits, zero-extended above).
   void movx(Reg64 dst, Mem m, bool sign, unsigned from_size, bool wide) {

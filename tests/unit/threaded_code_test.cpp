@@ -96,6 +96,39 @@ TEST(ThreadedEmitter, EncodingsAgreeWithCapstone) {
             "xor eax, ecx");
   EXPECT_EQ(emit_one([](X86Emitter& e) { e.alu(X86Emitter::kOr, Reg64::RAX, Reg64::RCX, true); }),
             "or rax, rcx");
+  // Session 11's forms.
+  EXPECT_EQ(emit_one([](X86Emitter& e) {
+              e.alu_load(X86Emitter::kCmpLoad, Reg64::RAX, threaded::at(Reg64::RBX, 0x98), false);
+            }),
+            "cmp eax, dword ptr [rbx + 0x98]");
+  EXPECT_EQ(emit_one([](X86Emitter& e) {
+              e.alu_load(X86Emitter::kAdd + 2, Reg64::RAX, threaded::at(Reg64::RBX, 0x98), true);
+            }),
+            "add rax, qword ptr [rbx + 0x98]");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.test(Reg64::RAX, Reg64::RAX, false); }),
+            "test eax, eax");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.sar(Reg64::RDI, 16); }), "sar rdi, 0x10");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.setcc(X86Emitter::kB, Reg64::RAX); }), "setb al");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.store_rbx8(0xaa, Reg64::RAX); }),
+            "mov byte ptr [rbx + 0xaa], al");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.shift_imm(1, Reg64::RAX, 7, false); }), "ror eax, 7");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.shift_imm(7, Reg64::RAX, 3, true); }), "sar rax, 3");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.load_narrow(Reg64::RAX, threaded::at(Reg64::RDX), 1); }),
+            "mov al, byte ptr [rdx]");
+  EXPECT_EQ(
+      emit_one([](X86Emitter& e) { e.load_narrow(Reg64::RAX, threaded::at(Reg64::RBX, 8), 2); }),
+      "mov ax, word ptr [rbx + 8]");
+  EXPECT_EQ(
+      emit_one([](X86Emitter& e) { e.store_narrow(threaded::at(Reg64::RDX), Reg64::RAX, 1); }),
+      "mov byte ptr [rdx], al");
+  EXPECT_EQ(
+      emit_one([](X86Emitter& e) { e.store_narrow(threaded::at(Reg64::RBX, 8), Reg64::RAX, 2); }),
+      "mov word ptr [rbx + 8], ax");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.store_narrow_imm(threaded::at(Reg64::RDX), 0x7f, 1); }),
+            "mov byte ptr [rdx], 0x7f");
+  EXPECT_EQ(
+      emit_one([](X86Emitter& e) { e.store_narrow_imm(threaded::at(Reg64::RDX), 0x1234, 2); }),
+      "mov word ptr [rdx], 0x1234");
   EXPECT_EQ(emit_one([](X86Emitter& e) { e.ret(); }), "ret ");
 }
 
@@ -706,6 +739,43 @@ TEST(ThreadedCode, DeadFlagsAreLeftOutOnlyWhereNothingSeesThem) {
   ASSERT_NE(m.engine().threaded(), nullptr);
   // ROR, ROL, SHL, SHR, SAR, INC, CMP, TEST of L.
   EXPECT_GE(m.engine().threaded()->stats().flags_dead, 8u);
+}
+
+// Byte and word MOVs between registers or immediates and memory, inline in threaded code (the
+// register's other bytes must stay), against tier 0; a word across a page boundary into a page
+// mapped elsewhere takes the slow path, and AH is left to the handler.
+// 0x1000: mov ecx, 30; mov rsi, 0x3000; mov rax, 0x1122334455667788; mov rbx, 0x99aabbccddeeff00;
+//         mov r8, 0x0123456789abcdef; mov rdi, 0xfedcba9876543210
+// 0x1034: L: mov al, [rsi + rcx]; mov bx, [rsi + rcx*2 + 0x100]; mov r8b, [rsi + rcx + 0x200];
+//            mov dil, [rsi + 0x300]; mov [rsi + rcx + 0x400], al; mov [rsi + rcx*2 + 0x500], bx;
+//            mov byte [rsi + rcx + 0x600], 0x5a; mov word [rsi + rcx*2 + 0x700], 0x1234;
+//            mov [rsi + 0xfff], bx; mov dx, [rsi + 0xfff]; mov ah, [rsi + rcx + 0x20];
+//            mov [rsi + rcx + 0x800], ah; add r15, rax; add r15, rbx; add r15, r8; add r15, rdi;
+//            add r15, rdx; dec ecx; jnz L
+// 0x109f: hlt
+TEST(ThreadedCode, InlineByteAndWordMovesMatchTier0) {
+  const std::vector<uint8_t> code = {
+      0xb9, 0x1e, 0x00, 0x00, 0x00, 0x48, 0xc7, 0xc6, 0x00, 0x30, 0x00, 0x00, 0x48, 0xb8, 0x88,
+      0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x48, 0xbb, 0x00, 0xff, 0xee, 0xdd, 0xcc, 0xbb,
+      0xaa, 0x99, 0x49, 0xb8, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01, 0x48, 0xbf, 0x10,
+      0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe, 0x8a, 0x04, 0x0e, 0x66, 0x8b, 0x9c, 0x4e, 0x00,
+      0x01, 0x00, 0x00, 0x44, 0x8a, 0x84, 0x0e, 0x00, 0x02, 0x00, 0x00, 0x40, 0x8a, 0xbe, 0x00,
+      0x03, 0x00, 0x00, 0x88, 0x84, 0x0e, 0x00, 0x04, 0x00, 0x00, 0x66, 0x89, 0x9c, 0x4e, 0x00,
+      0x05, 0x00, 0x00, 0xc6, 0x84, 0x0e, 0x00, 0x06, 0x00, 0x00, 0x5a, 0x66, 0xc7, 0x84, 0x4e,
+      0x00, 0x07, 0x00, 0x00, 0x34, 0x12, 0x66, 0x89, 0x9e, 0xff, 0x0f, 0x00, 0x00, 0x66, 0x8b,
+      0x96, 0xff, 0x0f, 0x00, 0x00, 0x8a, 0x64, 0x0e, 0x20, 0x88, 0xa4, 0x0e, 0x00, 0x08, 0x00,
+      0x00, 0x49, 0x01, 0xc7, 0x49, 0x01, 0xdf, 0x4d, 0x01, 0xc7, 0x49, 0x01, 0xff, 0x49, 0x01,
+      0xd7, 0xff, 0xc9, 0x75, 0x99, 0xf4};
+  auto prepare = [](Flat64Machine& machine) {
+    std::vector<uint8_t> data(0x2000);
+    for (size_t k = 0; k < data.size(); ++k) data[k] = static_cast<uint8_t>(k * 37 + (k >> 8));
+    machine.load(0x3000, data.data(), data.size());     // physical 0x3000-0x4fff
+    machine.load(0x9000, data.data() + 0x1800, 0x800);  // linear 0x4000 is physical 0x9000
+  };
+  OnePageMoved pages(0x4000, 0x9000);
+  const threaded::ThreadedStats t =
+      expect_threaded_matches_tier0(code, &pages, prepare, 0x3000, 0xa000);
+  EXPECT_GE(t.inlined_memory, 10u);  // all of L's but those with AH
 }
 
 }  // namespace
