@@ -457,8 +457,31 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending, KnownFlag
     e.store_rbx(gpr_at(insn.dst.reg), Reg64::RCX);
     return true;
   }
+  if (insn.op == Op::SETCC && insn.dst.kind == OpKind::Reg && insn.dst.reg < 16) {
+    // datamov_cond.cpp SetccOf: the byte register (not AH..BH) from the known record.
+    if (!emit_host_flags(e, flags, insn.cond)) return false;
+    e.setcc(insn.cond, Reg64::RAX);
+    e.store_rbx8(gpr_at(insn.dst.reg), Reg64::RAX);
+    return true;
+  }
   if (insn.opsize != 4 && insn.opsize != 8) return false;
   if (insn.dst.kind != OpKind::Reg || insn.dst.reg >= 16) return false;
+  if (insn.op == Op::CMOVCC && insn.src.kind == OpKind::Reg && insn.src.reg < 16) {
+    // datamov_cond.cpp CmovOf: the destination written either way (a 32-bit one zero-extends
+    // even when the condition is false), as the host's CMOVcc does.
+    if (!emit_host_flags(e, flags, insn.cond)) return false;
+    const bool wide64 = insn.opsize == 8;
+    if (wide64) {
+      e.load_rbx(Reg64::RCX, gpr_at(insn.dst.reg));
+      e.load_rbx(Reg64::RDX, gpr_at(insn.src.reg));
+    } else {
+      e.load_rbx32(Reg64::RCX, gpr_at(insn.dst.reg));
+      e.load_rbx32(Reg64::RDX, gpr_at(insn.src.reg));
+    }
+    e.cmov(insn.cond, Reg64::RCX, Reg64::RDX, wide64);
+    e.store_rbx(gpr_at(insn.dst.reg), Reg64::RCX);
+    return true;
+  }
   if (is_inline_extension(insn) && insn.src.kind == OpKind::Reg && insn.src.reg < 16) {
     // MOVZX/MOVSX from a byte or word register (not AH..BH: numbers 16-19).
     e.movx(Reg64::RAX, at(Reg64::RBX, gpr_at(insn.src.reg)), insn.op == Op::MOVSX, insn.src_size,

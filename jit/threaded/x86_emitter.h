@@ -102,6 +102,11 @@ class X86Emitter {
   void setcc(uint8_t cc, Reg64 dst) {
     bytes({0x0f, static_cast<uint8_t>(0x90 | cc), modrm(3, 0, r(dst))});
   }
+  // cmovcc dst, src at 64 or 32 bits (0F 40+cc /r; the 32-bit form zero-extends dst either way).
+  void cmov(uint8_t cc, Reg64 dst, Reg64 src, bool wide) {
+    if (wide) byte(0x48);
+    bytes({0x0f, static_cast<uint8_t>(0x40 | (cc & 0xf)), modrm(3, r(dst), r(src))});
+  }
   // mov byte [rbx + disp], src8 (88 /r): AL, CL, DL, BL only.
   void store_rbx8(int32_t disp, Reg64 src) { rbx_rm({0x88}, r(src), disp); }
   // Guest-memory accesses through a host address: mov dst32, [m] (8B, zero-extends) and

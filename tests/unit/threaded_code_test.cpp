@@ -589,7 +589,8 @@ TEST(ThreadedCode, InlineExtensionsMatchTier0) {
 // every condition code after every producer: CMP, ADD, AND, TEST at 32 and 64 bits, INC and DEC
 // after CMP, TEST and ADD (their CF kept in the record, which the conditions that read CF take
 // from the handler), CMP and SUB with a memory operand, INC of memory, NEG (a handler, whose record
-// is known too), XOR and ADD into memory; and once per producer PUSHFQ reads all six flags back.
+// is known too), XOR and ADD into memory; each producer also before SETcc and CMOVcc (64- and
+// 32-bit) of every condition; and once per producer PUSHFQ reads all six flags back.
 // The operands come from a table with the values at which the flags change (0, 1, -1, the signed
 // and unsigned limits of both sizes) and random ones, so each condition goes both ways. A CALL and
 // RET (inline) close each iteration.
@@ -630,6 +631,14 @@ TEST(ThreadedCode, InlineBranchesAfterKnownFlagsMatchTier0) {
                   {0x49, 0x81, 0xc4, static_cast<uint8_t>(m), static_cast<uint8_t>(m >> 8),
                    static_cast<uint8_t>(m >> 16), static_cast<uint8_t>(m >> 24)});
     }
+    for (uint8_t cc = 0; cc < 16; ++cc) {
+      // setcc bl; cmovcc r14, rdx (odd cc: cmovcc r14d, edx); add r13, rbx; add r12, r14
+      code.insert(code.end(), p.begin(), p.end());
+      code.insert(
+          code.end(),
+          {0x0f, static_cast<uint8_t>(0x90 | cc), 0xc3, static_cast<uint8_t>(cc & 1 ? 0x44 : 0x4c),
+           0x0f, static_cast<uint8_t>(0x40 | cc), 0xf2, 0x49, 0x01, 0xdd, 0x4d, 0x01, 0xf4});
+    }
     code.insert(code.end(), p.begin(), p.end());
     code.insert(code.end(), {0x9c, 0x41, 0x5f, 0x4d, 0x01, 0xfe});  // pushfq; pop r15; add r14, r15
     code.insert(code.end(), {0x4d, 0x31, 0xfd});                    // xor r13, r15
@@ -666,7 +675,8 @@ TEST(ThreadedCode, InlineBranchesAfterKnownFlagsMatchTier0) {
   // The Jcc after every producer whose condition its record answers (all but 4 of 16 after INC
   // and DEC), and the CALL and RET.
   EXPECT_GE(t.inlined_branches, 16u * 16u - 3u * 4u + 2u);
-  EXPECT_GE(t.inlined_memory, 2u + 16u * 5u);  // the table loads, each memory producer
+  EXPECT_GE(t.inlined, 2u * (16u * 16u - 3u * 4u));  // the SETcc and CMOVcc among them
+  EXPECT_GE(t.inlined_memory, 2u + 16u * 5u);        // the table loads, each memory producer
 }
 
 // The inline branches leave to their handlers where these fault: a RET to a non-canonical address
