@@ -233,7 +233,7 @@ int32_t lazy_at(size_t member) {
 }
 
 // With the destination operand's value in RAX and the source's in RCX, both zero-extended from
-// the operand size (4 or 8), the operation into RAX (zero-extended) and its lazy record as
+// the operand size (1, 2, 4 or 8), the operation into RAX (zero-extended) and its lazy record as
 // set_lazy (frontend/flags.h) writes it: result, both sources, the operation and size, and aux 0
 // unless `keep_aux` (INC/DEC, whose aux the caller wrote).
 void emit_alu_lazy(X86Emitter& e, X86Emitter::Alu alu, LazyOp lazy, unsigned size,
@@ -241,6 +241,7 @@ void emit_alu_lazy(X86Emitter& e, X86Emitter::Alu alu, LazyOp lazy, unsigned siz
   e.store_rbx(lazy_at(offsetof(LazyFlags, src1)), Reg64::RAX);
   e.store_rbx(lazy_at(offsetof(LazyFlags, src2)), Reg64::RCX);
   e.alu(alu, Reg64::RAX, Reg64::RCX, size == 8);
+  if (size < 4) e.movzx_reg(Reg64::RAX, Reg64::RAX, size);  // the record holds it at its size
   e.store_rbx(lazy_at(offsetof(LazyFlags, res)), Reg64::RAX);
   static_assert(offsetof(LazyFlags, size) == offsetof(LazyFlags, op) + 1);
   e.store_rbx16_imm(lazy_at(offsetof(LazyFlags, op)), static_cast<uint16_t>(lazy | size << 8));
@@ -319,7 +320,7 @@ KnownFlags flags_after(const Insn& insn, KnownFlags before) {
   if (flag_use(insn) == FlagUse::kNone || insn.op == Op::JCC || insn.op == Op::SETCC ||
       insn.op == Op::CMOVCC)
     return before;
-  if (insn.opsize != 4 && insn.opsize != 8) return {};
+  if (insn.opsize != 1 && insn.opsize != 2 && insn.opsize != 4 && insn.opsize != 8) return {};
   const uint8_t size = insn.opsize;
   switch (insn.op) {
     case Op::ADD:
@@ -388,13 +389,20 @@ bool emit_host_flags(X86Emitter& e, KnownFlags flags, uint8_t cc) {
       // INC/DEC record src2 = 1: ADD or SUB of it gives their ZF, SF, OF and PF.
       const bool add = flags.op == kLazyAdd || flags.op == kLazyInc;
       e.load_rbx(Reg64::RAX, lazy_at(offsetof(LazyFlags, src1)));
-      e.alu_load(add ? static_cast<uint8_t>(X86Emitter::kAdd + 2) : X86Emitter::kCmpLoad,
-                 Reg64::RAX, at(Reg64::RBX, lazy_at(offsetof(LazyFlags, src2))), wide);
+      const Mem src2 = at(Reg64::RBX, lazy_at(offsetof(LazyFlags, src2)));
+      if (flags.size >= 4)
+        e.alu_load(add ? static_cast<uint8_t>(X86Emitter::kAdd + 2) : X86Emitter::kCmpLoad,
+                   Reg64::RAX, src2, wide);
+      else
+        e.alu_load_narrow(add ? 0x02 : 0x3a, Reg64::RAX, src2, flags.size);
       return true;
     }
     case kLazyLogic:
       e.load_rbx(Reg64::RAX, lazy_at(offsetof(LazyFlags, res)));
-      e.test(Reg64::RAX, Reg64::RAX, wide);
+      if (flags.size >= 4)
+        e.test(Reg64::RAX, Reg64::RAX, wide);
+      else
+        e.test_narrow(Reg64::RAX, Reg64::RAX, flags.size);
       return true;
     default:
       return false;
@@ -462,6 +470,29 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending, KnownFlag
     if (!emit_host_flags(e, flags, insn.cond)) return false;
     e.setcc(insn.cond, Reg64::RAX);
     e.store_rbx8(gpr_at(insn.dst.reg), Reg64::RAX);
+    return true;
+  }
+  if ((insn.opsize == 1 || insn.opsize == 2) && insn.dst.kind == OpKind::Reg && insn.dst.reg < 16 &&
+      (insn.src.kind == OpKind::Reg ? insn.src.reg < 16 : insn.src.kind == OpKind::Imm) &&
+      insn.src2.kind == OpKind::None) {
+    // The byte and word ALU forms (not AH..BH): computed at 32 bits on zero-extended operands,
+    // the result cut to the size; only the register's low byte or word is written.
+    X86Emitter::Alu alu;
+    LazyOp lazy;
+    bool writes;
+    if (!lazy_alu(insn.op, &alu, &lazy, &writes)) return false;
+    if (flags_dead && !writes) return true;
+    const unsigned size = insn.opsize;
+    e.movx(Reg64::RAX, at(Reg64::RBX, gpr_at(insn.dst.reg)), false, size, false);
+    if (insn.src.kind == OpKind::Reg)
+      e.movx(Reg64::RCX, at(Reg64::RBX, gpr_at(insn.src.reg)), false, size, false);
+    else
+      e.mov_imm(Reg64::RCX, insn.imm & (size == 1 ? 0xff : 0xffff));
+    if (flags_dead)
+      e.alu(alu, Reg64::RAX, Reg64::RCX, false);
+    else
+      emit_alu_lazy(e, alu, lazy, size);
+    if (writes) e.store_narrow(at(Reg64::RBX, gpr_at(insn.dst.reg)), Reg64::RAX, size);
     return true;
   }
   if (insn.opsize != 4 && insn.opsize != 8) return false;
@@ -641,6 +672,38 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags,
     e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
     return true;
   }
+  X86Emitter::Alu alu;
+  LazyOp lazy;
+  bool writes;
+  if ((insn.opsize == 1 || insn.opsize == 2) && inline_address(insn) &&
+      lazy_alu(insn.op, &alu, &lazy, &writes)) {
+    // The byte and word ALU forms with a memory operand, as the register forms in emit_inline.
+    const unsigned size = insn.opsize;
+    const uint64_t imm = insn.imm & (size == 1 ? 0xff : 0xffff);
+    if (insn.dst.kind == OpKind::Mem &&
+        (insn.src.kind == OpKind::Reg ? insn.src.reg < 16 : insn.src.kind == OpKind::Imm)) {
+      emit_linear_address(e, insn);
+      *miss = emit_tlb_hit(e, size, writes);
+      e.movx(Reg64::RAX, at(Reg64::RDX), false, size, false);
+      if (insn.src.kind == OpKind::Reg)
+        e.movx(Reg64::RCX, at(Reg64::RBX, gpr_at(insn.src.reg)), false, size, false);
+      else
+        e.mov_imm(Reg64::RCX, imm);
+      emit_alu_lazy(e, alu, lazy, size);
+      if (writes) e.store_narrow(at(Reg64::RDX), Reg64::RAX, size);
+      return true;
+    }
+    if (insn.dst.kind == OpKind::Reg && insn.dst.reg < 16 && insn.src.kind == OpKind::Mem) {
+      emit_linear_address(e, insn);
+      *miss = emit_tlb_hit(e, size, false);
+      e.movx(Reg64::RCX, at(Reg64::RDX), false, size, false);
+      e.movx(Reg64::RAX, at(Reg64::RBX, gpr_at(insn.dst.reg)), false, size, false);
+      emit_alu_lazy(e, alu, lazy, size);
+      if (writes) e.store_narrow(at(Reg64::RBX, gpr_at(insn.dst.reg)), Reg64::RAX, size);
+      return true;
+    }
+    return false;
+  }
   if (insn.op == Op::MOV && (insn.opsize == 1 || insn.opsize == 2) && inline_address(insn)) {
     // A byte or word between a register (not AH..BH, numbers 16-19) or an immediate and memory:
     // the register's other bytes stay (SDM vol. 1, 3.4.1.1: only 32-bit results zero-extend).
@@ -697,9 +760,6 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags,
     store_host(Reg64::RAX);
     return true;
   }
-  X86Emitter::Alu alu;
-  LazyOp lazy;
-  bool writes;
   if (lazy_alu(insn.op, &alu, &lazy, &writes)) {
     const uint64_t imm = wide ? insn.imm : static_cast<uint32_t>(insn.imm);
     if (insn.dst.kind == OpKind::Mem &&

@@ -102,6 +102,22 @@ class X86Emitter {
   void setcc(uint8_t cc, Reg64 dst) {
     bytes({0x0f, static_cast<uint8_t>(0x90 | cc), modrm(3, 0, r(dst))});
   }
+  // movzx dst32, src8/src16 (0F B6 /r, 0F B7 /r): src AL, CL, DL or BL for bytes.
+  void movzx_reg(Reg64 dst, Reg64 src, unsigned from_size) {
+    bytes({0x0f, static_cast<uint8_t>(from_size == 1 ? 0xb6 : 0xb7), modrm(3, r(dst), r(src))});
+  }
+  // The 8- or 16-bit forms of "op r, r/m" (`opcode8`: CMP 3A, ADD 02; the word form is 66 and
+  // opcode8 + 1) and of test r, r (84 /r, 66 85 /r).
+  void alu_load_narrow(uint8_t opcode8, Reg64 dst, Mem m, unsigned size) {
+    if (size == 1)
+      mem_op({opcode8}, r(dst), m);
+    else
+      mem_op({0x66, static_cast<uint8_t>(opcode8 + 1)}, r(dst), m);
+  }
+  void test_narrow(Reg64 a, Reg64 b, unsigned size) {
+    if (size == 2) byte(0x66);
+    bytes({static_cast<uint8_t>(size == 1 ? 0x84 : 0x85), modrm(3, r(b), r(a))});
+  }
   // cmovcc dst, src at 64 or 32 bits (0F 40+cc /r; the 32-bit form zero-extends dst either way).
   void cmov(uint8_t cc, Reg64 dst, Reg64 src, bool wide) {
     if (wide) byte(0x48);

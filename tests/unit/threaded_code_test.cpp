@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -586,13 +587,14 @@ TEST(ThreadedCode, InlineExtensionsMatchTier0) {
 // Jcc inline in threaded code (emit_inline_branch), answered from the flags' producer the block
 // itself shows (a known lazy record), and INC/DEC and the ALU instructions with a memory operand
 // inline, against tier 0. Each case is a block "producer; Jcc over one ADD of a marker to R12", for
-// every condition code after every producer: CMP, ADD, AND, TEST at 32 and 64 bits, INC and DEC
+// every condition code after every producer: CMP, ADD, AND, TEST at 8, 16, 32 and 64 bits (the
+// byte and word forms in registers and memory), INC and DEC
 // after CMP, TEST and ADD (their CF kept in the record, which the conditions that read CF take
 // from the handler), CMP and SUB with a memory operand, INC of memory, NEG (a handler, whose record
 // is known too), XOR and ADD into memory; each producer also before SETcc and CMOVcc (64- and
 // 32-bit) of every condition; and once per producer PUSHFQ reads all six flags back.
 // The operands come from a table with the values at which the flags change (0, 1, -1, the signed
-// and unsigned limits of both sizes) and random ones, so each condition goes both ways. A CALL and
+// and unsigned limits of every size) and random ones, so each condition goes both ways. A CALL and
 // RET (inline) close each iteration.
 TEST(ThreadedCode, InlineBranchesAfterKnownFlagsMatchTier0) {
   constexpr uint32_t kTable = 0x20000;
@@ -613,6 +615,20 @@ TEST(ThreadedCode, InlineBranchesAfterKnownFlagsMatchTier0) {
       {0x48, 0x31, 0x44, 0x1e, 0x08},                    // xor [rsi + rbx + 8], rax
       {0x81, 0x44, 0x1e, 0x08, 0xff, 0xff, 0xff, 0x7f},  // add dword [rsi + rbx + 8], 0x7fffffff
       {0x49, 0x89, 0xc0, 0x49, 0x83, 0xc0, 0x01},        // mov r8, rax; add r8, 1
+      // Bytes and words (session 11).
+      {0x38, 0xd0},                                      // cmp al, dl
+      {0x66, 0x39, 0xd0},                                // cmp ax, dx
+      {0x41, 0x89, 0xc0, 0x41, 0x00, 0xd0},              // mov r8d, eax; add r8b, dl
+      {0x41, 0x89, 0xc0, 0x66, 0x41, 0x01, 0xd0},        // mov r8d, eax; add r8w, dx
+      {0x84, 0xd0},                                      // test al, dl
+      {0x41, 0x89, 0xd0, 0x66, 0x41, 0x21, 0xc0},        // mov r8d, edx; and r8w, ax
+      {0x38, 0x14, 0x1e},                                // cmp byte [rsi + rbx], dl
+      {0x66, 0xf7, 0x44, 0x1e, 0x08, 0x01, 0x80},        // test word [rsi + rbx + 8], 0x8001
+      {0x41, 0x89, 0xd0, 0x44, 0x2a, 0x04, 0x1e},        // mov r8d, edx; sub r8b, [rsi + rbx]
+      {0x3c, 0x80},                                      // cmp al, 0x80
+      {0x66, 0x3d, 0xff, 0x7f},                          // cmp ax, 0x7fff
+      {0x39, 0xd0, 0x49, 0x89, 0xc0, 0x41, 0xfe, 0xc0},  // cmp eax, edx; mov r8, rax; inc r8b
+      {0x30, 0x44, 0x1e, 0x09},                          // xor byte [rsi + rbx + 9], al
   };
   // mov ecx, 64; mov esi, kTable
   std::vector<uint8_t> code = {0xb9, 0x40, 0, 0, 0, 0xbe, 0, 0, 0x02, 0};
@@ -632,12 +648,13 @@ TEST(ThreadedCode, InlineBranchesAfterKnownFlagsMatchTier0) {
                    static_cast<uint8_t>(m >> 16), static_cast<uint8_t>(m >> 24)});
     }
     for (uint8_t cc = 0; cc < 16; ++cc) {
-      // setcc bl; cmovcc r14, rdx (odd cc: cmovcc r14d, edx); add r13, rbx; add r12, r14
+      // setcc bl; cmovcc r14, rdx (odd cc: cmovcc r14d, edx); add r13, rbx; add r12, r14;
+      // add r12, r8 (what a byte or word producer left in R8's other bytes)
       code.insert(code.end(), p.begin(), p.end());
-      code.insert(
-          code.end(),
-          {0x0f, static_cast<uint8_t>(0x90 | cc), 0xc3, static_cast<uint8_t>(cc & 1 ? 0x44 : 0x4c),
-           0x0f, static_cast<uint8_t>(0x40 | cc), 0xf2, 0x49, 0x01, 0xdd, 0x4d, 0x01, 0xf4});
+      code.insert(code.end(), {0x0f, static_cast<uint8_t>(0x90 | cc), 0xc3,
+                               static_cast<uint8_t>(cc & 1 ? 0x44 : 0x4c), 0x0f,
+                               static_cast<uint8_t>(0x40 | cc), 0xf2, 0x49, 0x01, 0xdd, 0x4d, 0x01,
+                               0xf4, 0x4d, 0x01, 0xc4});
     }
     code.insert(code.end(), p.begin(), p.end());
     code.insert(code.end(), {0x9c, 0x41, 0x5f, 0x4d, 0x01, 0xfe});  // pushfq; pop r15; add r14, r15
@@ -662,11 +679,16 @@ TEST(ThreadedCode, InlineBranchesAfterKnownFlagsMatchTier0) {
                               0x8000000000000000,
                               0x100000000,
                               0x0123456789abcdef,
-                              0xfedcba9876543210};
+                              0xfedcba9876543210,
+                              0x7f,
+                              0x80,
+                              0x7fff,
+                              0x8000};
+    constexpr size_t kEdges = std::size(edges);
     std::vector<uint64_t> table(2 * 65);
     for (size_t k = 0; k < 65; ++k) {
-      table[2 * k] = edges[k % 11];
-      table[2 * k + 1] = edges[(k * 7 / 3 + k / 11) % 11];
+      table[2 * k] = edges[k % kEdges];
+      table[2 * k + 1] = edges[(k * 7 / 3 + k / kEdges) % kEdges];
     }
     machine.load(kTable, table.data(), table.size() * 8);
   };
@@ -674,8 +696,8 @@ TEST(ThreadedCode, InlineBranchesAfterKnownFlagsMatchTier0) {
       expect_threaded_matches_tier0(code, nullptr, prepare, kTable, kTable + 65 * 16);
   // The Jcc after every producer whose condition its record answers (all but 4 of 16 after INC
   // and DEC), and the CALL and RET.
-  EXPECT_GE(t.inlined_branches, 16u * 16u - 3u * 4u + 2u);
-  EXPECT_GE(t.inlined, 2u * (16u * 16u - 3u * 4u));  // the SETcc and CMOVcc among them
+  EXPECT_GE(t.inlined_branches, 29u * 16u - 4u * 4u + 2u);
+  EXPECT_GE(t.inlined, 2u * (29u * 16u - 4u * 4u));  // the SETcc and CMOVcc among them
   EXPECT_GE(t.inlined_memory, 2u + 16u * 5u);        // the table loads, each memory producer
 }
 
