@@ -543,6 +543,22 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending, KnownFlag
       return true;
     }
   }
+  if (flags_dead && insn.op == Op::IMUL && insn.src.kind == OpKind::Reg && insn.src.reg < 16) {
+    // IMUL r, r and IMUL r, r, imm (arith.cpp ImulReg) whose flags nobody sees: the host's own,
+    // which truncates the product to the operand size as the guest's does.
+    if (wide)
+      e.load_rbx(Reg64::RCX, gpr_at(insn.src.reg));
+    else
+      e.load_rbx32(Reg64::RCX, gpr_at(insn.src.reg));
+    if (insn.src2.kind == OpKind::Imm) {
+      e.imul_imm(Reg64::RAX, Reg64::RCX, static_cast<int32_t>(insn.imm), wide);
+    } else {
+      load_dst();
+      e.imul(Reg64::RAX, Reg64::RCX, wide);
+    }
+    e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
+    return true;
+  }
   if ((insn.op == Op::INC || insn.op == Op::DEC) && insn.src.kind == OpKind::None) {
     const bool inc = insn.op == Op::INC;
     if (flags_dead) {  // no record to write

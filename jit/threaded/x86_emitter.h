@@ -118,6 +118,17 @@ class X86Emitter {
     if (size == 2) byte(0x66);
     bytes({static_cast<uint8_t>(size == 1 ? 0x84 : 0x85), modrm(3, r(b), r(a))});
   }
+  // imul dst, src ([REX.W] 0F AF /r) and imul dst, src, imm32 ([REX.W] 69 /r id), at 64 or 32
+  // bits (the 32-bit forms zero-extend dst).
+  void imul(Reg64 dst, Reg64 src, bool wide) {
+    if (wide) byte(0x48);
+    bytes({0x0f, 0xaf, modrm(3, r(dst), r(src))});
+  }
+  void imul_imm(Reg64 dst, Reg64 src, int32_t imm, bool wide) {
+    if (wide) byte(0x48);
+    bytes({0x69, modrm(3, r(dst), r(src))});
+    u32(static_cast<uint32_t>(imm));
+  }
   // cmovcc dst, src at 64 or 32 bits (0F 40+cc /r; the 32-bit form zero-extends dst either way).
   void cmov(uint8_t cc, Reg64 dst, Reg64 src, bool wide) {
     if (wide) byte(0x48);

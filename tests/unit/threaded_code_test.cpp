@@ -130,6 +130,10 @@ TEST(ThreadedEmitter, EncodingsAgreeWithCapstone) {
   EXPECT_EQ(
       emit_one([](X86Emitter& e) { e.store_narrow_imm(threaded::at(Reg64::RDX), 0x1234, 2); }),
       "mov word ptr [rdx], 0x1234");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.imul(Reg64::RAX, Reg64::RCX, false); }),
+            "imul eax, ecx");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.imul_imm(Reg64::RAX, Reg64::RCX, -7, true); }),
+            "imul rax, rcx, -7");
   EXPECT_EQ(emit_one([](X86Emitter& e) { e.ret(); }), "ret ");
 }
 
@@ -808,6 +812,24 @@ TEST(ThreadedCode, InlineByteAndWordMovesMatchTier0) {
   const threaded::ThreadedStats t =
       expect_threaded_matches_tier0(code, &pages, prepare, 0x3000, 0xa000);
   EXPECT_GE(t.inlined_memory, 10u);  // all of L's but those with AH
+}
+
+// IMUL r, r and IMUL r, r, imm (32 and 64 bits, imm8 and imm32) whose flags a later ADD overwrites
+// run as the host's own IMUL in threaded code; the one before PUSHFQ keeps its handler and flags.
+// Registers and flags against tier 0.
+// 0x1000: mov ecx, 50; mov edx, 3
+// 0x100a: L: mov eax, ecx; imul eax, eax, 0x9e3779b1; imul rdx, rax; imul r8, rdx, -7;
+//            imul edx, r8d; add r10, rax; add r10, rdx; add r10, r8; add r10, r9; imul r11, r10;
+//            pushfq; pop r12; add r13, r12; dec ecx; jnz L
+// 0x1038: hlt
+TEST(ThreadedCode, InlineMultipliesWithDeadFlagsMatchTier0) {
+  const std::vector<uint8_t> code = {
+      0xb9, 0x32, 0x00, 0x00, 0x00, 0xba, 0x03, 0x00, 0x00, 0x00, 0x89, 0xc8, 0x69, 0xc0, 0xb1,
+      0x79, 0x37, 0x9e, 0x48, 0x0f, 0xaf, 0xd0, 0x4c, 0x6b, 0xc2, 0xf9, 0x41, 0x0f, 0xaf, 0xd0,
+      0x49, 0x01, 0xc2, 0x49, 0x01, 0xd2, 0x4d, 0x01, 0xc2, 0x4d, 0x01, 0xca, 0x4d, 0x0f, 0xaf,
+      0xda, 0x9c, 0x41, 0x5c, 0x4d, 0x01, 0xe5, 0xff, 0xc9, 0x75, 0xd2, 0xf4};
+  const threaded::ThreadedStats t = expect_threaded_matches_tier0(code);
+  EXPECT_GE(t.flags_dead, 4u);  // the first four IMULs
 }
 
 }  // namespace
