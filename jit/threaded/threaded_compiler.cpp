@@ -163,6 +163,14 @@ int32_t gpr_at(uint8_t r) {
   return field(offsetof(CpuState, gpr) + 8u * r);
 }
 
+// Guest register r into `dst`: all 64 bits, or the low 32 zero-extended.
+void load_gpr(X86Emitter& e, Reg64 dst, uint8_t r, bool wide) {
+  if (wide)
+    e.load_rbx(dst, gpr_at(r));
+  else
+    e.load_rbx32(dst, gpr_at(r));
+}
+
 // An instruction with a handler bound and no LOCK prefix (which makes the register forms #UD):
 // only such may be emitted inline; the others keep their handler call.
 bool may_inline(const Insn& insn) {
@@ -502,13 +510,8 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending, KnownFlag
     // even when the condition is false), as the host's CMOVcc does.
     if (!emit_host_flags(e, flags, insn.cond)) return false;
     const bool wide64 = insn.opsize == 8;
-    if (wide64) {
-      e.load_rbx(Reg64::RCX, gpr_at(insn.dst.reg));
-      e.load_rbx(Reg64::RDX, gpr_at(insn.src.reg));
-    } else {
-      e.load_rbx32(Reg64::RCX, gpr_at(insn.dst.reg));
-      e.load_rbx32(Reg64::RDX, gpr_at(insn.src.reg));
-    }
+    load_gpr(e, Reg64::RCX, insn.dst.reg, wide64);
+    load_gpr(e, Reg64::RDX, insn.src.reg, wide64);
     e.cmov(insn.cond, Reg64::RCX, Reg64::RDX, wide64);
     e.store_rbx(gpr_at(insn.dst.reg), Reg64::RCX);
     return true;
@@ -521,12 +524,7 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending, KnownFlag
     return true;
   }
   const bool wide = insn.opsize == 8;
-  auto load_dst = [&] {
-    if (wide)
-      e.load_rbx(Reg64::RAX, gpr_at(insn.dst.reg));
-    else
-      e.load_rbx32(Reg64::RAX, gpr_at(insn.dst.reg));
-  };
+  auto load_dst = [&] { load_gpr(e, Reg64::RAX, insn.dst.reg, wide); };
   if (flags_dead && insn.src.kind == OpKind::Imm && insn.src2.kind == OpKind::None) {
     // Shifts and rotates by an immediate whose flags nobody sees: the host's own instruction
     // (it masks the count as the guest's does; a 32-bit result zero-extends, shift.cpp).
@@ -546,10 +544,7 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending, KnownFlag
   if (flags_dead && insn.op == Op::IMUL && insn.src.kind == OpKind::Reg && insn.src.reg < 16) {
     // IMUL r, r and IMUL r, r, imm (arith.cpp ImulReg) whose flags nobody sees: the host's own,
     // which truncates the product to the operand size as the guest's does.
-    if (wide)
-      e.load_rbx(Reg64::RCX, gpr_at(insn.src.reg));
-    else
-      e.load_rbx32(Reg64::RCX, gpr_at(insn.src.reg));
+    load_gpr(e, Reg64::RCX, insn.src.reg, wide);
     if (insn.src2.kind == OpKind::Imm) {
       e.imul_imm(Reg64::RAX, Reg64::RCX, static_cast<int32_t>(insn.imm), wide);
     } else {
@@ -581,15 +576,9 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending, KnownFlag
     return false;
   if (insn.src2.kind != OpKind::None) return false;
   const uint64_t imm = wide ? insn.imm : static_cast<uint32_t>(insn.imm);
-  auto load = [&](Reg64 dst, uint8_t r) {
-    if (wide)
-      e.load_rbx(dst, gpr_at(r));
-    else
-      e.load_rbx32(dst, gpr_at(r));
-  };
   auto load_src = [&](Reg64 dst) {
     if (insn.src.kind == OpKind::Reg)
-      load(dst, insn.src.reg);
+      load_gpr(e, dst, insn.src.reg, wide);
     else
       e.mov_imm(dst, imm);
   };
@@ -604,7 +593,7 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending, KnownFlag
   bool writes;
   if (!lazy_alu(insn.op, &alu, &lazy, &writes)) return false;
   if (flags_dead && !writes) return true;  // CMP or TEST whose flags nobody sees
-  load(Reg64::RAX, insn.dst.reg);
+  load_dst();
   load_src(Reg64::RCX);
   if (flags_dead)
     e.alu(alu, Reg64::RAX, Reg64::RCX, wide);
@@ -756,12 +745,6 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags,
     else
       e.store32(at(Reg64::RDX), src);
   };
-  auto load_gpr = [&](Reg64 dst, uint8_t r) {
-    if (wide)
-      e.load_rbx(dst, gpr_at(r));
-    else
-      e.load_rbx32(dst, gpr_at(r));
-  };
   if ((insn.op == Op::INC || insn.op == Op::DEC) && insn.dst.kind == OpKind::Mem &&
       insn.src.kind == OpKind::None && flags.op != kLazyNone) {
     // A read-modify-write: the write entry's hit grants the read too.
@@ -785,7 +768,7 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags,
       *miss = emit_tlb_hit(e, insn.opsize, writes);
       load_host(Reg64::RAX);
       if (insn.src.kind == OpKind::Reg)
-        load_gpr(Reg64::RCX, insn.src.reg);
+        load_gpr(e, Reg64::RCX, insn.src.reg, wide);
       else
         e.mov_imm(Reg64::RCX, imm);
       emit_alu_lazy(e, alu, lazy, insn.opsize);
@@ -797,7 +780,7 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags,
       emit_linear_address(e, insn);
       *miss = emit_tlb_hit(e, insn.opsize, false);
       load_host(Reg64::RCX);
-      load_gpr(Reg64::RAX, insn.dst.reg);
+      load_gpr(e, Reg64::RAX, insn.dst.reg, wide);
       emit_alu_lazy(e, alu, lazy, insn.opsize);
       if (writes) e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
       return true;

@@ -87,7 +87,7 @@ class Rewriter {
     for (auto& [word, slot] : words_) slot = b.CreateAlloca(b.getInt64Ty(), nullptr, "cached");
     reload(b);  // load the copy at entry (after the slots)
     for (llvm::Instruction* ins : work) {
-      if (copy_only(ins) && (stop_word_uncached_ || !words_.count(kStopWord))) {
+      if (copy_only(ins) && !words_.count(kStopWord)) {
         ins->eraseFromParent();  // a statement about the copy, and there is none
         continue;
       }

@@ -418,6 +418,13 @@ TEST(ThreadedCode, ExitTestsOnlyAfterInstructionsThatCanRequestOne) {
   EXPECT_GE(t.inlined, 3u);
 }
 
+// Tier 0 only, `code` loaded at kCode and entered there: the reference the tests compare with.
+void load_on_tier0(Flat64Machine& m, const std::vector<uint8_t>& code) {
+  m.engine().set_accel(AccelMode::Tier0);
+  m.load(kCode, code.data(), code.size());
+  m.reset64(kCode, 0x80000);
+}
+
 // Runs `code` to its HLT on tier 0 and as threaded code (run_threaded), each on a machine with
 // the translator `pages` (null: identity) that `prepare` then sets up, and expects the same
 // general registers and the same bytes in [check_begin, check_end). Returns the threaded code's
@@ -427,9 +434,7 @@ threaded::ThreadedStats expect_threaded_matches_tier0(
     const std::function<void(Flat64Machine&)>& prepare = {}, uint64_t check_begin = 0,
     uint64_t check_end = 0) {
   Flat64Machine reference(16u << 20, pages);
-  reference.engine().set_accel(AccelMode::Tier0);
-  reference.load(kCode, code.data(), code.size());
-  reference.reset64(kCode, 0x80000);
+  load_on_tier0(reference, code);
   if (prepare) prepare(reference);
   EXPECT_EQ(reference.run(~uint64_t{0}).reason, kExitHalt);
 
@@ -491,6 +496,15 @@ class OnePageMoved final : public AddressTranslator {
  private:
   uint64_t linear_, physical_;
 };
+
+// Data with bytes of every value at physical 0x3000-0x4fff, and at 0x9000 (where
+// OnePageMoved(0x4000, 0x9000) maps linear 0x4000) a copy of its last 0x800 bytes.
+void load_data_with_moved_page(Flat64Machine& machine) {
+  std::vector<uint8_t> data(0x2000);
+  for (size_t k = 0; k < data.size(); ++k) data[k] = static_cast<uint8_t>(k * 37 + (k >> 8));
+  machine.load(0x3000, data.data(), data.size());
+  machine.load(0x9000, data.data() + 0x1800, 0x800);
+}
 
 // Memory MOVs run their TLB hit inline in threaded code (emit_inline_memory) and fall back to
 // their handlers on a miss: loads and stores at 32 and 64 bits, an immediate store, base + index
@@ -576,14 +590,9 @@ TEST(ThreadedCode, InlineExtensionsMatchTier0) {
       0x0f, 0xbf, 0xe0, 0x44, 0x0f, 0xbe, 0xe8, 0x49, 0x01, 0xc7, 0x49, 0x01, 0xd7, 0x4d,
       0x01, 0xc7, 0x4d, 0x01, 0xcf, 0x4d, 0x01, 0xd7, 0x4d, 0x01, 0xdf, 0x4d, 0x01, 0xe7,
       0x4d, 0x01, 0xef, 0xff, 0xc9, 0x75, 0xb1, 0xf4};
-  auto prepare = [](Flat64Machine& machine) {
-    std::vector<uint8_t> data(0x2000);
-    for (size_t k = 0; k < data.size(); ++k) data[k] = static_cast<uint8_t>(k * 37 + (k >> 8));
-    machine.load(0x3000, data.data(), data.size());     // physical 0x3000-0x4fff
-    machine.load(0x9000, data.data() + 0x1800, 0x800);  // linear 0x4000 is physical 0x9000
-  };
   OnePageMoved pages(0x4000, 0x9000);
-  const threaded::ThreadedStats t = expect_threaded_matches_tier0(code, &pages, prepare);
+  const threaded::ThreadedStats t =
+      expect_threaded_matches_tier0(code, &pages, load_data_with_moved_page);
   EXPECT_GE(t.inlined, 11u);        // the register extensions and the ADDs
   EXPECT_GE(t.inlined_memory, 5u);  // the memory extensions
 }
@@ -755,9 +764,7 @@ TEST(ThreadedCode, DeadFlagsAreLeftOutOnlyWhereNothingSeesThem) {
       0x31, 0xe5, 0x83, 0xf9, 0x01, 0x48, 0x0f, 0x44, 0xfd, 0xc1, 0xe0, 0x05, 0x8b, 0x14,
       0x3e, 0x83, 0xc0, 0x01, 0xff, 0xc9, 0x75, 0x9e, 0xf4};
   Flat64Machine reference(16u << 20);
-  reference.engine().set_accel(AccelMode::Tier0);
-  reference.load(kCode, code.data(), code.size());
-  reference.reset64(kCode, 0x80000);
+  load_on_tier0(reference, code);
   const RunResult want = reference.run(~uint64_t{0});
   ASSERT_EQ(want.reason, kExitFault);
   ASSERT_EQ(reference.cpu().rip, kCode + 0x6e);
@@ -802,15 +809,9 @@ TEST(ThreadedCode, InlineByteAndWordMovesMatchTier0) {
       0x96, 0xff, 0x0f, 0x00, 0x00, 0x8a, 0x64, 0x0e, 0x20, 0x88, 0xa4, 0x0e, 0x00, 0x08, 0x00,
       0x00, 0x49, 0x01, 0xc7, 0x49, 0x01, 0xdf, 0x4d, 0x01, 0xc7, 0x49, 0x01, 0xff, 0x49, 0x01,
       0xd7, 0xff, 0xc9, 0x75, 0x99, 0xf4};
-  auto prepare = [](Flat64Machine& machine) {
-    std::vector<uint8_t> data(0x2000);
-    for (size_t k = 0; k < data.size(); ++k) data[k] = static_cast<uint8_t>(k * 37 + (k >> 8));
-    machine.load(0x3000, data.data(), data.size());     // physical 0x3000-0x4fff
-    machine.load(0x9000, data.data() + 0x1800, 0x800);  // linear 0x4000 is physical 0x9000
-  };
   OnePageMoved pages(0x4000, 0x9000);
   const threaded::ThreadedStats t =
-      expect_threaded_matches_tier0(code, &pages, prepare, 0x3000, 0xa000);
+      expect_threaded_matches_tier0(code, &pages, load_data_with_moved_page, 0x3000, 0xa000);
   EXPECT_GE(t.inlined_memory, 10u);  // all of L's but those with AH
 }
 
