@@ -27,8 +27,9 @@ namespace {
 constexpr size_t kExitBytes = 600;
 constexpr size_t kFixedBytes = kExitBytes + 160;
 // An inline ALU instruction with an imm64 takes 74; a memory MOV with an index, a segment base
-// and its handler call as the slow path about 175.
-constexpr size_t kPerInsnBytes = 224;
+// and its handler call as the slow path, with the pending RIP advance added before the call and
+// taken back after it, about 200.
+constexpr size_t kPerInsnBytes = 256;
 
 int32_t field(size_t offset) {
   return static_cast<int32_t>(offset);
@@ -50,6 +51,27 @@ std::FILE* perf_map() {
     return std::fopen(path.c_str(), "a");
   }();
   return f;
+}
+
+// Names the code in /tmp/perf-PID.map (UMBRA_JIT_PERF_MAP=1), and with UMBRA_JIT_CODE_DIR
+// writes its bytes to DIR/NAME_ADDRESS.bin, as tier 1 does for its code (docs/jit.md
+// "Profiling compiled code").
+void publish_code(const char* kind, uint64_t paddr, const uint8_t* mem, size_t size) {
+  std::FILE* f = perf_map();
+  if (!f) return;
+  char name[64];
+  std::snprintf(name, sizeof name, "umbra_%s_p%llx", kind, static_cast<unsigned long long>(paddr));
+  std::fprintf(f, "%llx %zx %s\n",
+               static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(mem)), size, name);
+  std::fflush(f);
+  static const char* dir = std::getenv("UMBRA_JIT_CODE_DIR");
+  if (!dir || !*dir) return;
+  const std::string path = std::string(dir) + "/" + name + "_" +
+                           std::to_string(reinterpret_cast<uintptr_t>(mem)) + ".bin";
+  if (std::FILE* out = std::fopen(path.c_str(), "wb")) {
+    std::fwrite(mem, 1, size, out);
+    std::fclose(out);
+  }
 }
 
 // Where the jump-cache probe finds a Block's fields (Block is not standard-layout: offsetof is
@@ -604,9 +626,9 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending, KnownFlag
 }
 
 // The linear address of the memory operand into RCX (seg_linear: in 64-bit mode only FS and GS
-// have a base), clobbering RAX. RIP must be exact.
-void emit_linear_address(X86Emitter& e, const Insn& insn) {
-  emit_effective_address(e, insn, 0);
+// have a base), clobbering RAX. `rip_pending` as for emit_effective_address.
+void emit_linear_address(X86Emitter& e, const Insn& insn, int32_t rip_pending) {
+  emit_effective_address(e, insn, rip_pending);
   if (insn.seg == FS || insn.seg == GS)
     e.add(Reg64::RCX,
           at(Reg64::RBX, field(offsetof(CpuState, seg) + insn.seg * sizeof(SegmentCache) +
@@ -638,9 +660,11 @@ X86Emitter::Label emit_tlb_hit(X86Emitter& e, unsigned size, bool write) {
 // immediate) and memory at 32 or 64 bits, and PUSH of a register or immediate and POP into a
 // register (other than RSP) at 64 bits. The fast path neither faults nor requests an exit; on a
 // miss the code branches to *miss, where the caller emits the handler call as for any
-// instruction: it redoes the whole instruction through the slow path, faults included. RIP must
-// be exact on entry (the handler reads it). Returns false (nothing emitted) for anything else.
-bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags,
+// instruction: it redoes the whole instruction through the slow path, faults included. The fast
+// path leaves RIP alone: `rip_pending` is what the code has yet to add to the CpuState's RIP to
+// reach this instruction, and the caller adds it before the handler call (which reads RIP).
+// Returns false (nothing emitted) for anything else.
+bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags, int32_t rip_pending,
                         X86Emitter::Label* miss) {
   if (!may_inline(insn)) return false;
   if (insn.src2.kind != OpKind::None) return false;
@@ -671,7 +695,7 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags,
     return true;
   }
   if (is_inline_extension(insn) && insn.src.kind == OpKind::Mem && inline_address(insn)) {
-    emit_linear_address(e, insn);
+    emit_linear_address(e, insn, rip_pending);
     *miss = emit_tlb_hit(e, insn.src_size, false);
     e.movx(Reg64::RAX, at(Reg64::RDX), insn.op == Op::MOVSX, insn.src_size, insn.opsize == 8);
     e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
@@ -687,7 +711,7 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags,
     const uint64_t imm = insn.imm & (size == 1 ? 0xff : 0xffff);
     if (insn.dst.kind == OpKind::Mem &&
         (insn.src.kind == OpKind::Reg ? insn.src.reg < 16 : insn.src.kind == OpKind::Imm)) {
-      emit_linear_address(e, insn);
+      emit_linear_address(e, insn, rip_pending);
       *miss = emit_tlb_hit(e, size, writes);
       e.movx(Reg64::RAX, at(Reg64::RDX), false, size, false);
       if (insn.src.kind == OpKind::Reg)
@@ -699,7 +723,7 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags,
       return true;
     }
     if (insn.dst.kind == OpKind::Reg && insn.dst.reg < 16 && insn.src.kind == OpKind::Mem) {
-      emit_linear_address(e, insn);
+      emit_linear_address(e, insn, rip_pending);
       *miss = emit_tlb_hit(e, size, false);
       e.movx(Reg64::RCX, at(Reg64::RDX), false, size, false);
       e.movx(Reg64::RAX, at(Reg64::RBX, gpr_at(insn.dst.reg)), false, size, false);
@@ -718,7 +742,7 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags,
     if (other.kind == OpKind::Reg ? other.reg >= 16 : (load || other.kind != OpKind::Imm))
       return false;
     const unsigned size = insn.opsize;
-    emit_linear_address(e, insn);
+    emit_linear_address(e, insn, rip_pending);
     *miss = emit_tlb_hit(e, size, !load);
     if (load) {
       e.load_narrow(Reg64::RAX, at(Reg64::RDX), size);
@@ -748,7 +772,7 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags,
   if ((insn.op == Op::INC || insn.op == Op::DEC) && insn.dst.kind == OpKind::Mem &&
       insn.src.kind == OpKind::None && flags.op != kLazyNone) {
     // A read-modify-write: the write entry's hit grants the read too.
-    emit_linear_address(e, insn);
+    emit_linear_address(e, insn, rip_pending);
     *miss = emit_tlb_hit(e, insn.opsize, true);
     emit_cf_into_aux(e, flags);
     load_host(Reg64::RAX);
@@ -764,7 +788,7 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags,
     if (insn.dst.kind == OpKind::Mem &&
         (insn.src.kind == OpKind::Reg ? insn.src.reg < 16 : insn.src.kind == OpKind::Imm)) {
       // ALU [m], r/imm: read, operate, write back unless CMP/TEST.
-      emit_linear_address(e, insn);
+      emit_linear_address(e, insn, rip_pending);
       *miss = emit_tlb_hit(e, insn.opsize, writes);
       load_host(Reg64::RAX);
       if (insn.src.kind == OpKind::Reg)
@@ -777,7 +801,7 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags,
     }
     if (insn.dst.kind == OpKind::Reg && insn.dst.reg < 16 && insn.src.kind == OpKind::Mem) {
       // ALU r, [m].
-      emit_linear_address(e, insn);
+      emit_linear_address(e, insn, rip_pending);
       *miss = emit_tlb_hit(e, insn.opsize, false);
       load_host(Reg64::RCX);
       load_gpr(e, Reg64::RAX, insn.dst.reg, wide);
@@ -793,7 +817,7 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags,
   if (load ? insn.dst.kind != OpKind::Reg : insn.dst.kind != OpKind::Mem) return false;
   if (other.kind == OpKind::Reg ? other.reg >= 16 : (load || other.kind != OpKind::Imm))
     return false;
-  emit_linear_address(e, insn);
+  emit_linear_address(e, insn, rip_pending);
   *miss = emit_tlb_hit(e, insn.opsize, !load);
   if (load) {
     load_host(Reg64::RAX);
@@ -813,8 +837,10 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags,
 // and CALL rel32, RET [imm16] with the stack slot's TLB hit inline. Each sets RIP itself. On the
 // way to anything the fast path does not handle (a non-canonical target, which is #GP(0); a TLB
 // miss) the code branches to one of `slow` before changing any state, where the caller emits the
-// handler call, which redoes the instruction. RIP must be exact on entry.
-bool emit_inline_branch(X86Emitter& e, const Insn& insn, KnownFlags flags,
+// handler call, which redoes the instruction. `rip_pending`: what the code has yet to add to the
+// CpuState's RIP to reach the branch (the caller adds it on the way to the handler); the fast
+// path leaves RIP exact.
+bool emit_inline_branch(X86Emitter& e, const Insn& insn, KnownFlags flags, int32_t rip_pending,
                         std::vector<X86Emitter::Label>* slow) {
   if (!may_inline(insn) || insn.opsize != 8) return false;
   const int32_t rip = field(offsetof(CpuState, rip));
@@ -822,14 +848,14 @@ bool emit_inline_branch(X86Emitter& e, const Insn& insn, KnownFlags flags,
   // RIP + length + displacement into r, to the handler (#GP(0)) unless canonical (near_target).
   auto relative_target = [&](Reg64 r) {
     e.load_rbx(r, rip);
-    e.add_imm(r, static_cast<int32_t>(insn.len + insn.imm));
+    e.add_imm(r, static_cast<int32_t>(insn.len + insn.imm + rip_pending));
     slow->push_back(emit_canonical_check(e, r));
   };
   switch (insn.op) {
     case Op::JCC: {
       if (!emit_host_flags(e, flags, insn.cond)) return false;
       const X86Emitter::Label taken = e.jcc(insn.cond);
-      e.add_rbx_imm(rip, insn.len);
+      e.add_rbx_imm(rip, insn.len + rip_pending);
       const X86Emitter::Label done = e.jmp_forward();
       e.bind(taken);
       relative_target(Reg64::RCX);
@@ -851,7 +877,7 @@ bool emit_inline_branch(X86Emitter& e, const Insn& insn, KnownFlags flags,
       e.add_imm(Reg64::RCX, -8);
       slow->push_back(emit_tlb_hit(e, 8, true));
       e.load_rbx(Reg64::RAX, rip);
-      e.add_imm(Reg64::RAX, insn.len);
+      e.add_imm(Reg64::RAX, insn.len + rip_pending);
       e.store(at(Reg64::RDX), Reg64::RAX);
       e.store_rbx(rsp, Reg64::RCX);
       e.store_rbx(rip, Reg64::RSI);
@@ -951,28 +977,33 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
       if (flags_dead_ && flags_dead[i] && flag_use(insn) != FlagUse::kNone) ++stats_.flags_dead;
       continue;
     }
-    flush_rip();
     // A memory access's TLB hit or a branch inline; on a miss (or what else the fast path
-    // leaves out) its handler runs, below.
+    // leaves out) its handler runs, below. Neither fast path writes RIP before its end: a memory
+    // access's leaves the advance pending (one add per block instead of a read-modify-write of
+    // RIP per access, each waiting for the last one's store), a branch's writes the final RIP.
+    // The way to the handler adds what is pending first.
     X86Emitter::Label miss{}, hit{};
     slow.clear();
-    bool fast = false;
-    if (!legacy && inline_ && inline_memory_ && emit_inline_memory(e, insn, flags_before, &miss)) {
-      // RIP past it (where the handler would leave it), then on to the next instruction.
-      e.add_rbx_imm(field(offsetof(CpuState, rip)), insn.len);
+    bool fast = false, memory_fast = false;
+    const int32_t pending_before = rip_pending;
+    if (!legacy && inline_ && inline_memory_ &&
+        emit_inline_memory(e, insn, flags_before, rip_pending, &miss)) {
       slow.push_back(miss);
-      fast = true;
+      fast = memory_fast = true;
       ++stats_.inlined_memory;
     } else if (!legacy && inline_ && inline_branch_ &&
-               emit_inline_branch(e, insn, flags_before, &slow)) {
+               emit_inline_branch(e, insn, flags_before, rip_pending, &slow)) {
       fast = true;
+      rip_pending = 0;  // the fast path wrote the branch's RIP
       ++stats_.inlined_branches;
-    } else if (insn.op == Op::JCC) {
-      ++stats_.branches_flags_unknown;
+    } else {
+      if (insn.op == Op::JCC) ++stats_.branches_flags_unknown;
+      flush_rip();
     }
     if (fast) {
       hit = e.jmp_forward();
       for (const X86Emitter::Label& l : slow) e.bind(l);
+      if (pending_before) e.add_rbx_imm(field(offsetof(CpuState, rip)), pending_before);
     }
     e.mov(Reg64::RDI, Reg64::RBX);
     e.mov_imm(Reg64::RSI, reinterpret_cast<uint64_t>(&insn));
@@ -985,6 +1016,13 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
         e.cmp_rbx32_zero(field(offsetof(CpuState, exit_request)));
         leave[i + 1] = e.jcc(X86Emitter::kNE);
       }
+    }
+    if (memory_fast) {
+      // The handler left RIP past the instruction; the fast path left it where it was, with
+      // the advance pending. Join as the fast path: take the handler's path's advance back.
+      const int32_t advance = pending_before + insn.len;
+      e.add_rbx_imm(field(offsetof(CpuState, rip)), -advance);
+      rip_pending = advance;
     }
     if (fast) e.bind(hit);
   }
@@ -1035,14 +1073,7 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
   ++stats_.blocks;
   stats_.insns += n;
   stats_.bytes += e.size();
-  if (std::FILE* f = perf_map()) {
-    char line[96];
-    const int len = std::snprintf(line, sizeof line, "%llx %zx umbra_th_p%llx\n",
-                                  static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(mem)),
-                                  e.size(), static_cast<unsigned long long>(b.paddr));
-    std::fwrite(line, 1, static_cast<size_t>(len), f);
-    std::fflush(f);
-  }
+  publish_code("th", b.paddr, mem, e.size());
   stats_.ns += now_ns() - t0;
   return true;
 }
@@ -1178,6 +1209,7 @@ bool ThreadedCompiler::compile_chain_exit(const Block& b, Code* out) {
   }
   out->fn = reinterpret_cast<BlockFn>(mem);
   out->handle = arena_.commit(e.size());
+  publish_code("exit", b.paddr, mem, e.size());
   ++stats_.chain_exits;
   return true;
 }

@@ -732,7 +732,7 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         retire_insns(i + 1);
         b.CreateRetVoid();
         b.SetInsertPoint(next);
-        if (!quick && !no_state_cache_) {
+        if ((!quick || quick_state_cache_) && !no_state_cache_) {
           // exit_request is 0 here, and only a call can change what the next check sees (state
           // caching keeps exit_request's word as a copy, state_cache.cpp kStopWord): saying so
           // in the copy lets LLVM drop the next check on every path without a call (a TLB hit).
@@ -908,7 +908,7 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         return true;
       };
       bool ok = run_functions(im.fold_pipeline);
-      if (ok && !quick && !no_state_cache_) {
+      if (ok && (!quick || quick_state_cache_) && !no_state_cache_) {
         for (llvm::Function* f : block_fns) {
           if (!keep_stale_flags_) clear_flags_behind_producers(*f, f->getArg(0));
           const StateCacheStats sc =
@@ -921,7 +921,8 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         fam.clear();
         mam.clear();
       }
-      ok = ok && run_functions(quick ? im.quick_pipeline : im.function_pipeline);
+      ok = ok && run_functions(quick && !quick_state_cache_ ? im.quick_pipeline
+                                                                 : im.function_pipeline);
       if (!ok) {
         stats_.failures += jobs.size();
         return result;

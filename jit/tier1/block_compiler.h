@@ -114,6 +114,8 @@ class BlockCompiler {
   // Measurement: leave the stale status bits of rflags behind lazy producers in optimized code
   // (UMBRA_JIT_KEEP_STALE_FLAGS=1; clear_flags_behind_producers).
   void set_keep_stale_flags(bool on) { keep_stale_flags_ = on; }
+  // Guest state in SSA values at the quick level too (UMBRA_JIT_QUICK_STATE_CACHE).
+  void set_quick_state_cache(bool on) { quick_state_cache_ = on; }
   // Measurement: one line per compiled block with its size and phase times (UMBRA_JIT_TRACE=1).
   void set_trace(bool on) { trace_ = on; }
 
@@ -134,6 +136,7 @@ class BlockCompiler {
   bool inline_chain_ = false;
   bool no_state_cache_ = false;
   bool keep_stale_flags_ = false;
+  bool quick_state_cache_ = false;
 };
 
 }  // namespace umbra::tier1

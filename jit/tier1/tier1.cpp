@@ -101,6 +101,7 @@ Tier1* Tier1::get(std::string* error) {
   c->set_inline_chain(env_on("UMBRA_JIT_INLINE_CHAIN"));
   c->set_no_state_cache(env_on("UMBRA_JIT_NO_STATE_CACHE"));
   c->set_keep_stale_flags(env_on("UMBRA_JIT_KEEP_STALE_FLAGS"));
+  c->set_quick_state_cache(env_on("UMBRA_JIT_QUICK_STATE_CACHE"));
   instance = new Tier1(std::move(c));
   // Never destroyed (LLVM's own statics may already be gone at that point); the compiler
   // thread is stopped before static destructors run.

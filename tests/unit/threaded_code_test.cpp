@@ -784,6 +784,56 @@ TEST(ThreadedCode, DeadFlagsAreLeftOutOnlyWhereNothingSeesThem) {
   EXPECT_GE(m.engine().threaded()->stats().flags_dead, 8u);
 }
 
+// Identity below `limit`; an access at or above it is a page fault.
+class UnmappedAbove final : public AddressTranslator {
+ public:
+  explicit UnmappedAbove(uint64_t limit) : limit_(limit) {}
+  Translation translate(CpuState& cpu, uint64_t linear, Access) override {
+    if (linear >= limit_) raise_fault(cpu, kPF, 0, linear);
+    return {linear, true, true};
+  }
+
+ private:
+  uint64_t limit_;
+};
+
+// Inline memory accesses leave the RIP advance pending (the fast path writes RIP only at the
+// block's end); the way to the handler on a TLB miss adds it, and the code after the handler
+// takes the handler's advance back. Each new page is a miss here, taken inside threaded code,
+// with RIP-relative LEAs after it, until a load faults: the fault must name the load, with the
+// instructions before it (an inline ADD whose advance was pending) done.
+// 0x1000: mov ecx, 50; mov rsi, 0x3000
+// 0x100c: L: add eax, 3; mov rdx, [rsi]; add edx, ecx; lea rdi, [rip]; mov [rsi + 8], rdx;
+//            add rsi, 0x800; dec ecx; jnz L
+// 0x102a: hlt
+TEST(ThreadedCode, FaultOnTheSlowPathBehindPendingRipIsPrecise) {
+  const std::vector<uint8_t> code = {0xb9, 0x32, 0x00, 0x00, 0x00, 0x48, 0xc7, 0xc6, 0x00,
+                                     0x30, 0x00, 0x00, 0x83, 0xc0, 0x03, 0x48, 0x8b, 0x16,
+                                     0x01, 0xca, 0x48, 0x8d, 0x3d, 0x00, 0x00, 0x00, 0x00,
+                                     0x48, 0x89, 0x56, 0x08, 0x48, 0x81, 0xc6, 0x00, 0x08,
+                                     0x00, 0x00, 0xff, 0xc9, 0x75, 0xe2, 0xf4};
+  UnmappedAbove pages(0x10000);
+  Flat64Machine reference(16u << 20, &pages);
+  load_on_tier0(reference, code);
+  const RunResult want = reference.run(~uint64_t{0});
+  ASSERT_EQ(want.reason, kExitFault);
+  ASSERT_EQ(reference.cpu().rip, kCode + 0xf);  // the 27th iteration's load, from 0x10000
+
+  Flat64Machine m(16u << 20, &pages);
+  run_threaded(m, code);
+  const RunResult got = m.run(~uint64_t{0});
+  EXPECT_EQ(got.reason, kExitFault);
+  EXPECT_EQ(got.vector, kPF);
+  EXPECT_EQ(got.insns, want.insns);
+  EXPECT_EQ(m.cpu().rip, reference.cpu().rip);
+  for (unsigned r = 0; r < 16; ++r)
+    EXPECT_EQ(m.cpu().gpr[r], reference.cpu().gpr[r]) << "register " << r;
+  EXPECT_EQ(m.cpu().gpr[RAX], 27u * 3u);
+  EXPECT_EQ(m.cpu().gpr[RDI], kCode + 0x1b);
+  ASSERT_NE(m.engine().threaded(), nullptr);
+  EXPECT_GE(m.engine().threaded()->stats().inlined_memory, 2u);
+}
+
 // Byte and word MOVs between registers or immediates and memory, inline in threaded code (the
 // register's other bytes must stay), against tier 0; a word across a page boundary into a page
 // mapped elsewhere takes the slow path, and AH is left to the handler.
