@@ -782,9 +782,9 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         // Code specialized to its address switches on the whole RIP, a select of constants after
         // a conditional branch, which SimplifyCFG turns into a branch on its condition.
         const uint64_t case_base = job.fixed_rip ? job.entry_rip & kPageMask : 0;
-        llvm::SwitchInst* sw = b.CreateSwitch(
-            job.fixed_rip ? lin : b.CreateAnd(lin, b.getInt64(kPageSize - 1)), leave_for_slots,
-            job.blocks.size());
+        llvm::SwitchInst* sw =
+            b.CreateSwitch(job.fixed_rip ? lin : b.CreateAnd(lin, b.getInt64(kPageSize - 1)),
+                           leave_for_slots, job.blocks.size());
         for (size_t k = 0; k < job.blocks.size(); ++k)
           if (next.empty() ||
               std::find(next.begin(), next.end(), job.blocks[k].page_offset) != next.end())
@@ -921,8 +921,8 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         fam.clear();
         mam.clear();
       }
-      ok = ok && run_functions(quick && !quick_state_cache_ ? im.quick_pipeline
-                                                                 : im.function_pipeline);
+      ok = ok &&
+           run_functions(quick && !quick_state_cache_ ? im.quick_pipeline : im.function_pipeline);
       if (!ok) {
         stats_.failures += jobs.size();
         return result;

@@ -36,7 +36,7 @@ struct BlockJob {
     // Its own chain exit (threaded/threaded_compiler.h), tail-called instead of the shared
     // one when set (64-bit mode).
     const void* chain_exit = nullptr;
-    uint32_t page_offset = 0;           // of its first byte, in the page all members share
+    uint32_t page_offset = 0;  // of its first byte, in the page all members share
     std::vector<Insn> insns;
   };
   std::vector<Member> blocks;  // blocks[0] is the entry
