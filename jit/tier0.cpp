@@ -204,12 +204,14 @@ bool Tier0Engine::ensure_threaded() {
   if (const char* v = std::getenv("UMBRA_JIT_NO_JUMP_PROBE"); v && *v == '1')
     threaded_->set_jump_probe(false);
   // 1: every instruction calls its handler; 2: memory accesses do; 3: branches do; 4: dead
-  // flags are computed all the same.
+  // flags are computed all the same; 5: a block ending in Jcc has one chain exit, not one per
+  // path.
   if (const char* v = std::getenv("UMBRA_JIT_NO_THREADED_INLINE"); v && *v) {
     if (*v == '1') threaded_->set_inline(false);
     if (*v == '2') threaded_->set_inline_memory(false);
     if (*v == '3') threaded_->set_inline_branch(false);
     if (*v == '4') threaded_->set_flags_dead(false);
+    if (*v == '5') threaded_->set_split_exit(false);
   }
   if (const char* v = std::getenv("UMBRA_JIT_THREADED_SHARED_EXIT"); v && *v == '1') {
     threaded_->set_inline_exit(false);

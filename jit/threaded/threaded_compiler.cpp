@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -98,6 +99,39 @@ bool ends_indirect(const Block& b) {
       return true;
     default:
       return false;
+  }
+}
+
+// The page offset of a block's last instruction: the block's physical one plus the instructions
+// before it (the linear and physical addresses of a byte share their low 12 bits).
+uint32_t last_page_offset(const Block& b) {
+  uint64_t offset = b.paddr;
+  for (size_t i = 0; i + 1 < b.insns.size(); ++i) offset += b.insns[i].len;
+  return static_cast<uint32_t>(offset & (kPageSize - 1));
+}
+
+// Whether the RIP a block ends with is on the page of its last instruction, when that follows
+// from the instruction alone (64-bit mode): 1 or 0 after a direct near branch of 64-bit operand
+// size whose targets agree, 1 after an instruction that goes on to the next one on its page (a
+// REP string instruction may also stay at itself); -1 otherwise (RET, indirect branches, a
+// 16-bit operand size that wraps the target), where the chain exit tests it.
+int static_same_page(const Block& b) {
+  const Insn& last = b.insns.back();
+  const int64_t end = static_cast<int64_t>(last_page_offset(b)) + last.len;
+  auto on_page = [](int64_t offset) { return offset >= 0 && offset < int64_t{kPageSize}; };
+  switch (last.op) {
+    case Op::JMP:
+    case Op::CALL:
+      if (last.opsize != 8 || last.dst.kind != OpKind::Imm) return -1;
+      return on_page(end + static_cast<int64_t>(last.imm)) ? 1 : 0;
+    case Op::JCC: {
+      if (last.opsize != 8) return -1;
+      const bool taken = on_page(end + static_cast<int64_t>(last.imm));
+      return taken == on_page(end) ? (taken ? 1 : 0) : -1;
+    }
+    default:
+      if (is_near_transfer(last.op) || (last.attrs & attr::kWritesRip)) return -1;
+      return on_page(end) ? 1 : -1;
   }
 }
 
@@ -841,7 +875,8 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags, int32
 // CpuState's RIP to reach the branch (the caller adds it on the way to the handler); the fast
 // path leaves RIP exact.
 bool emit_inline_branch(X86Emitter& e, const Insn& insn, KnownFlags flags, int32_t rip_pending,
-                        std::vector<X86Emitter::Label>* slow) {
+                        std::vector<X86Emitter::Label>* slow,
+                        const std::function<void(bool taken)>& tail = {}) {
   if (!may_inline(insn) || insn.opsize != 8) return false;
   const int32_t rip = field(offsetof(CpuState, rip));
   const int32_t rsp = gpr_at(RSP);
@@ -856,11 +891,21 @@ bool emit_inline_branch(X86Emitter& e, const Insn& insn, KnownFlags flags, int32
       if (!emit_host_flags(e, flags, insn.cond)) return false;
       const X86Emitter::Label taken = e.jcc(insn.cond);
       e.add_rbx_imm(rip, insn.len + rip_pending);
-      const X86Emitter::Label done = e.jmp_forward();
+      // With `tail`, each path ends the block itself (its own chain exit: each path's slot
+      // tests and indirect jump then see one successor, which the host predicts; through one
+      // shared exit the first slot test mispredicted whenever the branch went the other way).
+      X86Emitter::Label done{};
+      if (tail)
+        tail(false);
+      else
+        done = e.jmp_forward();
       e.bind(taken);
       relative_target(Reg64::RCX);
       e.store_rbx(rip, Reg64::RCX);
-      e.bind(done);
+      if (tail)
+        tail(true);
+      else
+        e.bind(done);
       return true;
     }
     case Op::JMP:
@@ -926,16 +971,58 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
   const std::vector<Insn>& insns = b.insns;
   const size_t n = insns.size();
   if (n == 0) return false;
-  const size_t max_bytes = kFixedBytes + kPerInsnBytes * n;
+  const bool legacy = (b.mode_key & 1) == 0;
+  const void* chain_exit = legacy ? chain_exit_legacy_ : chain_exit64_;
+  const bool chains = b.chainable && chain_exit;
+  // A block that ends in an inline Jcc may end twice (emit_inline_branch).
+  const bool split = chains && !legacy && inline_exit_ && split_exit_ && inline_ &&
+                     inline_branch_ && insns.back().op == Op::JCC;
+  const size_t max_bytes = kFixedBytes * (split ? 2 : 1) + kPerInsnBytes * n;
   uint8_t* mem = arena_.reserve(max_bytes);
   if (!mem) {
     ++stats_.arena_full;
     return false;
   }
   X86Emitter e(mem, max_bytes);
-  const bool legacy = (b.mode_key & 1) == 0;
-  const void* chain_exit = legacy ? chain_exit_legacy_ : chain_exit64_;
-  const bool chains = b.chainable && chain_exit;
+
+  // The block's end: the instructions counted, then (chainable, not yet hot) the chain exit;
+  // back to the dispatcher if nothing chains. same_page as for emit_chain_exit64.
+  auto emit_end = [&](int same_page) {
+    e.add_rbx_imm(field(offsetof(CpuState, insn_count)), static_cast<int32_t>(n));
+    if (chains) {
+      X86Emitter::Label counted{};
+      if (entry_counter) {
+        e.mov_imm(Reg64::RAX, reinterpret_cast<uint64_t>(entry_counter));
+        e.mov_imm(Reg64::RCX, entry_limit);
+        e.cmp_at_rax(Reg64::RCX);
+        counted = e.jcc(X86Emitter::kAE);
+      }
+      if (!legacy && inline_exit_) {
+        emit_chain_exit64(e, b, same_page);
+      } else {
+        e.mov_imm(Reg64::RAX, reinterpret_cast<uint64_t>(b.chain));
+        e.store_rbx(field(offsetof(CpuState, tier1_chain)), Reg64::RAX);
+        e.mov(Reg64::RDI, Reg64::RBX);
+        e.pop_rbx();
+        e.jmp(chain_exit);
+      }
+      e.bind(counted);
+    }
+    e.pop_rbx();
+    e.ret();
+  };
+  // A split Jcc's two ends know whether the new RIP is on the last instruction's page: each
+  // path adds a constant to the last instruction's page offset.
+  const uint32_t last_offset = last_page_offset(b);
+  bool split_done = false;
+  auto split_end = [&](bool taken) {
+    split_done = true;
+    const Insn& jcc = insns.back();
+    const int64_t next =
+        static_cast<int64_t>(last_offset) + jcc.len + (taken ? static_cast<int64_t>(jcc.imm) : 0);
+    emit_end(next >= 0 && next < static_cast<int64_t>(kPageSize) ? 1 : 0);
+    ++stats_.split_exits;
+  };
 
   e.push_rbx();
   e.mov(Reg64::RBX, Reg64::RDI);
@@ -992,7 +1079,9 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
       fast = memory_fast = true;
       ++stats_.inlined_memory;
     } else if (!legacy && inline_ && inline_branch_ &&
-               emit_inline_branch(e, insn, flags_before, rip_pending, &slow)) {
+               emit_inline_branch(e, insn, flags_before, rip_pending, &slow,
+                                  last && split ? std::function<void(bool)>(split_end)
+                                                : std::function<void(bool)>())) {
       fast = true;
       rip_pending = 0;  // the fast path wrote the branch's RIP
       ++stats_.inlined_branches;
@@ -1027,28 +1116,15 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
     if (fast) e.bind(hit);
   }
   flush_rip();
-  e.add_rbx_imm(field(offsetof(CpuState, insn_count)), static_cast<int32_t>(n));
-  if (chains) {
-    X86Emitter::Label counted{};
-    if (entry_counter) {
-      e.mov_imm(Reg64::RAX, reinterpret_cast<uint64_t>(entry_counter));
-      e.mov_imm(Reg64::RCX, entry_limit);
-      e.cmp_at_rax(Reg64::RCX);
-      counted = e.jcc(X86Emitter::kAE);
-    }
-    if (!legacy && inline_exit_) {
-      emit_chain_exit64(e, b);
-    } else {
-      e.mov_imm(Reg64::RAX, reinterpret_cast<uint64_t>(b.chain));
-      e.store_rbx(field(offsetof(CpuState, tier1_chain)), Reg64::RAX);
-      e.mov(Reg64::RDI, Reg64::RBX);
-      e.pop_rbx();
-      e.jmp(chain_exit);
-    }
-    e.bind(counted);
+  if (split_done) {
+    // Only the branch's handler comes here (its target was not canonical, so it raised #GP
+    // and does not return in practice): back to the dispatcher, without a chain exit.
+    e.add_rbx_imm(field(offsetof(CpuState, insn_count)), static_cast<int32_t>(n));
+    e.pop_rbx();
+    e.ret();
+  } else {
+    emit_end(legacy ? -1 : static_same_page(b));
   }
-  e.pop_rbx();
-  e.ret();
   // The early exits: after instruction k - 1 set exit_request, k instructions completed.
   uint8_t* leave_common = nullptr;
   for (size_t k = 1; k < n; ++k) {
@@ -1100,7 +1176,7 @@ X86Emitter::Label ThreadedCompiler::emit_exec_translation(X86Emitter& e) {
 // has its own indirect jump to its successor, which the host's branch predictor learns per
 // block; through the one shared exit, every block end was the same jump with a thousand targets.
 // Falls through (to the block's return) when the boundary is not clean or no slot matches.
-void ThreadedCompiler::emit_chain_exit64(X86Emitter& e, const Block& b) {
+void ThreadedCompiler::emit_chain_exit64(X86Emitter& e, const Block& b, int same_page) {
   std::vector<X86Emitter::Label> done;
   // A clean boundary: budget left, the stop word clear, neither TF nor RF.
   e.load(Reg64::RAX, at(Reg64::RBX, field(offsetof(CpuState, insn_count))));
@@ -1122,27 +1198,47 @@ void ThreadedCompiler::emit_chain_exit64(X86Emitter& e, const Block& b) {
     e.load(Reg64::RAX, at(Reg64::RSI, field(offsetof(ChainSlot, fn))));
     e.test(Reg64::RAX, Reg64::RAX);
     miss.push_back(e.jcc(X86Emitter::kE));
-    e.load(Reg64::RDX, at(Reg64::RBX, field(offsetof(CpuState, tier1_last_rip))));
-    e.xor_(Reg64::RDX, Reg64::RCX);
-    e.shr(Reg64::RDX, kPageShift);
+    X86Emitter::Label other_page{};
+    if (same_page < 0) {
+      e.load(Reg64::RDX, at(Reg64::RBX, field(offsetof(CpuState, tier1_last_rip))));
+      e.xor_(Reg64::RDX, Reg64::RCX);
+      e.shr(Reg64::RDX, kPageShift);
+    }
     e.load(Reg64::RSI, at(Reg64::RSI, field(offsetof(ChainSlot, host))));
-    e.test(Reg64::RDX, Reg64::RDX);
-    const X86Emitter::Label other_page = e.jcc(X86Emitter::kNE);
+    if (same_page < 0) {
+      e.test(Reg64::RDX, Reg64::RDX);
+      other_page = e.jcc(X86Emitter::kNE);
+    }
     // A successor on this page is linked with no host address.
-    e.test(Reg64::RSI, Reg64::RSI);
-    miss.push_back(e.jcc(X86Emitter::kNE));
-    uint8_t* const jump = e.pos();
-    e.mov(Reg64::RDI, Reg64::RBX);
-    e.pop_rbx();
-    e.jmp(Reg64::RAX);
+    uint8_t* jump = nullptr;
+    if (same_page != 0) {
+      e.test(Reg64::RSI, Reg64::RSI);
+      miss.push_back(e.jcc(X86Emitter::kNE));
+      jump = e.pos();
+      e.mov(Reg64::RDI, Reg64::RBX);
+      e.pop_rbx();
+      e.jmp(Reg64::RAX);
+    }
+    if (same_page == 1) {
+      for (const X86Emitter::Label& l : miss) e.bind(l);
+      continue;
+    }
     // One on another page, with the host address the fast TLB's exec entry for RIP must still
     // lead to (as find_block checks a jump-cache hit).
-    e.bind(other_page);
+    if (same_page < 0) e.bind(other_page);
     e.test(Reg64::RSI, Reg64::RSI);
     miss.push_back(e.jcc(X86Emitter::kE));
     miss.push_back(emit_exec_translation(e));
     e.cmp(Reg64::RDX, Reg64::RSI);
-    e.bind_to(e.jcc(X86Emitter::kE), jump);
+    if (jump) {
+      e.bind_to(e.jcc(X86Emitter::kE), jump);
+    } else {
+      const X86Emitter::Label mismatch = e.jcc(X86Emitter::kNE);
+      e.mov(Reg64::RDI, Reg64::RBX);
+      e.pop_rbx();
+      e.jmp(Reg64::RAX);
+      e.bind(mismatch);
+    }
     for (const X86Emitter::Label& l : miss) e.bind(l);
   }
   if (jump_cache_ && jump_probe_ && ends_indirect(b)) emit_jump_cache_probe(e, b);
@@ -1200,7 +1296,7 @@ bool ThreadedCompiler::compile_chain_exit(const Block& b, Code* out) {
   X86Emitter e(mem, kMaxBytes);
   e.push_rbx();
   e.mov(Reg64::RBX, Reg64::RDI);
-  emit_chain_exit64(e, b);
+  emit_chain_exit64(e, b, static_same_page(b));
   e.pop_rbx();
   e.ret();
   if (!e.ok()) {

@@ -36,6 +36,7 @@ struct ThreadedStats {
   uint64_t arena_full = 0;   // blocks not compiled for want of code space
   uint64_t chain_exits = 0;  // per-block chain exits made for tier-1 quick code
   uint64_t jump_probes = 0;  // exits with a jump-cache probe (blocks ending in RET, JMP/CALL r/m)
+  uint64_t split_exits = 0;  // chain exits of their own on the paths of a block-ending Jcc
   uint64_t exit_tests = 0;   // exit_request tests emitted after an instruction
   uint64_t exit_tests_left_out = 0;     // after instructions that cannot request an exit
   uint64_t inlined = 0;                 // instructions emitted inline instead of a handler call
@@ -86,9 +87,13 @@ class ThreadedCompiler {
   void set_inline_branch(bool on) { inline_branch_ = on; }
   // Flags that the block overwrites before anything can see them are not computed.
   void set_flags_dead(bool on) { flags_dead_ = on; }
+  // A block ending in an inline Jcc gets a chain exit of its own on each path (emit_inline_branch).
+  void set_split_exit(bool on) { split_exit_ = on; }
 
  private:
-  void emit_chain_exit64(X86Emitter& e, const Block& b);
+  // same_page: -1 when the code must find out whether RIP left the page of the last instruction,
+  // else the answer known at compile time (0 or 1).
+  void emit_chain_exit64(X86Emitter& e, const Block& b, int same_page = -1);
   void emit_jump_cache_probe(X86Emitter& e, const Block& b);
   static X86Emitter::Label emit_exec_translation(X86Emitter& e);
 
@@ -108,6 +113,7 @@ class ThreadedCompiler {
   bool inline_branch_ = true;
   bool flags_dead_ = true;
   bool jump_probe_ = true;
+  bool split_exit_ = true;
   ThreadedStats stats_;
 };
 

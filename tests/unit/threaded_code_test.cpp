@@ -252,6 +252,31 @@ TEST(ThreadedCode, WarmBlocksRunAsChainedThreadedCode) {
   EXPECT_GE(s.tier1_insns, insns - 100);
 }
 
+// A block ending in an inline Jcc has a chain exit on each path, which knows at compile time
+// whether the new RIP is on the last instruction's page. Here the taken path leads to the next
+// page: told otherwise, its exit would look for a successor on this page, miss, and return to
+// the dispatcher on every iteration.
+// 0x1000: mov ecx, 100000
+// 0x1005: L: dec ecx
+// 0x1007: jnz F (+0xff3)
+// 0x100d: hlt
+// 0x2000: F: add eax, 2
+// 0x2003: jmp L (-0x1003)
+TEST(ThreadedCode, JccExitsChainToTheNextPage) {
+  std::vector<uint8_t> code = {0xb9, 0xa0, 0x86, 0x01, 0x00, 0xff, 0xc9,
+                               0x0f, 0x85, 0xf3, 0x0f, 0x00, 0x00, 0xf4};
+  code.resize(0x1000);
+  for (uint8_t byte : {0x83, 0xc0, 0x02, 0xe9, 0xfd, 0xef, 0xff, 0xff}) code.push_back(byte);
+  Flat64Machine m(16u << 20);
+  run_threaded(m, code);
+  const RunResult r = m.run(~uint64_t{0});
+  ASSERT_EQ(r.reason, kExitHalt);
+  EXPECT_EQ(m.cpu().gpr[RAX], 2u * 99999u);
+  ASSERT_NE(m.engine().threaded(), nullptr);
+  EXPECT_GE(m.engine().threaded()->stats().split_exits, 2u);
+  EXPECT_LT(m.engine().stats().tier1_runs, 1000u);
+}
+
 // Tier-1 quick code of a chainable 64-bit block ends in the block's own chain exit, made by the
 // threaded compiler when the quick code is requested; the loop must come out the same through
 // threaded code, quick code and both exits.
