@@ -260,11 +260,14 @@ void emit_effective_address(X86Emitter& e, const Insn& insn, int32_t rip_pending
   if (insn.addr_size == 4) e.mov32(Reg64::RCX, Reg64::RCX);
 }
 
-// MOVZX or MOVSX of a byte or word into a 32- or 64-bit register (datamov.cpp MovExtend).
+// MOVZX or MOVSX of a byte or word into a 32- or 64-bit register, MOVSXD of a doubleword into a
+// 64-bit register (datamov.cpp MovExtend; MOVSXD without REX.W is a plain move and calls its
+// handler).
 bool is_inline_extension(const Insn& insn) {
+  if (insn.dst.kind != OpKind::Reg || insn.dst.reg >= 16) return false;
+  if (insn.op == Op::MOVSXD) return insn.src_size == 4 && insn.opsize == 8;
   return (insn.op == Op::MOVZX || insn.op == Op::MOVSX) &&
-         (insn.src_size == 1 || insn.src_size == 2) && (insn.opsize == 4 || insn.opsize == 8) &&
-         insn.dst.kind == OpKind::Reg && insn.dst.reg < 16;
+         (insn.src_size == 1 || insn.src_size == 2) && (insn.opsize == 4 || insn.opsize == 8);
 }
 
 // The two-operand instructions whose flags are a lazy record (frontend/semantics arith.cpp,
@@ -573,8 +576,9 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending, KnownFlag
     return true;
   }
   if (is_inline_extension(insn) && insn.src.kind == OpKind::Reg && insn.src.reg < 16) {
-    // MOVZX/MOVSX from a byte or word register (not AH..BH: numbers 16-19).
-    e.movx(Reg64::RAX, at(Reg64::RBX, gpr_at(insn.src.reg)), insn.op == Op::MOVSX, insn.src_size,
+    // MOVZX/MOVSX from a byte or word register (not AH..BH: numbers 16-19), MOVSXD from a
+    // doubleword register.
+    e.movx(Reg64::RAX, at(Reg64::RBX, gpr_at(insn.src.reg)), insn.op != Op::MOVZX, insn.src_size,
            insn.opsize == 8);
     e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
     return true;
@@ -731,7 +735,7 @@ bool emit_inline_memory(X86Emitter& e, const Insn& insn, KnownFlags flags, int32
   if (is_inline_extension(insn) && insn.src.kind == OpKind::Mem && inline_address(insn)) {
     emit_linear_address(e, insn, rip_pending);
     *miss = emit_tlb_hit(e, insn.src_size, false);
-    e.movx(Reg64::RAX, at(Reg64::RDX), insn.op == Op::MOVSX, insn.src_size, insn.opsize == 8);
+    e.movx(Reg64::RAX, at(Reg64::RDX), insn.op != Op::MOVZX, insn.src_size, insn.opsize == 8);
     e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);
     return true;
   }

@@ -166,6 +166,10 @@ class X86Emitter {
   // movzx dst32, byte/word [m] (0F B6 / 0F B7: zero-extends to 64 bits), movsx dst, byte/word
   // [m] (0F BE / 0F BF; with REX.W to 64 bits, else to 32 bits, zero-extended above).
   void movx(Reg64 dst, Mem m, bool sign, unsigned from_size, bool wide) {
+    if (from_size == 4) {  // movsxd dst, dword [m] (REX.W 63 /r)
+      mem_op({0x48, 0x63}, r(dst), m);
+      return;
+    }
     const uint8_t op = static_cast<uint8_t>((sign ? 0xbe : 0xb6) + (from_size == 2 ? 1 : 0));
     if (sign && wide)
       mem_op({0x48, 0x0f, op}, r(dst), m);

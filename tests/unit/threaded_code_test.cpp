@@ -60,6 +60,10 @@ TEST(ThreadedEmitter, EncodingsAgreeWithCapstone) {
   EXPECT_EQ(emit_one([](X86Emitter& e) { e.cmp_rbx32_zero(0x1a40); }),
             "cmp dword ptr [rbx + 0x1a40], 0");
   EXPECT_EQ(emit_one([](X86Emitter& e) { e.inc_at_rax(); }), "inc qword ptr [rax]");
+  EXPECT_EQ(emit_one([](X86Emitter& e) {
+              e.movx(Reg64::RAX, threaded::at(Reg64::RBX, 0x28), true, 4, true);
+            }),
+            "movsxd rax, dword ptr [rbx + 0x28]");
   EXPECT_EQ(emit_one([](X86Emitter& e) { e.cmp_at_rax(Reg64::RCX); }), "cmp qword ptr [rax], rcx");
   EXPECT_EQ(emit_one([](X86Emitter& e) { e.store8_at_rax(3); }), "mov byte ptr [rax], 3");
   EXPECT_EQ(emit_one([](X86Emitter& e) { e.cmp_imm8(threaded::at(Reg64::RSI, 0x48), -1); }),
@@ -620,6 +624,28 @@ TEST(ThreadedCode, InlineExtensionsMatchTier0) {
       expect_threaded_matches_tier0(code, &pages, load_data_with_moved_page);
   EXPECT_GE(t.inlined, 11u);        // the register extensions and the ADDs
   EXPECT_GE(t.inlined_memory, 5u);  // the memory extensions
+}
+
+// MOVSXD of a doubleword into a 64-bit register, from memory (one across a page boundary into a
+// page mapped elsewhere: the slow path) and from registers, inline in threaded code, against
+// tier 0; values with the sign bit set and clear.
+// 0x1000: mov ecx, 30; mov rsi, 0x3000
+// 0x100c: L: movsxd rax, [rsi + rcx*4]; movsxd rdx, [rsi + rcx*8 + 0x100]; movsxd r8, [rsi +
+// 0xffe];
+//            movsxd r9, eax; movsxd r10, edx; mov r11d, 0x80000000; or r11d, ecx; movsxd r12, r11d;
+//            add r15, rax; ... add r15, r12; dec ecx; jnz L
+TEST(ThreadedCode, InlineMovsxdMatchesTier0) {
+  const std::vector<uint8_t> code = {
+      0xb9, 0x1e, 0x00, 0x00, 0x00, 0x48, 0xc7, 0xc6, 0x00, 0x30, 0x00, 0x00, 0x48, 0x63, 0x04,
+      0x8e, 0x48, 0x63, 0x94, 0xce, 0x00, 0x01, 0x00, 0x00, 0x4c, 0x63, 0x86, 0xfe, 0x0f, 0x00,
+      0x00, 0x4c, 0x63, 0xc8, 0x4c, 0x63, 0xd2, 0x41, 0xbb, 0x00, 0x00, 0x00, 0x80, 0x41, 0x09,
+      0xcb, 0x4d, 0x63, 0xe3, 0x49, 0x01, 0xc7, 0x49, 0x01, 0xd7, 0x4d, 0x01, 0xc7, 0x4d, 0x01,
+      0xcf, 0x4d, 0x01, 0xd7, 0x4d, 0x01, 0xe7, 0xff, 0xc9, 0x75, 0xc5, 0xf4};
+  OnePageMoved pages(0x4000, 0x9000);
+  const threaded::ThreadedStats t =
+      expect_threaded_matches_tier0(code, &pages, load_data_with_moved_page);
+  EXPECT_GE(t.inlined, 3u);         // the register MOVSXDs
+  EXPECT_GE(t.inlined_memory, 3u);  // the memory ones
 }
 
 // Jcc inline in threaded code (emit_inline_branch), answered from the flags' producer the block
