@@ -42,6 +42,15 @@ inline bool is_near_transfer(Op op) {
   }
 }
 
+// Whether a block (or region member) that ends with `last` leaves TF and RF as they were. Only
+// instructions that end their block can set them (POPF, IRET, SYSRET, a task switch ...: SDM vol.
+// 3, 17.3.1.1 for RF), so a block ending in a near branch, or in no control transfer at all,
+// cannot: compiled code is entered with both clear (the dispatcher steps one instruction at a
+// time otherwise), and they are still clear at its end.
+inline bool trap_flags_unchanged(const Insn& last) {
+  return !(last.attrs & attr::kEndsBlock) || is_near_transfer(last.op);
+}
+
 // A direct link from one compiled block to the next (docs/jit.md "Chaining"): when the block
 // ends with RIP == rip (and, outside 64-bit mode, CS.base == cs_base), its code jumps straight
 // to fn if the successor is on the same page as its last instruction (host null), or, for a
@@ -68,9 +77,9 @@ struct Block {
   // Tier 1's code for this block (docs/jit.md): runs the whole block and returns how many
   // instructions it completed. Installed by the CPU thread only, between blocks.
   void (*tier1)(CpuState*) = nullptr;
-  uint8_t tier1_state = 0;     // Tier1State
-  bool tier1_region = false;   // its code is a region's (it and successors on its page)
-  bool tier1_quick = false;    // its code is of the quick level (docs/jit.md "Two levels")
+  uint8_t tier1_state = 0;    // Tier1State
+  bool tier1_region = false;  // its code is a region's (it and successors on its page)
+  bool tier1_quick = false;   // its code is of the quick level (docs/jit.md "Two levels")
   // A region holds it, or is being compiled to (as its entry or a member; docs/jit.md
   // "Regions"): other regions leave it out.
   bool in_region = false;

@@ -1182,15 +1182,18 @@ X86Emitter::Label ThreadedCompiler::emit_exec_translation(X86Emitter& e) {
 // Falls through (to the block's return) when the boundary is not clean or no slot matches.
 void ThreadedCompiler::emit_chain_exit64(X86Emitter& e, const Block& b, int same_page) {
   std::vector<X86Emitter::Label> done;
-  // A clean boundary: budget left, the stop word clear, neither TF nor RF.
+  // A clean boundary: budget left, the stop word clear, neither TF nor RF (which only the
+  // block's last instruction can have set: trap_flags_unchanged).
   e.load(Reg64::RAX, at(Reg64::RBX, field(offsetof(CpuState, insn_count))));
   e.cmp(Reg64::RAX, at(Reg64::RBX, field(offsetof(CpuState, insn_limit))));
   done.push_back(e.jcc(X86Emitter::kAE));
   e.cmp_zero(at(Reg64::RBX, field(offsetof(CpuState, exit_request))));
   done.push_back(e.jcc(X86Emitter::kNE));
-  e.test32_imm(at(Reg64::RBX, field(offsetof(CpuState, rflags))),
-               static_cast<uint32_t>(rf::TF | rf::RF));
-  done.push_back(e.jcc(X86Emitter::kNE));
+  if (!trap_flags_unchanged(b.insns.back())) {
+    e.test32_imm(at(Reg64::RBX, field(offsetof(CpuState, rflags))),
+                 static_cast<uint32_t>(rf::TF | rf::RF));
+    done.push_back(e.jcc(X86Emitter::kNE));
+  }
   e.load(Reg64::RCX, at(Reg64::RBX, field(offsetof(CpuState, rip))));
   for (int k = 0; k < 2; ++k) {
     std::vector<X86Emitter::Label> miss;

@@ -371,14 +371,6 @@ struct BlockCompiler::Impl {
 
 namespace {
 
-// Whether a member that ends with `last` leaves TF and RF as they were. Only instructions that
-// end their block can set them (POPF, IRET, SYSRET, a task switch ...: SDM vol. 3, 17.3.1.1 for
-// RF), so a member ending in a near branch, or in no control transfer at all, cannot: the member
-// was entered with both clear and they are still clear at its end.
-bool trap_flags_unchanged(const Insn& last) {
-  return !(last.attrs & attr::kEndsBlock) || is_near_transfer(last.op);
-}
-
 // The page offsets a member's last instruction continues at when it is a direct control
 // transfer or no control transfer at all (the next instruction); empty when it cannot be known
 // from the bytes (indirect branches, returns, instructions that set RIP themselves). Offsets that
