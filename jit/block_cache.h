@@ -104,6 +104,11 @@ struct Block {
   bool chainable = false;
   uint8_t chain_next = 0;  // the slot the next new successor replaces
   ChainSlot chain[2];
+  // Direct link sites in its threaded code (ThreadedCompiler::DirectSite; docs/jit.md "Direct
+  // links"): the displacement to patch, and the page offset of the successor it jumps to. Null
+  // when the block has no threaded code.
+  uint8_t* direct_rel32[2] = {nullptr, nullptr};
+  uint32_t direct_offset[2] = {0, 0};
   std::vector<std::pair<Block*, uint8_t>> incoming;
   bool valid = true;
   // Code specialized to `rip` (docs/jit.md "Code specialized to its address"): entries at

@@ -205,13 +205,14 @@ bool Tier0Engine::ensure_threaded() {
     threaded_->set_jump_probe(false);
   // 1: every instruction calls its handler; 2: memory accesses do; 3: branches do; 4: dead
   // flags are computed all the same; 5: a block ending in Jcc has one chain exit, not one per
-  // path.
+  // path; 6: no direct links.
   if (const char* v = std::getenv("UMBRA_JIT_NO_THREADED_INLINE"); v && *v) {
     if (*v == '1') threaded_->set_inline(false);
     if (*v == '2') threaded_->set_inline_memory(false);
     if (*v == '3') threaded_->set_inline_branch(false);
     if (*v == '4') threaded_->set_flags_dead(false);
     if (*v == '5') threaded_->set_split_exit(false);
+    if (*v == '6') threaded_->set_direct_links(false);
   }
   if (const char* v = std::getenv("UMBRA_JIT_THREADED_SHARED_EXIT"); v && *v == '1') {
     threaded_->set_inline_exit(false);
@@ -233,7 +234,15 @@ void Tier0Engine::install_threaded(Block* b) {
   if (!ok) return;
   b->tier1 = code.fn;
   b->threaded_code = code.handle;
-  for (auto [from, k] : b->incoming) from->chain[k].fn = code.fn;
+  for (int i = 0; i < 2; ++i) {
+    b->direct_rel32[i] = code.sites[i].rel32;
+    b->direct_offset[i] = code.sites[i].target_offset;
+  }
+  relink(b);
+  for (auto [from, k] : b->incoming) {
+    from->chain[k].fn = code.fn;
+    relink(from);
+  }
   ++stats_.threaded_installed;
 }
 
@@ -241,6 +250,7 @@ void Tier0Engine::release_threaded(Block* b) {
   if (b->threaded_code == Block::kNoThreadedCode) return;
   threaded_->release(b->threaded_code);
   b->threaded_code = Block::kNoThreadedCode;
+  b->direct_rel32[0] = b->direct_rel32[1] = nullptr;  // gone with the code
 }
 
 void Tier0Engine::consider_tier_up(Block* b) {
@@ -384,9 +394,12 @@ void Tier0Engine::install_tier1_results() {
 void Tier0Engine::on_block_retired(void* self, Block& b) {
   auto* e = static_cast<Tier0Engine*>(self);
   if (e->chain_from_ == &b) e->chain_from_ = nullptr;
-  for (auto [from, k] : b.incoming)
+  for (auto [from, k] : b.incoming) {
     if (from->chain[k].target == &b) from->chain[k] = ChainSlot{};
+    e->relink(from);
+  }
   b.incoming.clear();
+  b.direct_rel32[0] = b.direct_rel32[1] = nullptr;  // its code is never patched again
   for (uint8_t k = 0; k < 2; ++k) {
     Block* t = b.chain[k].target;
     if (!t) continue;
@@ -420,6 +433,27 @@ void Tier0Engine::chain(Block* from, Block* to) {
   from->chain[k] = ChainSlot{cpu_.rip, cs_base, to->tier1, to, host};
   to->incoming.emplace_back(from, k);
   ++stats_.chains_linked;
+  relink(from);
+}
+
+// A direct link site sits on a path whose successor follows from the bytes and is on the
+// block's own page: whatever linear address the block runs at, the successor is the block at
+// that offset of the block's physical page, in its mode. A slot that links that block (with no
+// host address: on the same page) names it, and the site jumps to the slot's code without the
+// slot's tests. Every change to `from`'s slots, or to the code they hold, comes through here
+// (chain, install_threaded, install_tier1, on_block_retired), so a site never jumps to code
+// that is not its successor's current code.
+void Tier0Engine::relink(Block* from) {
+  for (int i = 0; i < 2; ++i) {
+    uint8_t* site = from->direct_rel32[i];
+    if (!site) continue;
+    const uint64_t successor = (from->paddr & kPageMask) | from->direct_offset[i];
+    const void* code = nullptr;
+    for (const ChainSlot& s : from->chain)
+      if (s.target && s.fn && !s.host && s.target->valid && s.target->paddr == successor)
+        code = reinterpret_cast<const void*>(s.fn);
+    if (threaded::ThreadedCompiler::link(site, code) && code) ++stats_.direct_links;
+  }
 }
 
 // The successor of chain_from_ for the current RIP from its slots, if linked.
@@ -447,7 +481,10 @@ void Tier0Engine::install_tier1(Block* b, tier1::BlockFn fn, uint64_t code, bool
   b->exec_count = 0;  // quick code counts its own runs from here (docs/jit.md "Two levels")
   if (region) ++stats_.tier1_regions;
   b->tier1_state = kTier1Compiled;
-  for (auto [from, k] : b->incoming) from->chain[k].fn = fn;
+  for (auto [from, k] : b->incoming) {
+    from->chain[k].fn = fn;
+    relink(from);
+  }
   ++stats_.tier1_installed;
 }
 

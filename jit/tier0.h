@@ -32,6 +32,7 @@ struct EngineStats {
   uint64_t tier1_failed = 0;        // blocks tier 1 could not compile (they stay on tier 0)
   uint64_t threaded_installed = 0;  // blocks given threaded code (docs/jit.md "Threaded code")
   uint64_t chains_linked = 0;       // chain slots filled (docs/jit.md "Chaining")
+  uint64_t direct_links = 0;        // direct link sites pointed at a successor's code
   // Entries into code specialized to another linear address, and the recompiles they caused
   // (docs/jit.md "Code specialized to its address").
   uint64_t rip_mismatches = 0;
@@ -118,6 +119,9 @@ class Tier0Engine {
   static void on_block_freed(void* self, const Block& b);
   static void on_block_retired(void* self, Block& b);
   void chain(Block* from, Block* to);
+  // Points the direct link sites of `from`'s threaded code at the code its slots hold for their
+  // successors, or back at the slot tests (docs/jit.md "Direct links").
+  void relink(Block* from);
   Block* successor(const Block* from) const;
   // The block executing now: tier-1 code records itself (chaining moves between blocks without
   // the dispatcher), tier 0 in running_.
@@ -144,7 +148,7 @@ class Tier0Engine {
   InterruptController* irq_ = nullptr;
   AccelMode accel_ = AccelMode::Tier0;
   uint32_t hot_threshold_ = 200000;  // docs/jit.md "Tier-up policy": measured on the Linux boot
-  uint32_t warm_threshold_ = 16;   // ... and the threshold for threaded code
+  uint32_t warm_threshold_ = 16;     // ... and the threshold for threaded code
   std::unique_ptr<threaded::ThreadedCompiler> threaded_;
   bool use_block_exits_ = true;  // tier-1 quick code ends in its block's own chain exit
   // Which levels of tier-1 code are specialized to their linear address (docs/jit.md "Code

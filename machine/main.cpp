@@ -77,7 +77,7 @@ void print_engine_stats(const umbra::Tier0Engine& engine, const umbra::profile::
         "(left out after %llu that cannot request one), %llu instructions inline, %llu "
         "memory accesses with their TLB hit inline, %llu branches inline (%llu Jcc "
         "not: flags unknown), %llu flag producers inline without their dead flags, %llu chain "
-        "exits on their own Jcc path\n",
+        "exits on their own Jcc path, %llu direct link sites (linked %llu times)\n",
         static_cast<unsigned long long>(t.blocks), static_cast<unsigned long long>(t.insns),
         static_cast<unsigned long long>(t.bytes),
         t.blocks ? t.ns / 1e3 / static_cast<double>(t.blocks) : 0.0,
@@ -92,7 +92,9 @@ void print_engine_stats(const umbra::Tier0Engine& engine, const umbra::profile::
         static_cast<unsigned long long>(t.inlined_branches),
         static_cast<unsigned long long>(t.branches_flags_unknown),
         static_cast<unsigned long long>(t.flags_dead),
-        static_cast<unsigned long long>(t.split_exits));
+        static_cast<unsigned long long>(t.split_exits),
+        static_cast<unsigned long long>(t.direct_sites),
+        static_cast<unsigned long long>(s.direct_links));
   }
   if (engine.accel() == umbra::AccelMode::Tier0 && s.tier1_installed == 0) return;
   std::fprintf(

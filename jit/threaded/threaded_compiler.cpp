@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <iterator>
 #include <string>
@@ -132,6 +133,25 @@ int static_same_page(const Block& b) {
     default:
       if (is_near_transfer(last.op) || (last.attrs & attr::kWritesRip)) return -1;
       return on_page(end) ? 1 : -1;
+  }
+}
+
+// The page offset of the one RIP a block can end with, when it follows from the bytes: a direct
+// JMP or CALL of 64-bit operand size, or an instruction that goes on to the next one (not a REP
+// string instruction, which may stay at itself); -1 otherwise.
+int64_t static_target_offset(const Block& b) {
+  const Insn& last = b.insns.back();
+  const int64_t end = static_cast<int64_t>(last_page_offset(b)) + last.len;
+  switch (last.op) {
+    case Op::JMP:
+    case Op::CALL:
+      if (last.opsize != 8 || last.dst.kind != OpKind::Imm) return -1;
+      return end + static_cast<int64_t>(last.imm);
+    default:
+      if (is_near_transfer(last.op) || (last.attrs & attr::kWritesRip) ||
+          (last.prefixes & (pfx::kRep | pfx::kRepne)))
+        return -1;
+      return end;
   }
 }
 
@@ -972,6 +992,7 @@ ThreadedCompiler::ThreadedCompiler(const void* chain_exit64, const void* chain_e
 bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t entry_limit,
                                Code* out) {
   const uint64_t t0 = now_ns();
+  *out = Code{};
   const std::vector<Insn>& insns = b.insns;
   const size_t n = insns.size();
   if (n == 0) return false;
@@ -991,7 +1012,11 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
 
   // The block's end: the instructions counted, then (chainable, not yet hot) the chain exit;
   // back to the dispatcher if nothing chains. same_page as for emit_chain_exit64.
-  auto emit_end = [&](int same_page) {
+  // The successor's page offset when a path's successor is on the block's page and follows from
+  // the bytes (target_offset >= 0): that path gets a direct link site (DirectSite). Blocks on two
+  // pages get none (their last instruction may be on the second page).
+  int nsites = 0;
+  auto emit_end = [&](int same_page, int64_t target_offset = -1) {
     e.add_rbx_imm(field(offsetof(CpuState, insn_count)), static_cast<int32_t>(n));
     if (chains) {
       X86Emitter::Label counted{};
@@ -1002,7 +1027,13 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
         counted = e.jcc(X86Emitter::kAE);
       }
       if (!legacy && inline_exit_) {
-        emit_chain_exit64(e, b, same_page);
+        DirectSite* site = nullptr;
+        if (direct_links_ && same_page == 1 && target_offset >= 0 && nsites < 2 &&
+            b.page2 == ~uint64_t{0}) {
+          site = &out->sites[nsites++];
+          site->target_offset = static_cast<uint32_t>(target_offset);
+        }
+        emit_chain_exit64(e, b, same_page, site);
       } else {
         e.mov_imm(Reg64::RAX, reinterpret_cast<uint64_t>(b.chain));
         e.store_rbx(field(offsetof(CpuState, tier1_chain)), Reg64::RAX);
@@ -1024,7 +1055,8 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
     const Insn& jcc = insns.back();
     const int64_t next =
         static_cast<int64_t>(last_offset) + jcc.len + (taken ? static_cast<int64_t>(jcc.imm) : 0);
-    emit_end(next >= 0 && next < static_cast<int64_t>(kPageSize) ? 1 : 0);
+    const bool on_page = next >= 0 && next < static_cast<int64_t>(kPageSize);
+    emit_end(on_page ? 1 : 0, on_page ? next : -1);
     ++stats_.split_exits;
   };
 
@@ -1127,7 +1159,7 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
     e.pop_rbx();
     e.ret();
   } else {
-    emit_end(legacy ? -1 : static_same_page(b));
+    emit_end(legacy ? -1 : static_same_page(b), legacy ? -1 : static_target_offset(b));
   }
   // The early exits: after instruction k - 1 set exit_request, k instructions completed.
   uint8_t* leave_common = nullptr;
@@ -1180,7 +1212,8 @@ X86Emitter::Label ThreadedCompiler::emit_exec_translation(X86Emitter& e) {
 // has its own indirect jump to its successor, which the host's branch predictor learns per
 // block; through the one shared exit, every block end was the same jump with a thousand targets.
 // Falls through (to the block's return) when the boundary is not clean or no slot matches.
-void ThreadedCompiler::emit_chain_exit64(X86Emitter& e, const Block& b, int same_page) {
+void ThreadedCompiler::emit_chain_exit64(X86Emitter& e, const Block& b, int same_page,
+                                         DirectSite* site) {
   std::vector<X86Emitter::Label> done;
   // A clean boundary: budget left, the stop word clear, neither TF nor RF (which only the
   // block's last instruction can have set: trap_flags_unchanged).
@@ -1193,6 +1226,17 @@ void ThreadedCompiler::emit_chain_exit64(X86Emitter& e, const Block& b, int same
     e.test32_imm(at(Reg64::RBX, field(offsetof(CpuState, rflags))),
                  static_cast<uint32_t>(rf::TF | rf::RF));
     done.push_back(e.jcc(X86Emitter::kNE));
+  }
+  if (site) {
+    // The direct link: the jump into the successor's code as below, once the engine links it.
+    e.mov(Reg64::RDI, Reg64::RBX);
+    e.pop_rbx();
+    const X86Emitter::Label jump = e.jmp_forward();
+    e.bind(jump);  // displacement 0: on to the slot tests
+    site->rel32 = jump.rel32;
+    e.push_rbx();
+    e.mov(Reg64::RBX, Reg64::RDI);
+    ++stats_.direct_sites;
   }
   e.load(Reg64::RCX, at(Reg64::RBX, field(offsetof(CpuState, rip))));
   for (int k = 0; k < 2; ++k) {
@@ -1315,6 +1359,19 @@ bool ThreadedCompiler::compile_chain_exit(const Block& b, Code* out) {
   publish_code("exit", b.paddr, mem, e.size());
   ++stats_.chain_exits;
   return true;
+}
+
+bool ThreadedCompiler::link(uint8_t* rel32, const void* target) {
+  int64_t rel = 0;
+  if (target) {
+    rel = reinterpret_cast<intptr_t>(target) - reinterpret_cast<intptr_t>(rel32 + 4);
+    if (rel != static_cast<int32_t>(rel)) rel = 0;
+  }
+  const int32_t rel32_value = static_cast<int32_t>(rel);
+  // The CPU thread patches its own code between blocks: nothing runs it meanwhile, and the
+  // processor sees its own stores to code (SDM vol. 3, 11.6).
+  std::memcpy(rel32, &rel32_value, 4);
+  return rel != 0 || !target;
 }
 
 void ThreadedCompiler::release(uint32_t handle) {

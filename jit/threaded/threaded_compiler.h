@@ -28,16 +28,17 @@ namespace umbra::threaded {
 using BlockFn = void (*)(CpuState*);
 
 struct ThreadedStats {
-  uint64_t blocks = 0;       // blocks compiled
-  uint64_t insns = 0;        // guest instructions in them
-  uint64_t bytes = 0;        // host code emitted
-  uint64_t released = 0;     // blocks whose code was released
-  uint64_t ns = 0;           // time spent compiling
-  uint64_t arena_full = 0;   // blocks not compiled for want of code space
-  uint64_t chain_exits = 0;  // per-block chain exits made for tier-1 quick code
-  uint64_t jump_probes = 0;  // exits with a jump-cache probe (blocks ending in RET, JMP/CALL r/m)
-  uint64_t split_exits = 0;  // chain exits of their own on the paths of a block-ending Jcc
-  uint64_t exit_tests = 0;   // exit_request tests emitted after an instruction
+  uint64_t blocks = 0;        // blocks compiled
+  uint64_t insns = 0;         // guest instructions in them
+  uint64_t bytes = 0;         // host code emitted
+  uint64_t released = 0;      // blocks whose code was released
+  uint64_t ns = 0;            // time spent compiling
+  uint64_t arena_full = 0;    // blocks not compiled for want of code space
+  uint64_t chain_exits = 0;   // per-block chain exits made for tier-1 quick code
+  uint64_t jump_probes = 0;   // exits with a jump-cache probe (blocks ending in RET, JMP/CALL r/m)
+  uint64_t split_exits = 0;   // chain exits of their own on the paths of a block-ending Jcc
+  uint64_t direct_sites = 0;  // direct link sites emitted
+  uint64_t exit_tests = 0;    // exit_request tests emitted after an instruction
   uint64_t exit_tests_left_out = 0;     // after instructions that cannot request an exit
   uint64_t inlined = 0;                 // instructions emitted inline instead of a handler call
   uint64_t inlined_memory = 0;          // memory accesses with their TLB hit inline
@@ -56,10 +57,23 @@ class ThreadedCompiler {
 
   bool ok() const { return arena_.ok(); }
 
+  // A direct link site (docs/jit.md "Direct links"): on a path out of the block whose successor
+  // is known from the bytes and on the block's own page, after the chain exit's clean-boundary
+  // checks, a `jmp rel32` with RBX restored and RDI the CpuState, as for a jump into any
+  // block's code. The displacement is 0 (on to the slot tests) until the engine points it at
+  // the successor's code (link()).
+  struct DirectSite {
+    uint8_t* rel32 = nullptr;
+    uint32_t target_offset = 0;  // the successor's page offset
+  };
   struct Code {
     BlockFn fn = nullptr;
     uint32_t handle = 0;  // release(handle) frees it
+    DirectSite sites[2];
   };
+  // Points a site at `target` (a block's code), or back at the slot tests (null). False, and the
+  // site unlinked, when the target is out of a rel32's reach.
+  static bool link(uint8_t* rel32, const void* target);
   // Compiles `b`. The code increments *entry_counter on every entry and, once the counter is at
   // or above entry_limit, returns to the dispatcher instead of chaining (so the dispatcher sees
   // that the block is hot). False when the code space is full.
@@ -89,11 +103,15 @@ class ThreadedCompiler {
   void set_flags_dead(bool on) { flags_dead_ = on; }
   // A block ending in an inline Jcc gets a chain exit of its own on each path (emit_inline_branch).
   void set_split_exit(bool on) { split_exit_ = on; }
+  // Direct link sites on the exits whose successor is known (DirectSite).
+  void set_direct_links(bool on) { direct_links_ = on; }
 
  private:
   // same_page: -1 when the code must find out whether RIP left the page of the last instruction,
   // else the answer known at compile time (0 or 1).
-  void emit_chain_exit64(X86Emitter& e, const Block& b, int same_page = -1);
+  // site: where to put a direct link site (after the clean-boundary checks), or null.
+  void emit_chain_exit64(X86Emitter& e, const Block& b, int same_page = -1,
+                         DirectSite* site = nullptr);
   void emit_jump_cache_probe(X86Emitter& e, const Block& b);
   static X86Emitter::Label emit_exec_translation(X86Emitter& e);
 
@@ -114,6 +132,7 @@ class ThreadedCompiler {
   bool flags_dead_ = true;
   bool jump_probe_ = true;
   bool split_exit_ = true;
+  bool direct_links_ = true;
   ThreadedStats stats_;
 };
 

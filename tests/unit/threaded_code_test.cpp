@@ -3,6 +3,7 @@
 // on the flat 64-bit machine.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <functional>
 #include <iterator>
 #include <string>
@@ -279,6 +280,58 @@ TEST(ThreadedCode, JccExitsChainToTheNextPage) {
   ASSERT_NE(m.engine().threaded(), nullptr);
   EXPECT_GE(m.engine().threaded()->stats().split_exits, 2u);
   EXPECT_LT(m.engine().stats().tier1_runs, 1000u);
+}
+
+// Blocks ending in a direct JMP to a block on their page jump straight to its code through a
+// direct link site (docs/jit.md "Direct links"), past the slots' tests. The links must follow the
+// successor: here a store rewrites the successor's immediate early on (its blocks are retired),
+// and the blocks that jumped to the old code must not jump there again; with quick code from
+// the 20th run, the links must follow the successor's new code too (every site still linked at
+// the end is checked).
+// 0x1000: mov ecx, 3000000; xor eax, eax
+// 0x1007: L: dec ecx; jz D; cmp ecx, 2999990; jne S
+// 0x1013: mov byte [rip + 0x68], 5     (B's immediate, at 0x1082)
+// 0x101a: S: jmp B
+// 0x101c: D: hlt
+// 0x1080: B: add eax, 1; jmp L
+TEST(ThreadedCode, DirectLinksFollowTheSuccessorsCode) {
+  std::vector<uint8_t> code = {0xb9, 0xc0, 0xc6, 0x2d, 0x00, 0x31, 0xc0, 0xff, 0xc9, 0x74,
+                               0x11, 0x81, 0xf9, 0xb6, 0xc6, 0x2d, 0x00, 0x75, 0x07, 0xc6,
+                               0x05, 0x68, 0x00, 0x00, 0x00, 0x05, 0xeb, 0x64, 0xf4};
+  code.resize(0x80);
+  for (uint8_t byte : {0x83, 0xc0, 0x01, 0xeb, 0x82}) code.push_back(byte);
+  for (const uint32_t hot : {~uint32_t{0}, 20u}) {
+    Flat64Machine m(16u << 20);
+    run_threaded(m, code, hot);
+    const RunResult r = m.run(~uint64_t{0});
+    ASSERT_EQ(r.reason, kExitHalt);
+    // 9 runs of B adding 1, then 2,999,990 adding 5.
+    EXPECT_EQ(m.cpu().gpr[RAX], 9u + 2999990u * 5u) << "hot " << hot;
+    ASSERT_NE(m.engine().threaded(), nullptr);
+    EXPECT_GE(m.engine().threaded()->stats().direct_sites, 1u);
+    EXPECT_GE(m.engine().stats().direct_links, 1u);
+    if (hot == 20) EXPECT_GE(m.engine().stats().tier1_installed, 1u);
+    // Every linked site jumps to its successor's current code.
+    const Block* b = m.engine().blocks().lookup(0x1080, 1);
+    ASSERT_NE(b, nullptr);
+    unsigned linked = 0;
+    for (const uint64_t from_paddr : {0x1013, 0x101a}) {
+      const Block* from = m.engine().blocks().lookup(from_paddr, 1);
+      if (!from) continue;
+      for (const uint8_t* site : from->direct_rel32) {
+        if (!site) continue;
+        int32_t rel;
+        std::memcpy(&rel, site, 4);
+        if (rel == 0) continue;
+        ++linked;
+        EXPECT_EQ(reinterpret_cast<const void*>(site + 4 + rel),
+                  reinterpret_cast<const void*>(b->tier1))
+            << "hot " << hot << ", the block at " << from_paddr;
+      }
+    }
+    // (With quick code the blocks that jump to B have no threaded code left, nor sites.)
+    if (hot != 20) EXPECT_GE(linked, 1u);
+  }
 }
 
 // Tier-1 quick code of a chainable 64-bit block ends in the block's own chain exit, made by the
