@@ -95,6 +95,13 @@ struct Block {
   // is requested; lives as long as the block.
   void (*chain_exit)(CpuState*) = nullptr;
   uint32_t chain_exit_code = kNoThreadedCode;
+  // A block ending in a Jcc: the exit of its fall-through path is chain_exit, this its taken
+  // path's (ThreadedCompiler::compile_chain_exit).
+  void (*chain_exit_taken)(CpuState*) = nullptr;
+  uint32_t chain_exit_taken_code = kNoThreadedCode;
+  // The direct link sites of chain_exit and chain_exit_taken, as direct_rel32 below.
+  uint8_t* exit_rel32[2] = {nullptr, nullptr};
+  uint32_t exit_offset[2] = {0, 0};
   // Guest bytes whose change drops the block: its own, widened to cover every member when its
   // code is a region (docs/jit.md "Regions"). Physical addresses on the block's first page;
   // extent_end == 0: just the block's own bytes.

@@ -205,7 +205,7 @@ bool Tier0Engine::ensure_threaded() {
     threaded_->set_jump_probe(false);
   // 1: every instruction calls its handler; 2: memory accesses do; 3: branches do; 4: dead
   // flags are computed all the same; 5: a block ending in Jcc has one chain exit, not one per
-  // path; 6: no direct links.
+  // path; 6: no direct links; 7: quick code of a block ending in Jcc has one exit.
   if (const char* v = std::getenv("UMBRA_JIT_NO_THREADED_INLINE"); v && *v) {
     if (*v == '1') threaded_->set_inline(false);
     if (*v == '2') threaded_->set_inline_memory(false);
@@ -213,6 +213,7 @@ bool Tier0Engine::ensure_threaded() {
     if (*v == '4') threaded_->set_flags_dead(false);
     if (*v == '5') threaded_->set_split_exit(false);
     if (*v == '6') threaded_->set_direct_links(false);
+    if (*v == '7') split_quick_exits_ = false;
   }
   if (const char* v = std::getenv("UMBRA_JIT_THREADED_SHARED_EXIT"); v && *v == '1') {
     threaded_->set_inline_exit(false);
@@ -300,14 +301,32 @@ void Tier0Engine::tier_up(Block* b, bool region, bool quick) {
   // "Threaded code"); regions keep the shared exit.
   if (quick && !is_region && b->chainable && (b->mode_key & 1) && ensure_threaded() &&
       use_block_exits_) {
+    // A Jcc's two paths get an exit each, which knows its new RIP (docs/jit.md "Direct links").
+    const Insn& last = b->insns.back();
+    const bool two = last.op == Op::JCC && last.opsize == 8 && split_quick_exits_;
     if (!b->chain_exit) {
       threaded::ThreadedCompiler::Code exit;
-      if (threaded_->compile_chain_exit(*b, &exit)) {
+      if (threaded_->compile_chain_exit(*b, &exit, two ? 0 : -1)) {
         b->chain_exit = exit.fn;
         b->chain_exit_code = exit.handle;
+        b->exit_rel32[0] = exit.sites[0].rel32;
+        b->exit_offset[0] = exit.sites[0].target_offset;
       }
+      if (two && b->chain_exit && threaded_->compile_chain_exit(*b, &exit, 1)) {
+        b->chain_exit_taken = exit.fn;
+        b->chain_exit_taken_code = exit.handle;
+        b->exit_rel32[1] = exit.sites[0].rel32;
+        b->exit_offset[1] = exit.sites[0].target_offset;
+      }
+      relink(b);
     }
     job.blocks[0].chain_exit = reinterpret_cast<const void*>(b->chain_exit);
+    if (b->chain_exit_taken) {
+      job.blocks[0].chain_exit_taken = reinterpret_cast<const void*>(b->chain_exit_taken);
+      int64_t delta = static_cast<int64_t>(last.imm);
+      for (const Insn& insn : b->insns) delta += insn.len;
+      job.blocks[0].taken_delta = delta;
+    }
   }
   job.region = is_region;
   job.quick = quick;
@@ -400,6 +419,7 @@ void Tier0Engine::on_block_retired(void* self, Block& b) {
   }
   b.incoming.clear();
   b.direct_rel32[0] = b.direct_rel32[1] = nullptr;  // its code is never patched again
+  b.exit_rel32[0] = b.exit_rel32[1] = nullptr;
   for (uint8_t k = 0; k < 2; ++k) {
     Block* t = b.chain[k].target;
     if (!t) continue;
@@ -444,10 +464,11 @@ void Tier0Engine::chain(Block* from, Block* to) {
 // (chain, install_threaded, install_tier1, on_block_retired), so a site never jumps to code
 // that is not its successor's current code.
 void Tier0Engine::relink(Block* from) {
-  for (int i = 0; i < 2; ++i) {
-    uint8_t* site = from->direct_rel32[i];
+  for (int i = 0; i < 4; ++i) {
+    uint8_t* site = i < 2 ? from->direct_rel32[i] : from->exit_rel32[i - 2];
     if (!site) continue;
-    const uint64_t successor = (from->paddr & kPageMask) | from->direct_offset[i];
+    const uint64_t successor =
+        (from->paddr & kPageMask) | (i < 2 ? from->direct_offset[i] : from->exit_offset[i - 2]);
     const void* code = nullptr;
     for (const ChainSlot& s : from->chain)
       if (s.target && s.fn && !s.host && s.target->valid && s.target->paddr == successor)
@@ -507,6 +528,8 @@ void Tier0Engine::on_block_freed(void* self, const Block& b) {
   if (b.tier1_state == kTier1Compiled) e->tier1_->release(b.tier1_code);
   if (b.threaded_code != Block::kNoThreadedCode) e->threaded_->release(b.threaded_code);
   if (b.chain_exit_code != Block::kNoThreadedCode) e->threaded_->release(b.chain_exit_code);
+  if (b.chain_exit_taken_code != Block::kNoThreadedCode)
+    e->threaded_->release(b.chain_exit_taken_code);
   if (b.tier1_pending) e->tier1_pending_.erase(b.tier1_pending);
 }
 

@@ -65,6 +65,9 @@ class Tier0Engine {
   // Runs of quick tier-1 code before it is replaced by optimized code (docs/jit.md "Two
   // levels"; UMBRA_JIT_OPTIMIZE sets it too).
   void set_optimize_threshold(uint64_t n) { optimize_threshold_ = n; }
+  // Tier-1 compiles on the CPU thread, at the point the tier-up policy asks (UMBRA_JIT_SYNC=1):
+  // the same code runs in every run (tests, callgrind).
+  void set_sync_compile(bool on) { sync_compile_ = on; }
   void set_interrupt_controller(InterruptController* ic) { irq_ = ic; }
 
   // Drops every block whose code lies on the physical page at `page_paddr`.
@@ -151,6 +154,8 @@ class Tier0Engine {
   uint32_t warm_threshold_ = 16;     // ... and the threshold for threaded code
   std::unique_ptr<threaded::ThreadedCompiler> threaded_;
   bool use_block_exits_ = true;  // tier-1 quick code ends in its block's own chain exit
+  // Quick code of a block ending in Jcc has an exit per path (UMBRA_JIT_NO_THREADED_INLINE=7: no).
+  bool split_quick_exits_ = true;
   // Which levels of tier-1 code are specialized to their linear address (docs/jit.md "Code
   // specialized to its address"; UMBRA_JIT_FIXED_RIP: 0 none, 1 regions, 2 quick code too).
   uint8_t fixed_rip_levels_ = 1;

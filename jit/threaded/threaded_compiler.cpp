@@ -1337,17 +1337,31 @@ void ThreadedCompiler::emit_jump_cache_probe(X86Emitter& e, const Block& b) {
   ++stats_.jump_probes;
 }
 
-bool ThreadedCompiler::compile_chain_exit(const Block& b, Code* out) {
-  constexpr size_t kMaxBytes = kExitBytes + 16;
+bool ThreadedCompiler::compile_chain_exit(const Block& b, Code* out, int path) {
+  *out = Code{};
+  constexpr size_t kMaxBytes = kExitBytes + 32;
   uint8_t* mem = arena_.reserve(kMaxBytes);
   if (!mem) {
     ++stats_.arena_full;
     return false;
   }
   X86Emitter e(mem, kMaxBytes);
+  int same_page = static_same_page(b);
+  int64_t target = same_page == 1 ? static_target_offset(b) : -1;
+  if (path >= 0) {
+    const Insn& jcc = b.insns.back();
+    target = static_cast<int64_t>(last_page_offset(b)) + jcc.len +
+             (path == 1 ? static_cast<int64_t>(jcc.imm) : 0);
+    same_page = target >= 0 && target < static_cast<int64_t>(kPageSize) ? 1 : 0;
+  }
+  DirectSite* site = nullptr;
+  if (direct_links_ && same_page == 1 && target >= 0 && b.page2 == ~uint64_t{0}) {
+    site = &out->sites[0];
+    site->target_offset = static_cast<uint32_t>(target);
+  }
   e.push_rbx();
   e.mov(Reg64::RBX, Reg64::RDI);
-  emit_chain_exit64(e, b, static_same_page(b));
+  emit_chain_exit64(e, b, same_page, site);
   e.pop_rbx();
   e.ret();
   if (!e.ok()) {
@@ -1356,7 +1370,7 @@ bool ThreadedCompiler::compile_chain_exit(const Block& b, Code* out) {
   }
   out->fn = reinterpret_cast<BlockFn>(mem);
   out->handle = arena_.commit(e.size());
-  publish_code("exit", b.paddr, mem, e.size());
+  publish_code(path == 1 ? "exit_taken" : "exit", b.paddr, mem, e.size());
   ++stats_.chain_exits;
   return true;
 }

@@ -82,7 +82,10 @@ class ThreadedCompiler {
   // that makes the checks of tier 1's shared umbra_chain_exit64 for this block's slots and
   // jumps to the successor's code or returns. Tier-1 quick code of the block tail-calls it
   // (docs/jit.md "Threaded code"). False when the code space is full.
-  bool compile_chain_exit(const Block& b, Code* out);
+  // path: -1 for the block's one exit; for a block ending in a Jcc (64-bit operand size), 0 for
+  // the exit of its fall-through path and 1 for its taken path's, which know the new RIP's page
+  // offset and carry a direct link site (DirectSite) when it is on the block's page.
+  bool compile_chain_exit(const Block& b, Code* out, int path = -1);
   // The block is gone or has other code: nothing runs `handle`'s code any more.
   void release(uint32_t handle);
 

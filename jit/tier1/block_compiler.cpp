@@ -686,6 +686,7 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
       const BlockJob::Member& member = job.blocks[j];
       const std::vector<Insn>& insns = member.insns;
       b.SetInsertPoint(member_bbs[j]);
+      llvm::Value* entry_rip = nullptr;  // the member's RIP at its start
       // For fault accounting and chaining: the block whose instructions run now.
       b.CreateStore(constant_ptr(member.block), block_ptr);
       // The member starts at this page offset, whatever linear address its page is mapped at
@@ -696,9 +697,10 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         // Code specialized to its address: the member's whole RIP is known, since it is entered
         // only at its offset on the entry's linear page. Stored, it is a constant on every path
         // through a loop too (a phi of the values each member computes would not fold).
-        b.CreateStore(b.getInt64((job.entry_rip & kPageMask) | member.page_offset), rip_ptr);
+        entry_rip = b.getInt64((job.entry_rip & kPageMask) | member.page_offset);
+        b.CreateStore(entry_rip, rip_ptr);
       } else {
-        llvm::Value* entry_rip = b.CreateLoad(i64, rip_ptr);
+        entry_rip = b.CreateLoad(i64, rip_ptr);
         llvm::Value* entry_lin =
             legacy ? b.CreateAdd(b.CreateLoad(i64, cs_base_ptr), entry_rip) : entry_rip;
         b.CreateAssumption(b.CreateICmpEQ(b.CreateAnd(entry_lin, b.getInt64(kPageSize - 1)),
@@ -801,7 +803,23 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         // slots built in, and its own indirect jump for the branch predictor.
         b.CreateStore(last_rip, field(offsetof(CpuState, tier1_last_rip)));
         llvm::CallInst* tail;
-        if (member.chain_exit && !legacy) {
+        if (member.chain_exit && member.chain_exit_taken && !legacy) {
+          // A Jcc's paths have an exit each, which knows its new RIP (docs/jit.md "Direct
+          // links"): the taken path's when RIP is the taken target. The compare folds into the
+          // branch's own condition.
+          auto* taken_bb = llvm::BasicBlock::Create(ctx, "exit_taken", fn);
+          auto* fall_bb = llvm::BasicBlock::Create(ctx, "exit_fall", fn);
+          b.CreateCondBr(
+              b.CreateICmpEQ(rip, b.CreateAdd(entry_rip, b.getInt64(member.taken_delta))), taken_bb,
+              fall_bb);
+          b.SetInsertPoint(taken_bb);
+          llvm::CallInst* taken =
+              b.CreateCall(block_ty, constant_ptr(member.chain_exit_taken), {cpu});
+          taken->setTailCallKind(llvm::CallInst::TCK_MustTail);
+          b.CreateRetVoid();
+          b.SetInsertPoint(fall_bb);
+          tail = b.CreateCall(block_ty, constant_ptr(member.chain_exit), {cpu});
+        } else if (member.chain_exit && !legacy) {
           tail = b.CreateCall(block_ty, constant_ptr(member.chain_exit), {cpu});
         } else {
           b.CreateStore(constant_ptr(member.chain_slots), field(offsetof(CpuState, tier1_chain)));

@@ -38,6 +38,10 @@ struct BlockJob {
     const void* chain_exit = nullptr;
     uint32_t page_offset = 0;  // of its first byte, in the page all members share
     std::vector<Insn> insns;
+    // With a Jcc at its end: the exit of the taken path (chain_exit then the fall-through's),
+    // taken when RIP is the member's entry RIP plus taken_delta.
+    const void* chain_exit_taken = nullptr;
+    int64_t taken_delta = 0;
   };
   std::vector<Member> blocks;  // blocks[0] is the entry
   bool region = false;         // members (even a single one) may branch to each other

@@ -335,12 +335,14 @@ TEST(ThreadedCode, DirectLinksFollowTheSuccessorsCode) {
 }
 
 // Tier-1 quick code of a chainable 64-bit block ends in the block's own chain exit, made by the
-// threaded compiler when the quick code is requested; the loop must come out the same through
-// threaded code, quick code and both exits.
+// threaded compiler when the quick code is requested (one per path after a Jcc, taken by the
+// RIP the block ends with); the loop must come out the same through threaded code, quick code
+// and the exits.
 TEST(ThreadedCode, QuickCodeChainsThroughTheBlocksOwnExit) {
   Flat64Machine m(16u << 20);
   run_threaded(m, kSumLoop, 20);
   m.engine().set_optimize_threshold(~uint64_t{0});  // quick code only
+  m.engine().set_sync_compile(true);  // installed before the loop ends, on any machine
   RunResult r;
   do r = m.run(100003);
   while (r.reason == kExitInsnLimit);
@@ -349,6 +351,9 @@ TEST(ThreadedCode, QuickCodeChainsThroughTheBlocksOwnExit) {
   ASSERT_NE(m.engine().threaded(), nullptr);
   EXPECT_GE(m.engine().threaded()->stats().chain_exits, 3u);  // one per block asking for code
   EXPECT_EQ(m.engine().threaded()->stats().arena_full, 0u);
+  EXPECT_GE(m.engine().stats().tier1_installed, 3u);
+  // The blocks ending in Jcc have an exit per path, whose direct links are made.
+  EXPECT_GE(m.engine().stats().direct_links, 2u);
 }
 
 // Every warm block gets threaded code, the shortest too: a lone JMP, whose code is nearly all
