@@ -303,6 +303,7 @@ TEST(ThreadedCode, DirectLinksFollowTheSuccessorsCode) {
   for (const uint32_t hot : {~uint32_t{0}, 20u}) {
     Flat64Machine m(16u << 20);
     run_threaded(m, code, hot);
+    m.engine().set_sync_compile(true);  // quick code on any machine, however loaded
     const RunResult r = m.run(~uint64_t{0});
     ASSERT_EQ(r.reason, kExitHalt);
     // 9 runs of B adding 1, then 2,999,990 adding 5.
