@@ -534,6 +534,53 @@ std::vector<bool> dead_flags(const std::vector<Insn>& insns) {
   return dead;
 }
 
+// SHL, SHR or SAR of a 16-, 32- or 64-bit register by an immediate whose masked count is below
+// the width, as shift.cpp's ShiftOp does it: the host's own shift at the operand size, and
+// unless the flags are dead, the status flags written eagerly (the lazy record's operation
+// kLazyNone): CF, PF, ZF and SF from the host, which defines them for such a count (SDM vol. 2,
+// SAL/SAR/SHL/SHR); AF set and OF as the handler has them where the SDM leaves them undefined
+// (AF always; OF = MSB(result) XOR CF after SHL, the original MSB after SHR by 1 (the host's own
+// OF then), 0 otherwise).
+void emit_shift(X86Emitter& e, const Insn& insn, unsigned count, bool flags_dead) {
+  const uint8_t ext = insn.op == Op::SHL ? 4 : insn.op == Op::SHR ? 5 : 7;
+  const bool wide = insn.opsize == 8;
+  const uint8_t n = static_cast<uint8_t>(count);
+  if (insn.opsize == 2) {
+    e.movx(Reg64::RAX, at(Reg64::RBX, gpr_at(insn.dst.reg)), false, 2, false);
+    e.shift_imm16(ext, Reg64::RAX, n);
+  } else {
+    load_gpr(e, Reg64::RAX, insn.dst.reg, wide);
+    e.shift_imm(ext, Reg64::RAX, n, wide);
+  }
+  if (!flags_dead) {
+    e.pushfq();
+    e.pop_rcx();
+  }
+  if (insn.opsize == 2)
+    e.store_narrow(at(Reg64::RBX, gpr_at(insn.dst.reg)), Reg64::RAX, 2);
+  else
+    e.store_rbx(gpr_at(insn.dst.reg), Reg64::RAX);  // a 32-bit result zero-extends
+  if (flags_dead) return;
+  const bool host_of = insn.op == Op::SHR && count == 1;
+  e.and_imm(Reg64::RCX,
+            static_cast<int32_t>(rf::CF | rf::PF | rf::ZF | rf::SF | (host_of ? rf::OF : 0)));
+  if (insn.op == Op::SHL) {  // OF = SF ^ CF, into bit 11
+    e.mov(Reg64::RDX, Reg64::RCX);
+    e.shr(Reg64::RDX, 7);
+    e.xor_(Reg64::RDX, Reg64::RCX);
+    e.and_imm(Reg64::RDX, 1);
+    e.shl(Reg64::RDX, 11);
+    e.alu(X86Emitter::kOr, Reg64::RCX, Reg64::RDX, true);
+  }
+  e.mov_imm(Reg64::RDX, rf::AF);
+  e.alu(X86Emitter::kOr, Reg64::RCX, Reg64::RDX, true);
+  e.load_rbx(Reg64::RAX, field(offsetof(CpuState, rflags)));
+  e.and_imm(Reg64::RAX, static_cast<int32_t>(~rf::ARITH));
+  e.alu(X86Emitter::kOr, Reg64::RAX, Reg64::RCX, true);
+  e.store_rbx(field(offsetof(CpuState, rflags)), Reg64::RAX);
+  e.store_rbx8_imm(lazy_at(offsetof(LazyFlags, op)), kLazyNone);
+}
+
 // The register and immediate forms of MOV and of the ALU instructions whose flags are a lazy
 // record, at 32 or 64 bits in 64-bit mode, are emitted inline instead of as a handler call
 // (docs/jit.md "Threaded code"): the same effects as their handlers (frontend/semantics arith.cpp,
@@ -558,6 +605,15 @@ bool emit_inline(X86Emitter& e, const Insn& insn, int32_t rip_pending, KnownFlag
     e.setcc(insn.cond, Reg64::RAX);
     e.store_rbx8(gpr_at(insn.dst.reg), Reg64::RAX);
     return true;
+  }
+  if ((insn.op == Op::SHL || insn.op == Op::SHR || insn.op == Op::SAR) &&
+      (insn.opsize == 2 || insn.opsize == 4 || insn.opsize == 8) && insn.dst.kind == OpKind::Reg &&
+      insn.dst.reg < 16 && insn.src.kind == OpKind::Imm && insn.src2.kind == OpKind::None) {
+    const unsigned count = static_cast<unsigned>(insn.imm) & (insn.opsize == 8 ? 63 : 31);
+    if (count != 0 && count < insn.opsize * 8u) {
+      emit_shift(e, insn, count, flags_dead);
+      return true;
+    }
   }
   if ((insn.opsize == 1 || insn.opsize == 2) && insn.dst.kind == OpKind::Reg && insn.dst.reg < 16 &&
       (insn.src.kind == OpKind::Reg ? insn.src.reg < 16 : insn.src.kind == OpKind::Imm) &&

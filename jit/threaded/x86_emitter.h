@@ -41,6 +41,9 @@ class X86Emitter {
 
   void push_rbx() { byte(0x53); }
   void pop_rbx() { byte(0x5b); }
+  // pushfq (9C); pop rcx (59).
+  void pushfq() { byte(0x9c); }
+  void pop_rcx() { byte(0x59); }
   void ret() { byte(0xc3); }
 
   // mov dst, src (64-bit registers): REX.W 89 /r.
@@ -92,6 +95,10 @@ class X86Emitter {
   }
   // Shift or rotate by an immediate, 64-bit with REX.W or 32-bit without (zero-extends):
   // C1 /ext ib, ext 0 ROL, 1 ROR, 4 SHL, 5 SHR, 7 SAR.
+  // The same at 16 bits: 66 C1 /ext ib.
+  void shift_imm16(uint8_t ext, Reg64 dst, uint8_t n) {
+    bytes({0x66, 0xc1, modrm(3, ext, r(dst)), n});
+  }
   void shift_imm(uint8_t ext, Reg64 dst, uint8_t n, bool wide) {
     if (wide) byte(0x48);
     bytes({0xc1, modrm(3, ext, r(dst)), n});
