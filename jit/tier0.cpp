@@ -470,10 +470,13 @@ void Tier0Engine::relink(Block* from) {
     const uint64_t successor =
         (from->paddr & kPageMask) | (i < 2 ? from->direct_offset[i] : from->exit_offset[i - 2]);
     const void* code = nullptr;
+    bool threaded = false;  // the successor's code is threaded code: entered past its prologue
     for (const ChainSlot& s : from->chain)
-      if (s.target && s.fn && !s.host && s.target->valid && s.target->paddr == successor)
+      if (s.target && s.fn && !s.host && s.target->valid && s.target->paddr == successor) {
         code = reinterpret_cast<const void*>(s.fn);
-    if (threaded::ThreadedCompiler::link(site, code) && code) ++stats_.direct_links;
+        threaded = s.target->threaded_code != Block::kNoThreadedCode && s.fn == s.target->tier1;
+      }
+    if (threaded::ThreadedCompiler::link(site, code, threaded) && code) ++stats_.direct_links;
   }
 }
 

@@ -1118,6 +1118,8 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
 
   e.push_rbx();
   e.mov(Reg64::RBX, Reg64::RDI);
+  // Direct links from threaded code enter here, with RBX set and saved (DirectSite).
+  if (e.size() != kLinkedEntry) return false;
   e.mov_imm(Reg64::RAX, reinterpret_cast<uint64_t>(&b));
   e.store_rbx(field(offsetof(CpuState, tier1_region)), Reg64::RAX);
   e.store_rbx(field(offsetof(CpuState, tier1_block)), Reg64::RAX);
@@ -1284,15 +1286,20 @@ void ThreadedCompiler::emit_chain_exit64(X86Emitter& e, const Block& b, int same
     done.push_back(e.jcc(X86Emitter::kNE));
   }
   if (site) {
-    // The direct link: the jump into the successor's code as below, once the engine links it.
+    // The direct link: into a successor's threaded code past its prologue, or as below into any
+    // code, once the engine links one of the two jumps (displacement 0: on to the next).
+    const X86Emitter::Label to_threaded = e.jmp_forward();
+    e.bind(to_threaded);
     e.mov(Reg64::RDI, Reg64::RBX);
     e.pop_rbx();
-    const X86Emitter::Label jump = e.jmp_forward();
-    e.bind(jump);  // displacement 0: on to the slot tests
-    site->rel32 = jump.rel32;
+    const X86Emitter::Label to_any = e.jmp_forward();
+    e.bind(to_any);
+    if (to_any.rel32 == to_threaded.rel32 + kSecondJump) {
+      site->rel32 = to_threaded.rel32;
+      ++stats_.direct_sites;
+    }
     e.push_rbx();
     e.mov(Reg64::RBX, Reg64::RDI);
-    ++stats_.direct_sites;
   }
   e.load(Reg64::RCX, at(Reg64::RBX, field(offsetof(CpuState, rip))));
   for (int k = 0; k < 2; ++k) {
@@ -1431,16 +1438,20 @@ bool ThreadedCompiler::compile_chain_exit(const Block& b, Code* out, int path) {
   return true;
 }
 
-bool ThreadedCompiler::link(uint8_t* rel32, const void* target) {
+bool ThreadedCompiler::link(uint8_t* rel32, const void* target, bool threaded) {
+  uint8_t* const patched = threaded ? rel32 : rel32 + kSecondJump;
+  uint8_t* const other = threaded ? rel32 + kSecondJump : rel32;
   int64_t rel = 0;
   if (target) {
-    rel = reinterpret_cast<intptr_t>(target) - reinterpret_cast<intptr_t>(rel32 + 4);
+    const uint8_t* entry = static_cast<const uint8_t*>(target) + (threaded ? kLinkedEntry : 0);
+    rel = reinterpret_cast<intptr_t>(entry) - reinterpret_cast<intptr_t>(patched + 4);
     if (rel != static_cast<int32_t>(rel)) rel = 0;
   }
-  const int32_t rel32_value = static_cast<int32_t>(rel);
+  const int32_t rel32_value = static_cast<int32_t>(rel), zero = 0;
   // The CPU thread patches its own code between blocks: nothing runs it meanwhile, and the
   // processor sees its own stores to code (SDM vol. 3, 11.6).
-  std::memcpy(rel32, &rel32_value, 4);
+  std::memcpy(other, &zero, 4);
+  std::memcpy(patched, &rel32_value, 4);
   return rel != 0 || !target;
 }
 

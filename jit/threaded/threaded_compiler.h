@@ -62,8 +62,14 @@ class ThreadedCompiler {
   // checks, a `jmp rel32` with RBX restored and RDI the CpuState, as for a jump into any
   // block's code. The displacement is 0 (on to the slot tests) until the engine points it at
   // the successor's code (link()).
+  // Two jumps make a site: the first, with RBX still the CpuState and the block's saved RBX on
+  // the stack, for a successor whose code is threaded code (it enters past that code's own
+  // `push rbx; mov rbx, rdi`: kLinkedEntry); the second, kSecondJump bytes on, after `mov rdi,
+  // rbx; pop rbx`, for any other code.
+  static constexpr size_t kLinkedEntry = 4;
+  static constexpr size_t kSecondJump = 9;
   struct DirectSite {
-    uint8_t* rel32 = nullptr;
+    uint8_t* rel32 = nullptr;    // the first jump's displacement
     uint32_t target_offset = 0;  // the successor's page offset
   };
   struct Code {
@@ -71,9 +77,10 @@ class ThreadedCompiler {
     uint32_t handle = 0;  // release(handle) frees it
     DirectSite sites[2];
   };
-  // Points a site at `target` (a block's code), or back at the slot tests (null). False, and the
-  // site unlinked, when the target is out of a rel32's reach.
-  static bool link(uint8_t* rel32, const void* target);
+  // Points a site at `target` (a block's code; `threaded`: threaded code, entered past its
+  // prologue), or back at the slot tests (null). False, and the site unlinked, when the target
+  // is out of a rel32's reach.
+  static bool link(uint8_t* rel32, const void* target, bool threaded);
   // Compiles `b`. The code increments *entry_counter on every entry and, once the counter is at
   // or above entry_limit, returns to the dispatcher instead of chaining (so the dispatcher sees
   // that the block is hot). False when the code space is full.

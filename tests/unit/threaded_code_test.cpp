@@ -321,13 +321,19 @@ TEST(ThreadedCode, DirectLinksFollowTheSuccessorsCode) {
       if (!from) continue;
       for (const uint8_t* site : from->direct_rel32) {
         if (!site) continue;
-        int32_t rel;
-        std::memcpy(&rel, site, 4);
-        if (rel == 0) continue;
+        // The first jump enters threaded code past its prologue, the second any code.
+        int32_t to_threaded, to_any;
+        std::memcpy(&to_threaded, site, 4);
+        std::memcpy(&to_any, site + threaded::ThreadedCompiler::kSecondJump, 4);
+        if (to_threaded == 0 && to_any == 0) continue;
         ++linked;
-        EXPECT_EQ(reinterpret_cast<const void*>(site + 4 + rel),
-                  reinterpret_cast<const void*>(b->tier1))
+        EXPECT_TRUE(to_threaded == 0 || to_any == 0);
+        const uint8_t* target =
+            to_threaded ? site + 4 + to_threaded - threaded::ThreadedCompiler::kLinkedEntry
+                        : site + threaded::ThreadedCompiler::kSecondJump + 4 + to_any;
+        EXPECT_EQ(reinterpret_cast<const void*>(target), reinterpret_cast<const void*>(b->tier1))
             << "hot " << hot << ", the block at " << from_paddr;
+        EXPECT_EQ(to_threaded != 0, b->threaded_code != Block::kNoThreadedCode);
       }
     }
     // (With quick code the blocks that jump to B have no threaded code left, nor sites.)
