@@ -1076,10 +1076,15 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
     e.add_rbx_imm(field(offsetof(CpuState, insn_count)), static_cast<int32_t>(n));
     if (chains) {
       X86Emitter::Label counted{};
-      if (entry_counter) {
+      // A counter that cannot reach its limit (compile-everything: ~0) needs no test.
+      if (entry_counter && entry_limit != ~uint64_t{0}) {
         e.mov_imm(Reg64::RAX, reinterpret_cast<uint64_t>(entry_counter));
-        e.mov_imm(Reg64::RCX, entry_limit);
-        e.cmp_at_rax(Reg64::RCX);
+        if (entry_limit <= 0x7fffffff) {
+          e.cmp_at_rax_imm(static_cast<int32_t>(entry_limit));
+        } else {
+          e.mov_imm(Reg64::RCX, entry_limit);
+          e.cmp_at_rax(Reg64::RCX);
+        }
         counted = e.jcc(X86Emitter::kAE);
       }
       if (!legacy && inline_exit_) {

@@ -252,6 +252,11 @@ class X86Emitter {
   void inc_at_rax() { bytes({0x48, 0xff, modrm(0, 0, 0)}); }
   // cmp qword [rax], rcx: REX.W 39 /r.
   void cmp_at_rax(Reg64 src) { bytes({0x48, 0x39, modrm(0, r(src), 0)}); }
+  // cmp qword [rax], imm32 (sign-extended): REX.W 81 /7 id.
+  void cmp_at_rax_imm(int32_t imm) {
+    bytes({0x48, 0x81, modrm(0, 7, 0)});
+    u32(static_cast<uint32_t>(imm));
+  }
   // mov byte [rax], imm8: C6 /0 ib.
   void store8_at_rax(uint8_t imm) { bytes({0xc6, modrm(0, 0, 0), imm}); }
 

@@ -66,6 +66,8 @@ TEST(ThreadedEmitter, EncodingsAgreeWithCapstone) {
             }),
             "movsxd rax, dword ptr [rbx + 0x28]");
   EXPECT_EQ(emit_one([](X86Emitter& e) { e.cmp_at_rax(Reg64::RCX); }), "cmp qword ptr [rax], rcx");
+  EXPECT_EQ(emit_one([](X86Emitter& e) { e.cmp_at_rax_imm(200000); }),
+            "cmp qword ptr [rax], 0x30d40");
   EXPECT_EQ(emit_one([](X86Emitter& e) { e.store8_at_rax(3); }), "mov byte ptr [rax], 3");
   EXPECT_EQ(emit_one([](X86Emitter& e) { e.cmp_imm8(threaded::at(Reg64::RSI, 0x48), -1); }),
             "cmp qword ptr [rsi + 0x48], -1");
@@ -339,6 +341,20 @@ TEST(ThreadedCode, DirectLinksFollowTheSuccessorsCode) {
     // (With quick code the blocks that jump to B have no threaded code left, nor sites.)
     if (hot != 20) EXPECT_GE(linked, 1u);
   }
+}
+
+// Threaded code counts its runs, chained ones included, and stops chaining once the count
+// reaches the hot threshold, so that the dispatcher sees the block and asks for quick code: in
+// one run with no slices, the loop's blocks, which otherwise always chain to each other, must
+// get quick code before the loop ends.
+TEST(ThreadedCode, ChainedBlocksComeBackToTheDispatcherWhenHot) {
+  Flat64Machine m(16u << 20);
+  run_threaded(m, kSumLoop, 20);
+  m.engine().set_optimize_threshold(~uint64_t{0});  // quick code only
+  m.engine().set_sync_compile(true);
+  ASSERT_EQ(m.run(~uint64_t{0}).reason, kExitHalt);
+  EXPECT_EQ(m.cpu().gpr[RDX], kSumLoopEdx);
+  EXPECT_GE(m.engine().stats().tier1_installed, 3u);  // A, the inc block, B
 }
 
 // Tier-1 quick code of a chainable 64-bit block ends in the block's own chain exit, made by the
