@@ -51,6 +51,14 @@ inline bool trap_flags_unchanged(const Insn& last) {
   return !(last.attrs & attr::kEndsBlock) || is_near_transfer(last.op);
 }
 
+// A direct link site in a block's threaded code or chain exit (ThreadedCompiler, docs/jit.md
+// "Direct links"): the first jump's displacement to patch (null: no site), and the page offset
+// of the successor it jumps to.
+struct DirectSite {
+  uint8_t* rel32 = nullptr;
+  uint32_t target_offset = 0;
+};
+
 // A direct link from one compiled block to the next (docs/jit.md "Chaining"): when the block
 // ends with RIP == rip (and, outside 64-bit mode, CS.base == cs_base), its code jumps straight
 // to fn if the successor is on the same page as its last instruction (host null), or, for a
@@ -99,9 +107,8 @@ struct Block {
   // path's (ThreadedCompiler::compile_chain_exit).
   void (*chain_exit_taken)(CpuState*) = nullptr;
   uint32_t chain_exit_taken_code = kNoThreadedCode;
-  // The direct link sites of chain_exit and chain_exit_taken, as direct_rel32 below.
-  uint8_t* exit_rel32[2] = {nullptr, nullptr};
-  uint32_t exit_offset[2] = {0, 0};
+  // The direct link sites of chain_exit and chain_exit_taken.
+  DirectSite exit_sites[2];
   // Guest bytes whose change drops the block: its own, widened to cover every member when its
   // code is a region (docs/jit.md "Regions"). Physical addresses on the block's first page;
   // extent_end == 0: just the block's own bytes.
@@ -111,11 +118,8 @@ struct Block {
   bool chainable = false;
   uint8_t chain_next = 0;  // the slot the next new successor replaces
   ChainSlot chain[2];
-  // Direct link sites in its threaded code (ThreadedCompiler::DirectSite; docs/jit.md "Direct
-  // links"): the displacement to patch, and the page offset of the successor it jumps to. Null
-  // when the block has no threaded code.
-  uint8_t* direct_rel32[2] = {nullptr, nullptr};
-  uint32_t direct_offset[2] = {0, 0};
+  // Direct link sites in its threaded code (none when it has no threaded code).
+  DirectSite direct_sites[2];
   std::vector<std::pair<Block*, uint8_t>> incoming;
   bool valid = true;
   // Code specialized to `rip` (docs/jit.md "Code specialized to its address"): entries at

@@ -235,10 +235,8 @@ void Tier0Engine::install_threaded(Block* b) {
   if (!ok) return;
   b->tier1 = code.fn;
   b->threaded_code = code.handle;
-  for (int i = 0; i < 2; ++i) {
-    b->direct_rel32[i] = code.sites[i].rel32;
-    b->direct_offset[i] = code.sites[i].target_offset;
-  }
+  b->direct_sites[0] = code.sites[0];
+  b->direct_sites[1] = code.sites[1];
   relink(b);
   for (auto [from, k] : b->incoming) {
     from->chain[k].fn = code.fn;
@@ -251,7 +249,7 @@ void Tier0Engine::release_threaded(Block* b) {
   if (b->threaded_code == Block::kNoThreadedCode) return;
   threaded_->release(b->threaded_code);
   b->threaded_code = Block::kNoThreadedCode;
-  b->direct_rel32[0] = b->direct_rel32[1] = nullptr;  // gone with the code
+  b->direct_sites[0] = b->direct_sites[1] = DirectSite{};  // gone with the code
 }
 
 void Tier0Engine::consider_tier_up(Block* b) {
@@ -309,14 +307,12 @@ void Tier0Engine::tier_up(Block* b, bool region, bool quick) {
       if (threaded_->compile_chain_exit(*b, &exit, two ? 0 : -1)) {
         b->chain_exit = exit.fn;
         b->chain_exit_code = exit.handle;
-        b->exit_rel32[0] = exit.sites[0].rel32;
-        b->exit_offset[0] = exit.sites[0].target_offset;
+        b->exit_sites[0] = exit.sites[0];
       }
       if (two && b->chain_exit && threaded_->compile_chain_exit(*b, &exit, 1)) {
         b->chain_exit_taken = exit.fn;
         b->chain_exit_taken_code = exit.handle;
-        b->exit_rel32[1] = exit.sites[0].rel32;
-        b->exit_offset[1] = exit.sites[0].target_offset;
+        b->exit_sites[1] = exit.sites[0];
       }
       relink(b);
     }
@@ -418,8 +414,8 @@ void Tier0Engine::on_block_retired(void* self, Block& b) {
     e->relink(from);
   }
   b.incoming.clear();
-  b.direct_rel32[0] = b.direct_rel32[1] = nullptr;  // its code is never patched again
-  b.exit_rel32[0] = b.exit_rel32[1] = nullptr;
+  // Its code is never patched again.
+  b.direct_sites[0] = b.direct_sites[1] = b.exit_sites[0] = b.exit_sites[1] = DirectSite{};
   for (uint8_t k = 0; k < 2; ++k) {
     Block* t = b.chain[k].target;
     if (!t) continue;
@@ -464,11 +460,10 @@ void Tier0Engine::chain(Block* from, Block* to) {
 // (chain, install_threaded, install_tier1, on_block_retired), so a site never jumps to code
 // that is not its successor's current code.
 void Tier0Engine::relink(Block* from) {
-  for (int i = 0; i < 4; ++i) {
-    uint8_t* site = i < 2 ? from->direct_rel32[i] : from->exit_rel32[i - 2];
-    if (!site) continue;
-    const uint64_t successor =
-        (from->paddr & kPageMask) | (i < 2 ? from->direct_offset[i] : from->exit_offset[i - 2]);
+  for (const DirectSite& site :
+       {from->direct_sites[0], from->direct_sites[1], from->exit_sites[0], from->exit_sites[1]}) {
+    if (!site.rel32) continue;
+    const uint64_t successor = (from->paddr & kPageMask) | site.target_offset;
     const void* code = nullptr;
     bool threaded = false;  // the successor's code is threaded code: entered past its prologue
     for (const ChainSlot& s : from->chain)
@@ -476,7 +471,7 @@ void Tier0Engine::relink(Block* from) {
         code = reinterpret_cast<const void*>(s.fn);
         threaded = s.target->threaded_code != Block::kNoThreadedCode && s.fn == s.target->tier1;
       }
-    if (threaded::ThreadedCompiler::link(site, code, threaded) && code) ++stats_.direct_links;
+    if (threaded::ThreadedCompiler::link(site.rel32, code, threaded) && code) ++stats_.direct_links;
   }
 }
 

@@ -111,6 +111,17 @@ uint32_t last_page_offset(const Block& b) {
   return static_cast<uint32_t>(offset & (kPageSize - 1));
 }
 
+// The page offset a block ending in a Jcc continues at on one of its paths (its last
+// instruction's offset plus a constant), and whether that is still on the page.
+int64_t jcc_path_offset(const Block& b, bool taken) {
+  const Insn& jcc = b.insns.back();
+  return static_cast<int64_t>(last_page_offset(b)) + jcc.len +
+         (taken ? static_cast<int64_t>(jcc.imm) : 0);
+}
+bool on_page(int64_t offset) {
+  return offset >= 0 && offset < int64_t{kPageSize};
+}
+
 // Whether the RIP a block ends with is on the page of its last instruction, when that follows
 // from the instruction alone (64-bit mode): 1 or 0 after a direct near branch of 64-bit operand
 // size whose targets agree, 1 after an instruction that goes on to the next one on its page (a
@@ -119,7 +130,6 @@ uint32_t last_page_offset(const Block& b) {
 int static_same_page(const Block& b) {
   const Insn& last = b.insns.back();
   const int64_t end = static_cast<int64_t>(last_page_offset(b)) + last.len;
-  auto on_page = [](int64_t offset) { return offset >= 0 && offset < int64_t{kPageSize}; };
   switch (last.op) {
     case Op::JMP:
     case Op::CALL:
@@ -127,8 +137,8 @@ int static_same_page(const Block& b) {
       return on_page(end + static_cast<int64_t>(last.imm)) ? 1 : 0;
     case Op::JCC: {
       if (last.opsize != 8) return -1;
-      const bool taken = on_page(end + static_cast<int64_t>(last.imm));
-      return taken == on_page(end) ? (taken ? 1 : 0) : -1;
+      const bool taken = on_page(jcc_path_offset(b, true));
+      return taken == on_page(jcc_path_offset(b, false)) ? (taken ? 1 : 0) : -1;
     }
     default:
       if (is_near_transfer(last.op) || (last.attrs & attr::kWritesRip)) return -1;
@@ -1107,17 +1117,12 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
     e.pop_rbx();
     e.ret();
   };
-  // A split Jcc's two ends know whether the new RIP is on the last instruction's page: each
-  // path adds a constant to the last instruction's page offset.
-  const uint32_t last_offset = last_page_offset(b);
+  // A split Jcc's two ends know whether the new RIP is on the last instruction's page.
   bool split_done = false;
   auto split_end = [&](bool taken) {
     split_done = true;
-    const Insn& jcc = insns.back();
-    const int64_t next =
-        static_cast<int64_t>(last_offset) + jcc.len + (taken ? static_cast<int64_t>(jcc.imm) : 0);
-    const bool on_page = next >= 0 && next < static_cast<int64_t>(kPageSize);
-    emit_end(on_page ? 1 : 0, on_page ? next : -1);
+    const int64_t next = jcc_path_offset(b, taken);
+    emit_end(on_page(next) ? 1 : 0, on_page(next) ? next : -1);
     ++stats_.split_exits;
   };
 
@@ -1417,10 +1422,8 @@ bool ThreadedCompiler::compile_chain_exit(const Block& b, Code* out, int path) {
   int same_page = static_same_page(b);
   int64_t target = same_page == 1 ? static_target_offset(b) : -1;
   if (path >= 0) {
-    const Insn& jcc = b.insns.back();
-    target = static_cast<int64_t>(last_page_offset(b)) + jcc.len +
-             (path == 1 ? static_cast<int64_t>(jcc.imm) : 0);
-    same_page = target >= 0 && target < static_cast<int64_t>(kPageSize) ? 1 : 0;
+    target = jcc_path_offset(b, path == 1);
+    same_page = on_page(target) ? 1 : 0;
   }
   DirectSite* site = nullptr;
   if (direct_links_ && same_page == 1 && target >= 0 && b.page2 == ~uint64_t{0}) {

@@ -15,13 +15,9 @@
 
 #include <cstdint>
 
+#include "jit/block_cache.h"
 #include "jit/threaded/code_arena.h"
 #include "jit/threaded/x86_emitter.h"
-
-namespace umbra {
-struct Block;
-struct CpuState;
-}  // namespace umbra
 
 namespace umbra::threaded {
 
@@ -57,21 +53,15 @@ class ThreadedCompiler {
 
   bool ok() const { return arena_.ok(); }
 
-  // A direct link site (docs/jit.md "Direct links"): on a path out of the block whose successor
-  // is known from the bytes and on the block's own page, after the chain exit's clean-boundary
-  // checks, a `jmp rel32` with RBX restored and RDI the CpuState, as for a jump into any
-  // block's code. The displacement is 0 (on to the slot tests) until the engine points it at
-  // the successor's code (link()).
-  // Two jumps make a site: the first, with RBX still the CpuState and the block's saved RBX on
-  // the stack, for a successor whose code is threaded code (it enters past that code's own
-  // `push rbx; mov rbx, rdi`: kLinkedEntry); the second, kSecondJump bytes on, after `mov rdi,
-  // rbx; pop rbx`, for any other code.
+  // A direct link site (DirectSite, block_cache.h; docs/jit.md "Direct links"): on a path out of
+  // the block whose successor is known from the bytes and on the block's own page, after the
+  // chain exit's clean-boundary checks, two jumps whose displacements are 0 (on to the slot
+  // tests) until the engine points one at the successor's code (link()). The first, with RBX
+  // still the CpuState and the block's saved RBX on the stack, for a successor whose code is
+  // threaded code (it enters past that code's own `push rbx; mov rbx, rdi`: kLinkedEntry); the
+  // second, kSecondJump bytes on, after `mov rdi, rbx; pop rbx`, for any other code.
   static constexpr size_t kLinkedEntry = 4;
   static constexpr size_t kSecondJump = 9;
-  struct DirectSite {
-    uint8_t* rel32 = nullptr;    // the first jump's displacement
-    uint32_t target_offset = 0;  // the successor's page offset
-  };
   struct Code {
     BlockFn fn = nullptr;
     uint32_t handle = 0;  // release(handle) frees it

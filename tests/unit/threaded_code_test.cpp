@@ -321,7 +321,8 @@ TEST(ThreadedCode, DirectLinksFollowTheSuccessorsCode) {
     for (const uint64_t from_paddr : {0x1013, 0x101a}) {
       const Block* from = m.engine().blocks().lookup(from_paddr, 1);
       if (!from) continue;
-      for (const uint8_t* site : from->direct_rel32) {
+      for (const DirectSite& direct : from->direct_sites) {
+        const uint8_t* site = direct.rel32;
         if (!site) continue;
         // The first jump enters threaded code past its prologue, the second any code.
         int32_t to_threaded, to_any;
@@ -711,10 +712,9 @@ TEST(ThreadedCode, InlineExtensionsMatchTier0) {
 // page mapped elsewhere: the slow path) and from registers, inline in threaded code, against
 // tier 0; values with the sign bit set and clear.
 // 0x1000: mov ecx, 30; mov rsi, 0x3000
-// 0x100c: L: movsxd rax, [rsi + rcx*4]; movsxd rdx, [rsi + rcx*8 + 0x100]; movsxd r8, [rsi +
-// 0xffe];
-//            movsxd r9, eax; movsxd r10, edx; mov r11d, 0x80000000; or r11d, ecx; movsxd r12, r11d;
-//            add r15, rax; ... add r15, r12; dec ecx; jnz L
+// 0x100c: L: movsxd rax, [rsi + rcx*4]; movsxd rdx, [rsi + rcx*8 + 0x100];
+//            movsxd r8, [rsi + 0xffe]; movsxd r9, eax; movsxd r10, edx; mov r11d, 0x80000000;
+//            or r11d, ecx; movsxd r12, r11d; add r15, rax; ... add r15, r12; dec ecx; jnz L
 TEST(ThreadedCode, InlineMovsxdMatchesTier0) {
   const std::vector<uint8_t> code = {
       0xb9, 0x1e, 0x00, 0x00, 0x00, 0x48, 0xc7, 0xc6, 0x00, 0x30, 0x00, 0x00, 0x48, 0x63, 0x04,
