@@ -60,6 +60,9 @@ namespace attr {
 constexpr uint8_t kEndsBlock = 1u << 0;     // control transfer / mode change / HLT: last in block
 constexpr uint8_t kWritesRip = 1u << 1;     // the handler sets RIP itself (else RIP += len)
 constexpr uint8_t kUnimplemented = 1u << 2; // decoded, but no handler bound: raises #UD
+// Set only on tier 1's copies of a block's instructions (jit/flag_liveness.h dead_flags): no one
+// sees the status flags this instruction leaves, so its handler may leave them as they were.
+constexpr uint8_t kFlagsDead = 1u << 3;
 }  // namespace attr
 
 struct Insn {
@@ -90,5 +93,9 @@ struct Insn {
                      // bits 0-7 opcode byte (3DNow!: the suffix), 8-11 map (0 one-byte, 1 0F,
                      // 2 0F38, 3 0F3A, 4 3DNow!), bit 12 VEX.L (docs/decoder.md)
 };
+
+// Whether a handler may skip writing the status flags (attr::kFlagsDead). Tier 1's instructions
+// are constants in its IR, so the test folds and the flag computation goes with it.
+inline bool flags_dead(const Insn& i) { return (i.attrs & attr::kFlagsDead) != 0; }
 
 }  // namespace umbra

@@ -119,13 +119,14 @@ void print_engine_stats(const umbra::Tier0Engine& engine, const umbra::profile::
         "umbra: tier 1 compiler: %llu blocks (%llu guest instructions), %.3f s total, "
         "per block %.2f ms (IR %.2f, optimize %.2f, codegen %.2f); %llu quick, %llu "
         "optimized (%llu more blocks in regions), %llu released; %llu requests, %llu "
-        "dropped with the queue full\n",
+        "dropped with the queue full; %llu instructions with dead flags\n",
         static_cast<unsigned long long>(c.blocks), static_cast<unsigned long long>(c.guest_insns),
         c.ns_total / 1e9, c.ns_total / n / 1e6, c.ns_ir / n / 1e6, c.ns_opt / n / 1e6,
         c.ns_codegen / n / 1e6, static_cast<unsigned long long>(c.quick),
         static_cast<unsigned long long>(c.optimized),
         static_cast<unsigned long long>(c.region_members), static_cast<unsigned long long>(c.freed),
-        static_cast<unsigned long long>(ts.requests), static_cast<unsigned long long>(ts.dropped));
+        static_cast<unsigned long long>(ts.requests), static_cast<unsigned long long>(ts.dropped),
+        static_cast<unsigned long long>(c.flags_dead));
   }
 }
 

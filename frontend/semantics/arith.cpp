@@ -63,14 +63,14 @@ struct AddSubOp {
         // CMP only reads its first operand (no write-permission check on memory).
         const T a = read_operand<T, D>(cpu, i, i.dst);
         const T b = read_operand<T, S>(cpu, i, i.src);
-        record<T>(cpu, apply<T>(a, b, false), a, b, false);
+        if (!flags_dead(i)) record<T>(cpu, apply<T>(a, b, false), a, b, false);
       } else {
         Rmw<T, D> dst(cpu, i, i.dst);
         const T b = read_operand<T, S>(cpu, i, i.src);
         const T a = dst.get();
         const T r = apply<T>(a, b, carry_in);
         dst.set(r);
-        record<T>(cpu, r, a, b, carry_in);
+        if (!flags_dead(i)) record<T>(cpu, r, a, b, carry_in);
       }
       next_rip(cpu, i);
     }
@@ -88,21 +88,23 @@ struct UnaryArith {
     static void run(CpuState& cpu, const Insn& i) {
       Rmw<T, K> dst(cpu, i, i.dst);
       const T a = dst.get();
+      // With the flags dead the old CF need not be read either (a materialization of the lazy
+      // record where its operation is not known).
+      const bool record = !flags_dead(i);
       if constexpr (O == Unary::Inc) {
-        const bool cf = get_cf(cpu);  // INC/DEC leave CF unchanged (SDM vol. 2, INC)
         const T r = static_cast<T>(a + 1);
         dst.set(r);
-        set_lazy<T>(cpu, kLazyInc, r, a, T(1), cf);
+        // INC/DEC leave CF unchanged (SDM vol. 2, INC).
+        if (record) set_lazy<T>(cpu, kLazyInc, r, a, T(1), get_cf(cpu));
       } else if constexpr (O == Unary::Dec) {
-        const bool cf = get_cf(cpu);
         const T r = static_cast<T>(a - 1);
         dst.set(r);
-        set_lazy<T>(cpu, kLazyDec, r, a, T(1), cf);
+        if (record) set_lazy<T>(cpu, kLazyDec, r, a, T(1), get_cf(cpu));
       } else {
         // NEG is 0 - dst with SUB's flags: CF = (dst != 0) (SDM vol. 2, NEG).
         const T r = static_cast<T>(0 - a);
         dst.set(r);
-        set_lazy<T>(cpu, kLazySub, r, T(0), a);
+        if (record) set_lazy<T>(cpu, kLazySub, r, T(0), a);
       }
       next_rip(cpu, i);
     }
@@ -165,7 +167,7 @@ struct MulAcc {
       else
         overflow = hi != 0;
       write_acc_pair<T>(cpu, lo, hi);
-      set_mul_flags(cpu, overflow);
+      if (!flags_dead(i)) set_mul_flags(cpu, overflow);
       next_rip(cpu, i);
     }
   };
@@ -184,7 +186,7 @@ struct ImulReg {
       const bool overflow =
           __builtin_mul_overflow(static_cast<SignedOf<T>>(a), static_cast<SignedOf<T>>(b), &r);
       write_gpr<T>(cpu, i.dst.reg, static_cast<T>(r));
-      set_mul_flags(cpu, overflow);
+      if (!flags_dead(i)) set_mul_flags(cpu, overflow);
       next_rip(cpu, i);
     }
   };

@@ -75,7 +75,7 @@ struct BitTest {
         old = (v >> bit) & 1;
         dst.set(modify_bit<O, T>(v, bit));
       }
-      set_bit_test_flags(cpu, old);
+      if (!flags_dead(i)) set_bit_test_flags(cpu, old);
       next_rip(cpu, i);
     }
   };
@@ -100,11 +100,11 @@ struct BitScan {
         // Destination undefined (SDM vol. 2, BSF); the host leaves the whole register untouched
         // (the 32-bit form does not clear the upper half) and sets ZF. CF, OF, SF, AF, PF are
         // undefined and the host keeps them.
-        update_arith_flags(cpu, rf::ZF, rf::ZF);
+        if (!flags_dead(i)) update_arith_flags(cpu, rf::ZF, rf::ZF);
       } else {
         const unsigned index = Reverse ? 63 - __builtin_clzll(v) : __builtin_ctzll(v);
         write_gpr<T>(cpu, i.dst.reg, static_cast<T>(index));
-        update_arith_flags(cpu, rf::ZF, 0);
+        if (!flags_dead(i)) update_arith_flags(cpu, rf::ZF, 0);
       }
       next_rip(cpu, i);
     }

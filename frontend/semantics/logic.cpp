@@ -34,14 +34,14 @@ struct LogicOp {
         // TEST only reads its first operand (no write-permission check on memory).
         const T a = read_operand<T, D>(cpu, i, i.dst);
         const T b = read_operand<T, S>(cpu, i, i.src);
-        set_lazy<T>(cpu, kLazyLogic, apply<T>(a, b), a, b);
+        if (!flags_dead(i)) set_lazy<T>(cpu, kLazyLogic, apply<T>(a, b), a, b);
       } else {
         Rmw<T, D> dst(cpu, i, i.dst);
         const T b = read_operand<T, S>(cpu, i, i.src);
         const T a = dst.get();
         const T r = apply<T>(a, b);
         dst.set(r);
-        set_lazy<T>(cpu, kLazyLogic, r, a, b);
+        if (!flags_dead(i)) set_lazy<T>(cpu, kLazyLogic, r, a, b);
       }
       next_rip(cpu, i);
     }

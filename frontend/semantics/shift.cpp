@@ -131,7 +131,9 @@ struct ShiftOp {
       const bool cf_in = (O == Sh::Rcl || O == Sh::Rcr) ? get_cf(cpu) : false;
       const Shifted<T> s = shift_by<O, T>(dst.get(), c, cf_in);
       dst.set(s.value);
-      if constexpr (kRotate)
+      if (flags_dead(i))
+        ;  // nobody sees them (a rotate's would materialize the lazy record)
+      else if constexpr (kRotate)
         update_arith_flags(cpu, rf::CF | rf::OF, s.flags);  // rotates change only CF and OF
       else
         set_arith_flags(cpu, s.flags);
@@ -197,7 +199,7 @@ struct DoubleShift {
       }
       const Shifted<T> s = double_shift<Left, T>(dst.get(), read_gpr<T>(cpu, i.src.reg), c);
       dst.set(s.value);
-      set_arith_flags(cpu, s.flags);
+      if (!flags_dead(i)) set_arith_flags(cpu, s.flags);
       next_rip(cpu, i);
     }
   };

@@ -14,6 +14,7 @@
 
 #include "frontend/cpu_state.h"
 #include "jit/block_cache.h"
+#include "jit/flag_liveness.h"
 #include "jit/profile.h"
 #include "jit/threaded/x86_emitter.h"
 
@@ -165,86 +166,6 @@ int64_t static_target_offset(const Block& b) {
   }
 }
 
-// Whether an instruction's handler can set exit_request itself. Only guest memory accesses (a
-// write into code, docs/engine.md; a device's registers), port I/O, HLT and system instructions
-// do. A register-only data movement, arithmetic, logic, shift or bit instruction cannot: after
-// one the exit test is left out, and a request another thread made meanwhile is seen after the
-// next instruction instead. A fault it raises leaves through the fault path, not this test.
-bool cannot_request_exit(const Insn& insn) {
-  const bool lea = insn.op == Op::LEA;  // an address computation, no access
-  for (const Operand* o : {&insn.dst, &insn.src, &insn.src2})
-    if (o->kind == OpKind::Mem && !lea) return false;
-  switch (insn.op) {
-    case Op::MOV:
-    case Op::MOVZX:
-    case Op::MOVSX:
-    case Op::MOVSXD:
-    case Op::LEA:
-    case Op::XCHG:
-    case Op::BSWAP:
-    case Op::CBW:
-    case Op::CWD:
-    case Op::LAHF:
-    case Op::SAHF:
-    case Op::SETCC:
-    case Op::CMOVCC:
-    case Op::ADD:
-    case Op::ADC:
-    case Op::SUB:
-    case Op::SBB:
-    case Op::CMP:
-    case Op::INC:
-    case Op::DEC:
-    case Op::NEG:
-    case Op::MUL:
-    case Op::IMUL1:
-    case Op::IMUL:
-    case Op::DIV:
-    case Op::IDIV:
-    case Op::AND:
-    case Op::OR:
-    case Op::XOR:
-    case Op::TEST:
-    case Op::NOT:
-    case Op::ROL:
-    case Op::ROR:
-    case Op::RCL:
-    case Op::RCR:
-    case Op::SHL:
-    case Op::SHR:
-    case Op::SAR:
-    case Op::SHLD:
-    case Op::SHRD:
-    case Op::BT:
-    case Op::BTS:
-    case Op::BTR:
-    case Op::BTC:
-    case Op::BSF:
-    case Op::BSR:
-    case Op::POPCNT:
-    case Op::LZCNT:
-    case Op::TZCNT:
-    case Op::ANDN:
-    case Op::BEXTR:
-    case Op::BLSI:
-    case Op::BLSMSK:
-    case Op::BLSR:
-    case Op::BZHI:
-    case Op::MULX:
-    case Op::PDEP:
-    case Op::PEXT:
-    case Op::RORX:
-    case Op::SARX:
-    case Op::SHLX:
-    case Op::SHRX:
-    case Op::ADCX:
-    case Op::ADOX:
-      return (insn.attrs & attr::kUnimplemented) == 0;
-    default:
-      return false;
-  }
-}
-
 int32_t gpr_at(uint8_t r) {
   return field(offsetof(CpuState, gpr) + 8u * r);
 }
@@ -343,63 +264,6 @@ void emit_alu_lazy(X86Emitter& e, X86Emitter::Alu alu, LazyOp lazy, unsigned siz
   static_assert(offsetof(LazyFlags, size) == offsetof(LazyFlags, op) + 1);
   e.store_rbx16_imm(lazy_at(offsetof(LazyFlags, op)), static_cast<uint16_t>(lazy | size << 8));
   if (!keep_aux) e.store_rbx8_imm(lazy_at(offsetof(LazyFlags, aux)), 0);
-}
-
-// How an instruction uses the status flags, for the liveness of the flags within a block.
-enum class FlagUse : uint8_t {
-  kNone,       // neither reads nor writes them
-  kWritesAll,  // writes all six without reading any
-  kPasses,     // writes some or none, keeps the others (INC/DEC, rotates, a count that may be 0)
-  kReads,      // reads them (or is not known not to)
-};
-
-FlagUse flag_use(const Insn& insn) {
-  switch (insn.op) {
-    case Op::MOV:
-    case Op::MOVZX:
-    case Op::MOVSX:
-    case Op::MOVSXD:
-    case Op::LEA:
-    case Op::NOP:
-    case Op::XCHG:
-    case Op::BSWAP:
-    case Op::NOT:
-    case Op::PUSH:
-    case Op::POP:
-    case Op::JMP:
-    case Op::CALL:
-    case Op::RET:
-      return FlagUse::kNone;
-    case Op::ADD:
-    case Op::SUB:
-    case Op::CMP:
-    case Op::AND:
-    case Op::OR:
-    case Op::XOR:
-    case Op::TEST:
-    case Op::NEG:
-      return FlagUse::kWritesAll;
-    case Op::SHL:
-    case Op::SHR:
-    case Op::SAR:
-      // A nonzero masked count writes all six (shift.cpp); a count of 0 (or CL) may keep them.
-      return insn.src.kind == OpKind::Imm && (insn.imm & (insn.opsize == 8 ? 63 : 31)) != 0
-                 ? FlagUse::kWritesAll
-                 : FlagUse::kPasses;
-    case Op::INC:
-    case Op::DEC:
-    case Op::ROL:
-    case Op::ROR:
-    case Op::IMUL:
-    case Op::IMUL1:
-    case Op::MUL:
-    case Op::BT:
-    case Op::BSF:
-    case Op::BSR:
-      return FlagUse::kPasses;
-    default:
-      return FlagUse::kReads;
-  }
 }
 
 // What the lazy-flags record holds at a point of a block, when the code knows it from the
@@ -514,34 +378,6 @@ X86Emitter::Label emit_canonical_check(X86Emitter& e, Reg64 r) {
   e.sar(Reg64::RDI, 16);
   e.cmp(Reg64::RDI, r);
   return e.jcc(X86Emitter::kNE);
-}
-
-// For each instruction of a block, whether the flags it leaves are dead: overwritten by a later
-// instruction of the block before anything reads them, and unobservable meanwhile. Where an
-// instruction can fault or request an exit, the state around it is observable (an exception
-// handler or interrupt sees RFLAGS; a fault restarts nothing before it), so the flags before
-// and after it are live; so they are at the block's end (the successor may read them).
-std::vector<bool> dead_flags(const std::vector<Insn>& insns) {
-  std::vector<bool> dead(insns.size());
-  bool live = true;
-  for (size_t k = insns.size(); k-- > 0;) {
-    const Insn& insn = insns[k];
-    const bool observable = !cannot_request_exit(insn) || insn.op == Op::DIV || insn.op == Op::IDIV;
-    if (observable) live = true;
-    dead[k] = !live;
-    switch (observable ? FlagUse::kReads : flag_use(insn)) {
-      case FlagUse::kNone:
-      case FlagUse::kPasses:
-        break;
-      case FlagUse::kWritesAll:
-        live = false;
-        break;
-      case FlagUse::kReads:
-        live = true;
-        break;
-    }
-  }
-  return dead;
 }
 
 // SHL, SHR or SAR of a 16-, 32- or 64-bit register by an immediate whose masked count is below

@@ -49,6 +49,7 @@
 
 #include "jit/block_cache.h"
 #include "jit/engine.h"
+#include "jit/flag_liveness.h"
 #include "jit/profile.h"
 #include "jit/tier1/chain_exit.h"
 #include "jit/tier1/native_symbols.h"
@@ -707,10 +708,19 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
                                           b.getInt64(member.page_offset)));
       }
       llvm::Value* last_rip = nullptr;
+      // The status flags' liveness within the member (jit/flag_liveness.h): an instruction whose
+      // flags nobody sees is marked so, and its handler's flag computation folds away (a rotate's
+      // or INC's materialization of the lazy record, a multiply's or shift's eager flags, any
+      // producer's record that a later one overwrites outside the state cache's reach).
+      const std::vector<bool> dead = dead_flags(insns);
       for (size_t i = 0; i < insns.size(); ++i) {
+        Insn insn = insns[i];
+        if (dead[i] && !no_dead_flags_) {
+          insn.attrs |= attr::kFlagsDead;
+          ++stats_.flags_dead;
+        }
         auto* bytes = llvm::ConstantDataArray::get(
-            ctx,
-            llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t*>(&insns[i]), sizeof(Insn)));
+            ctx, llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t*>(&insn), sizeof(Insn)));
         auto* g = new llvm::GlobalVariable(*m, bytes->getType(), true,
                                            llvm::GlobalValue::PrivateLinkage, bytes, "insn");
         g->setAlignment(llvm::Align(alignof(Insn)));
@@ -718,6 +728,11 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         if (i + 1 == insns.size()) last_rip = b.CreateLoad(i64, rip_ptr, "last_rip");
         b.CreateCall(handler_ty, handler_of(insns[i]), {cpu, g});
         if (i + 1 == insns.size()) break;
+        // No exit test after an instruction that cannot request one: a request made meanwhile
+        // by another thread is seen at the next test (as in threaded code), and the flags an
+        // instruction marked dead skipped are never stored by an exit between it and their
+        // overwriter.
+        if (cannot_request_exit(insns[i]) && !no_dead_flags_) continue;
         llvm::Value* req = b.CreateLoad(i32, exit_req_ptr);
         auto* leave = llvm::BasicBlock::Create(ctx, "leave", fn);
         auto* next = llvm::BasicBlock::Create(ctx, "next", fn);

@@ -78,6 +78,7 @@ struct CompileStats {
   uint64_t freed = 0;                 // compiled blocks whose code was released
   uint64_t state_rewritten = 0;       // guest-state accesses moved to SSA values (state_cache.h)
   uint64_t state_barriers = 0;        // calls around which the guest state is written back
+  uint64_t flags_dead = 0;            // instructions marked attr::kFlagsDead (flag_liveness.h)
 };
 
 class BlockCompiler {
@@ -120,6 +121,9 @@ class BlockCompiler {
   void set_keep_stale_flags(bool on) { keep_stale_flags_ = on; }
   // Guest state in SSA values at the quick level too (UMBRA_JIT_QUICK_STATE_CACHE).
   void set_quick_state_cache(bool on) { quick_state_cache_ = on; }
+  // Measurement: every instruction's flags computed and an exit test after each, as before the
+  // flags' liveness (UMBRA_JIT_NO_DEAD_FLAGS=1).
+  void set_no_dead_flags(bool on) { no_dead_flags_ = on; }
   // Measurement: one line per compiled block with its size and phase times (UMBRA_JIT_TRACE=1).
   void set_trace(bool on) { trace_ = on; }
 
@@ -141,6 +145,7 @@ class BlockCompiler {
   bool no_state_cache_ = false;
   bool keep_stale_flags_ = false;
   bool quick_state_cache_ = false;
+  bool no_dead_flags_ = false;
 };
 
 }  // namespace umbra::tier1

@@ -313,7 +313,9 @@ TEST(ThreadedCode, DirectLinksFollowTheSuccessorsCode) {
     ASSERT_NE(m.engine().threaded(), nullptr);
     EXPECT_GE(m.engine().threaded()->stats().direct_sites, 1u);
     EXPECT_GE(m.engine().stats().direct_links, 1u);
-    if (hot == 20) EXPECT_GE(m.engine().stats().tier1_installed, 1u);
+    if (hot == 20) {
+      EXPECT_GE(m.engine().stats().tier1_installed, 1u);
+    }
     // Every linked site jumps to its successor's current code.
     const Block* b = m.engine().blocks().lookup(0x1080, 1);
     ASSERT_NE(b, nullptr);
@@ -340,7 +342,9 @@ TEST(ThreadedCode, DirectLinksFollowTheSuccessorsCode) {
       }
     }
     // (With quick code the blocks that jump to B have no threaded code left, nor sites.)
-    if (hot != 20) EXPECT_GE(linked, 1u);
+    if (hot != 20) {
+      EXPECT_GE(linked, 1u);
+    }
   }
 }
 
