@@ -434,6 +434,11 @@ std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
     return nullptr;
   }
   auto impl = std::make_unique<Impl>();
+  // Local values need no names (every instruction the inliner clones and every block it splits
+  // would carry one through to code generation); the dumped IR keeps them for reading
+  // (UMBRA_JIT_DUMP=1), and a measurement can too (UMBRA_JIT_VALUE_NAMES=1).
+  if (!std::getenv("UMBRA_JIT_DUMP") && !std::getenv("UMBRA_JIT_VALUE_NAMES"))
+    impl->tsc.getContext()->setDiscardValueNames(true);
   auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!jtmb) {
     *error = llvm::toString(jtmb.takeError());
