@@ -57,6 +57,10 @@ inline bool trap_flags_unchanged(const Insn& last) {
 struct DirectSite {
   uint8_t* rel32 = nullptr;
   uint32_t target_offset = 0;
+  // The jump for any code comes first and the one into threaded code second (a quick block's own
+  // exit, which makes its checks with the CpuState in RDI and saves RBX only on the way into
+  // threaded code); otherwise the other way round.
+  bool any_first = false;
 };
 
 // A direct link from one compiled block to the next (docs/jit.md "Chaining"): when the block

@@ -471,7 +471,7 @@ void Tier0Engine::relink(Block* from) {
         code = reinterpret_cast<const void*>(s.fn);
         threaded = s.target->threaded_code != Block::kNoThreadedCode && s.fn == s.target->tier1;
       }
-    if (threaded::ThreadedCompiler::link(site.rel32, code, threaded) && code) ++stats_.direct_links;
+    if (threaded::ThreadedCompiler::link(site, code, threaded) && code) ++stats_.direct_links;
   }
 }
 

@@ -1096,6 +1096,23 @@ bool ThreadedCompiler::compile(const Block& b, uint64_t* entry_counter, uint64_t
 
 // The fast TLB's exec entry for the RIP in RCX (softmmu/access.h): branches to the returned
 // label unless it maps RIP's page, else leaves the host address of RIP in RDX (clobbers RDI).
+// A clean boundary: budget left, the stop word clear, neither TF nor RF (which only the block's
+// last instruction can have set: trap_flags_unchanged). `cpu` holds the CpuState; each failed
+// check is a jump added to *fail.
+void ThreadedCompiler::emit_clean_boundary_checks(X86Emitter& e, const Block& b, Reg64 cpu,
+                                                  std::vector<X86Emitter::Label>* fail) {
+  e.load(Reg64::RAX, at(cpu, field(offsetof(CpuState, insn_count))));
+  e.cmp(Reg64::RAX, at(cpu, field(offsetof(CpuState, insn_limit))));
+  fail->push_back(e.jcc(X86Emitter::kAE));
+  e.cmp_zero(at(cpu, field(offsetof(CpuState, exit_request))));
+  fail->push_back(e.jcc(X86Emitter::kNE));
+  if (!trap_flags_unchanged(b.insns.back())) {
+    e.test32_imm(at(cpu, field(offsetof(CpuState, rflags))),
+                 static_cast<uint32_t>(rf::TF | rf::RF));
+    fail->push_back(e.jcc(X86Emitter::kNE));
+  }
+}
+
 X86Emitter::Label ThreadedCompiler::emit_exec_translation(X86Emitter& e) {
   const int32_t tlb = field(offsetof(CpuState, tlb));
   e.mov(Reg64::RDI, Reg64::RCX);
@@ -1117,20 +1134,9 @@ X86Emitter::Label ThreadedCompiler::emit_exec_translation(X86Emitter& e) {
 // block; through the one shared exit, every block end was the same jump with a thousand targets.
 // Falls through (to the block's return) when the boundary is not clean or no slot matches.
 void ThreadedCompiler::emit_chain_exit64(X86Emitter& e, const Block& b, int same_page,
-                                         DirectSite* site) {
+                                         DirectSite* site, bool checks) {
   std::vector<X86Emitter::Label> done;
-  // A clean boundary: budget left, the stop word clear, neither TF nor RF (which only the
-  // block's last instruction can have set: trap_flags_unchanged).
-  e.load(Reg64::RAX, at(Reg64::RBX, field(offsetof(CpuState, insn_count))));
-  e.cmp(Reg64::RAX, at(Reg64::RBX, field(offsetof(CpuState, insn_limit))));
-  done.push_back(e.jcc(X86Emitter::kAE));
-  e.cmp_zero(at(Reg64::RBX, field(offsetof(CpuState, exit_request))));
-  done.push_back(e.jcc(X86Emitter::kNE));
-  if (!trap_flags_unchanged(b.insns.back())) {
-    e.test32_imm(at(Reg64::RBX, field(offsetof(CpuState, rflags))),
-                 static_cast<uint32_t>(rf::TF | rf::RF));
-    done.push_back(e.jcc(X86Emitter::kNE));
-  }
+  if (checks) emit_clean_boundary_checks(e, b, Reg64::RBX, &done);
   if (site) {
     // The direct link: into a successor's threaded code past its prologue, or as below into any
     // code, once the engine links one of the two jumps (displacement 0: on to the next).
@@ -1266,10 +1272,33 @@ bool ThreadedCompiler::compile_chain_exit(const Block& b, Code* out, int path) {
     site = &out->sites[0];
     site->target_offset = static_cast<uint32_t>(target);
   }
-  e.push_rbx();
-  e.mov(Reg64::RBX, Reg64::RDI);
-  emit_chain_exit64(e, b, same_page, site);
+  // The clean-boundary checks with the CpuState still in RDI: a successor that is not threaded
+  // code (quick code, a region) is then one jump away, and RBX is saved only on the way into
+  // threaded code (entered past its prologue) or to the slot tests.
+  std::vector<X86Emitter::Label> leave;
+  emit_clean_boundary_checks(e, b, Reg64::RDI, &leave);
+  if (site) {
+    const X86Emitter::Label to_any = e.jmp_forward();
+    e.bind(to_any);
+    e.push_rbx();
+    e.mov(Reg64::RBX, Reg64::RDI);
+    const X86Emitter::Label to_threaded = e.jmp_forward();
+    e.bind(to_threaded);
+    if (to_threaded.rel32 == to_any.rel32 + kSecondJump) {
+      site->rel32 = to_any.rel32;
+      site->any_first = true;
+      ++stats_.direct_sites;
+    } else {
+      *site = DirectSite{};
+    }
+  } else {
+    e.push_rbx();
+    e.mov(Reg64::RBX, Reg64::RDI);
+  }
+  emit_chain_exit64(e, b, same_page, nullptr, false);
   e.pop_rbx();
+  e.ret();
+  for (const X86Emitter::Label& l : leave) e.bind(l);
   e.ret();
   if (!e.ok()) {
     ++stats_.arena_full;
@@ -1282,9 +1311,11 @@ bool ThreadedCompiler::compile_chain_exit(const Block& b, Code* out, int path) {
   return true;
 }
 
-bool ThreadedCompiler::link(uint8_t* rel32, const void* target, bool threaded) {
-  uint8_t* const patched = threaded ? rel32 : rel32 + kSecondJump;
-  uint8_t* const other = threaded ? rel32 + kSecondJump : rel32;
+bool ThreadedCompiler::link(const DirectSite& site, const void* target, bool threaded) {
+  uint8_t* const rel32 = site.rel32;
+  const bool first = threaded != site.any_first;  // which of the two jumps this target takes
+  uint8_t* const patched = first ? rel32 : rel32 + kSecondJump;
+  uint8_t* const other = first ? rel32 + kSecondJump : rel32;
   int64_t rel = 0;
   if (target) {
     const uint8_t* entry = static_cast<const uint8_t*>(target) + (threaded ? kLinkedEntry : 0);

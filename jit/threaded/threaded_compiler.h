@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "jit/block_cache.h"
 #include "jit/threaded/code_arena.h"
@@ -70,7 +71,7 @@ class ThreadedCompiler {
   // Points a site at `target` (a block's code; `threaded`: threaded code, entered past its
   // prologue), or back at the slot tests (null). False, and the site unlinked, when the target
   // is out of a rel32's reach.
-  static bool link(uint8_t* rel32, const void* target, bool threaded);
+  static bool link(const DirectSite& site, const void* target, bool threaded);
   // Compiles `b`. The code increments *entry_counter on every entry and, once the counter is at
   // or above entry_limit, returns to the dispatcher instead of chaining (so the dispatcher sees
   // that the block is hot). False when the code space is full.
@@ -110,8 +111,11 @@ class ThreadedCompiler {
   // same_page: -1 when the code must find out whether RIP left the page of the last instruction,
   // else the answer known at compile time (0 or 1).
   // site: where to put a direct link site (after the clean-boundary checks), or null.
+  // checks: false when the caller made the clean-boundary checks already.
   void emit_chain_exit64(X86Emitter& e, const Block& b, int same_page = -1,
-                         DirectSite* site = nullptr);
+                         DirectSite* site = nullptr, bool checks = true);
+  static void emit_clean_boundary_checks(X86Emitter& e, const Block& b, Reg64 cpu,
+                                         std::vector<X86Emitter::Label>* fail);
   void emit_jump_cache_probe(X86Emitter& e, const Block& b);
   static X86Emitter::Label emit_exec_translation(X86Emitter& e);
 
