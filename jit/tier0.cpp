@@ -93,6 +93,9 @@ Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
     warm_threshold_ = static_cast<uint32_t>(std::strtoul(warm, nullptr, 10));
   if (const char* optimize = std::getenv("UMBRA_JIT_OPTIMIZE"); optimize && *optimize)
     optimize_threshold_ = std::strtoull(optimize, nullptr, 10);
+  // Measurement: quick code first for looping blocks too, as before session 13.
+  if (const char* v = std::getenv("UMBRA_JIT_LOOPS_QUICK_FIRST"); v && *v == '1')
+    loops_to_region_ = false;
   // Measurement: compile on the CPU thread when the tier-up policy asks, so that a run's work
   // does not depend on how the compiler thread was scheduled (callgrind, docs/jit.md "Knobs").
   if (const char* sync = std::getenv("UMBRA_JIT_SYNC"); sync && *sync == '1') sync_compile_ = true;
@@ -265,7 +268,13 @@ void Tier0Engine::consider_tier_up(Block* b) {
   // seen by then (docs/jit.md "Two levels"). Compile-everything does both, on a block's first
   // run and on its kCompileAllRegionAt-th.
   if (b->tier1_state == kTier1None && b->exec_count >= (all ? 1u : hot_threshold_)) {
-    tier_up(b, false, first_level_ != FirstLevel::Optimized);
+    // A block seen looping back to itself through its region's blocks goes straight to its
+    // region: its quick code would run only until the region replaced it, 20,000 runs later
+    // (docs/jit.md "Two levels"). Not where optimized code is switched off (tests of quick code).
+    if (!all && loops_to_region_ && optimize_threshold_ != ~uint64_t{0} && seen_looping(b))
+      tier_up(b, true, false);
+    else
+      tier_up(b, false, first_level_ != FirstLevel::Optimized);
   } else if (b->tier1_quick && !b->tier1_pending &&
              (all ? b->exec_count == kCompileAllRegionAt : b->exec_count >= optimize_threshold_)) {
     consider_optimizing(b);
@@ -273,6 +282,14 @@ void Tier0Engine::consider_tier_up(Block* b) {
     // Hot threaded code whose quick code is on its way, or failed: it chains again meanwhile.
     b->exec_count = 0;
   }
+}
+
+// Whether the guest has been seen coming back to `head` from a block its region would hold.
+bool Tier0Engine::seen_looping(Block* head) const {
+  for (const Block* m : region_members(head))
+    for (const ChainSlot& slot : m->chain)
+      if (slot.target == head) return true;
+  return false;
 }
 
 void Tier0Engine::tier_up(Block* b, bool region, bool quick) {

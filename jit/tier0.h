@@ -68,6 +68,9 @@ class Tier0Engine {
   // Tier-1 compiles on the CPU thread, at the point the tier-up policy asks (UMBRA_JIT_SYNC=1):
   // the same code runs in every run (tests, callgrind).
   void set_sync_compile(bool on) { sync_compile_ = on; }
+  // A hot block seen looping back to itself gets its region as its first compile (default), or
+  // quick code first as every other hot block (UMBRA_JIT_LOOPS_QUICK_FIRST=1).
+  void set_loops_to_region(bool on) { loops_to_region_ = on; }
   void set_interrupt_controller(InterruptController* ic) { irq_ = ic; }
 
   // Drops every block whose code lies on the physical page at `page_paddr`.
@@ -106,6 +109,7 @@ class Tier0Engine {
   bool ensure_threaded();
   // Tier 1: queue (or, in compile-everything mode, compile) a block; install finished code.
   std::vector<Block*> region_members(Block* head) const;
+  bool seen_looping(Block* head) const;
   void tier_up(Block* b, bool region, bool quick);
   void consider_optimizing(Block* b);
   // Code specialized to one linear address was entered at another (kExitRipMismatch): counts
@@ -160,6 +164,7 @@ class Tier0Engine {
   // specialized to its address"; UMBRA_JIT_FIXED_RIP: 0 none, 1 regions, 2 quick code too).
   uint8_t fixed_rip_levels_ = 1;
   bool sync_compile_ = false;  // UMBRA_JIT_SYNC=1: tier-1 compiles on the CPU thread
+  bool loops_to_region_ = true;  // a hot looping block's first compile is its region
   tier1::Tier1* tier1_ = nullptr;
   std::shared_ptr<tier1::ResultQueue> tier1_results_;
   struct PendingCode {

@@ -362,6 +362,27 @@ TEST(ThreadedCode, ChainedBlocksComeBackToTheDispatcherWhenHot) {
   EXPECT_GE(m.engine().stats().tier1_installed, 3u);  // A, the inc block, B
 }
 
+// A hot block the guest has been seen looping back to (through blocks its region would hold)
+// gets its region as its first tier-1 code: the sum loop's head A compiles once, as a region of
+// A, the inc block and B, and the loop runs there; with quick code first, A, the inc block and B
+// each get quick code before A's region replaces A's.
+TEST(ThreadedCode, LoopingBlocksGoStraightToTheirRegion) {
+  for (const bool straight : {true, false}) {
+    Flat64Machine m(16u << 20);
+    run_threaded(m, kSumLoop, 20);
+    m.engine().set_sync_compile(true);
+    m.engine().set_loops_to_region(straight);
+    ASSERT_EQ(m.run(~uint64_t{0}).reason, kExitHalt);
+    EXPECT_EQ(m.cpu().gpr[RDX], kSumLoopEdx);
+    EXPECT_EQ(m.engine().stats().tier1_regions, 1u) << "straight " << straight;
+    if (straight) {
+      EXPECT_EQ(m.engine().stats().tier1_installed, 1u);
+    } else {
+      EXPECT_GE(m.engine().stats().tier1_installed, 4u);
+    }
+  }
+}
+
 // Tier-1 quick code of a chainable 64-bit block ends in the block's own chain exit, made by the
 // threaded compiler when the quick code is requested (one per path after a Jcc, taken by the
 // RIP the block ends with); the loop must come out the same through threaded code, quick code
