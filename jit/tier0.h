@@ -163,7 +163,7 @@ class Tier0Engine {
   // Which levels of tier-1 code are specialized to their linear address (docs/jit.md "Code
   // specialized to its address"; UMBRA_JIT_FIXED_RIP: 0 none, 1 regions, 2 quick code too).
   uint8_t fixed_rip_levels_ = 1;
-  bool sync_compile_ = false;  // UMBRA_JIT_SYNC=1: tier-1 compiles on the CPU thread
+  bool sync_compile_ = false;    // UMBRA_JIT_SYNC=1: tier-1 compiles on the CPU thread
   bool loops_to_region_ = true;  // a hot looping block's first compile is its region
   tier1::Tier1* tier1_ = nullptr;
   std::shared_ptr<tier1::ResultQueue> tier1_results_;
