@@ -97,7 +97,7 @@ struct Block {
   bool in_region = false;
   uint64_t tier1_code = 0;     // the compiler's id of that code
   uint64_t tier1_pending = 0;  // the compiler's id of code being compiled for it (0: none)
-  uint64_t tier1_since = 0;    // CpuState::insn_count when its quick code's run count started
+  uint64_t tier1_since = 0;    // CpuState::insn_count when its run count started (built, quick)
   // Threaded code (jit/threaded, docs/jit.md "Threaded code"): when `tier1` is the block's
   // threaded code, the handle that frees it; kNoThreadedCode otherwise.
   static constexpr uint32_t kNoThreadedCode = ~uint32_t{0};

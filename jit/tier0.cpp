@@ -165,10 +165,13 @@ std::vector<Block*> Tier0Engine::region_members(Block* head) const {
 // is a real share of what the CPU runs: its instructions at least 1/kOptimizeShare of those
 // retired since its count started. Otherwise a new count starts (lukewarm code that adds up over
 // a long boot is not worth three times its quick compile).
+bool Tier0Engine::real_share(const Block* b) const {
+  return b->exec_count * b->insns.size() * kOptimizeShare >= cpu_.insn_count - b->tier1_since;
+}
+
 void Tier0Engine::consider_optimizing(Block* b) {
   if (accel_ != AccelMode::CompileAll) {
-    const uint64_t elapsed = cpu_.insn_count - b->tier1_since;
-    if (b->exec_count * b->insns.size() * kOptimizeShare < elapsed) {
+    if (!real_share(b)) {
       b->exec_count = 0;
       b->tier1_since = cpu_.insn_count;
       return;
@@ -268,10 +271,13 @@ void Tier0Engine::consider_tier_up(Block* b) {
   // seen by then (docs/jit.md "Two levels"). Compile-everything does both, on a block's first
   // run and on its kCompileAllRegionAt-th.
   if (b->tier1_state == kTier1None && b->exec_count >= (all ? 1u : hot_threshold_)) {
-    // A block seen looping back to itself through its region's blocks goes straight to its
-    // region: its quick code would run only until the region replaced it, 20,000 runs later
-    // (docs/jit.md "Two levels"). Not where optimized code is switched off (tests of quick code).
-    if (!all && loops_to_region_ && optimize_threshold_ != ~uint64_t{0} && seen_looping(b))
+    // A block seen looping back to itself through its region's blocks, and a real share of
+    // what the CPU has run since the block was built, goes straight to its region: its quick
+    // code would run only until the region replaced it, 20,000 runs later (docs/jit.md "Two
+    // levels"). A lukewarm loop keeps quick code first. Not where optimized code is switched off
+    // (tests of quick code).
+    if (!all && loops_to_region_ && optimize_threshold_ != ~uint64_t{0} && real_share(b) &&
+        seen_looping(b))
       tier_up(b, true, false);
     else
       tier_up(b, false, first_level_ != FirstLevel::Optimized);
@@ -563,6 +569,7 @@ const Block* Tier0Engine::build_block(uint64_t rip, uint32_t mode_key) {
   *b = Block{};
   b->rip = rip;
   b->mode_key = mode_key;
+  b->tier1_since = cpu.insn_count;  // its run count starts now
   b->page2 = ~uint64_t{0};
   b->host2 = nullptr;
   const DecodeMode mode{cpu.mode64 != 0, cpu.code32 != 0};

@@ -110,6 +110,9 @@ class Tier0Engine {
   // Tier 1: queue (or, in compile-everything mode, compile) a block; install finished code.
   std::vector<Block*> region_members(Block* head) const;
   bool seen_looping(Block* head) const;
+  // Whether the block's runs since tier1_since are at least 1/kOptimizeShare of the
+  // instructions retired since then.
+  bool real_share(const Block* b) const;
   void tier_up(Block* b, bool region, bool quick);
   void consider_optimizing(Block* b);
   // Code specialized to one linear address was entered at another (kExitRipMismatch): counts
