@@ -290,21 +290,27 @@ void Tier0Engine::consider_tier_up(Block* b) {
   }
 }
 
-// Whether the guest has been seen coming back to `head` from a block its region would hold.
-bool Tier0Engine::seen_looping(Block* head) const {
-  for (const Block* m : region_members(head))
+namespace {
+// Whether the guest has been seen coming back to `head` from one of `members` (a chain slot of
+// one names it).
+bool loops_back_to(const std::vector<Block*>& members, const Block* head) {
+  for (const Block* m : members)
     for (const ChainSlot& slot : m->chain)
       if (slot.target == head) return true;
   return false;
+}
+}  // namespace
+
+// Whether the guest has been seen coming back to `head` from a block its region would hold.
+bool Tier0Engine::seen_looping(Block* head) const {
+  return loops_back_to(region_members(head), head);
 }
 
 void Tier0Engine::tier_up(Block* b, bool region, bool quick) {
   if (!ensure_tier1()) return;
   const std::vector<Block*> members = region ? region_members(b) : std::vector<Block*>{b};
   // Whether the guest has been seen coming back to the entry from inside the region.
-  bool loops = false;
-  for (const Block* m : members)
-    for (const ChainSlot& slot : m->chain) loops = loops || slot.target == b;
+  const bool loops = loops_back_to(members, b);
   // A region needs an edge inside it: to another member, or the entry's loop to itself.
   const bool is_region = region && (members.size() > 1 || loops);
   // Optimized code pays (it costs about three times as much to compile) where the guest loops:
