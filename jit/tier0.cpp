@@ -9,6 +9,7 @@
 
 #include "frontend/decoder.h"
 #include "frontend/disasm.h"
+#include "jit/code_entry.h"
 #include "jit/profile.h"
 #include "softmmu/access.h"
 #include "softmmu/guest_memory.h"
@@ -792,7 +793,7 @@ uint32_t Tier0Engine::run_blocks(uint64_t start, uint64_t max_insns) {
       const uint64_t before = cpu.insn_count;
       tier1_entry_count_ = before;
       profile::set(profile::kTier1);
-      b->tier1(&cpu);
+      umbra_enter_code(&cpu, b->tier1);
       profile::set(profile::kDispatch);
       // The last block that ran (chained code may have gone through several) is a chaining
       // candidate if it ran to its end with nothing to report.

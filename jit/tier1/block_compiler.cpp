@@ -631,6 +631,10 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
     fn->addFnAttr("target-cpu", im.cpu_name);
     if (!im.cpu_features.empty()) fn->addFnAttr("target-features", im.cpu_features);
     fn->addFnAttr(llvm::Attribute::NoUnwind);
+    // Entered only through umbra_enter_code, which saves the registers the C ABI asks a callee
+    // to preserve, and left by jumps to other blocks or a return to it: pushing and popping
+    // them in every block of a chain would be wasted (jit/code_entry.h).
+    if (!callee_saves_) fn->addFnAttr("no_callee_saved_registers");
     llvm::Argument* cpu = fn->getArg(0);
     cpu->setName("cpu");
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fn));

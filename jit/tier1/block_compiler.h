@@ -124,6 +124,9 @@ class BlockCompiler {
   // Measurement: every instruction's flags computed and an exit test after each, as before the
   // flags' liveness (UMBRA_JIT_NO_DEAD_FLAGS=1).
   void set_no_dead_flags(bool on) { no_dead_flags_ = on; }
+  // Measurement: blocks save the host's callee-saved registers as C functions do, instead of
+  // leaving that to the entry trampoline (UMBRA_JIT_CALLEE_SAVES=1; jit/code_entry.h).
+  void set_callee_saves(bool on) { callee_saves_ = on; }
   // Measurement: one line per compiled block with its size and phase times (UMBRA_JIT_TRACE=1).
   void set_trace(bool on) { trace_ = on; }
 
@@ -146,6 +149,7 @@ class BlockCompiler {
   bool keep_stale_flags_ = false;
   bool quick_state_cache_ = false;
   bool no_dead_flags_ = false;
+  bool callee_saves_ = false;
 };
 
 }  // namespace umbra::tier1

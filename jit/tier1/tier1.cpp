@@ -103,6 +103,7 @@ Tier1* Tier1::get(std::string* error) {
   c->set_keep_stale_flags(env_on("UMBRA_JIT_KEEP_STALE_FLAGS"));
   c->set_quick_state_cache(env_on("UMBRA_JIT_QUICK_STATE_CACHE"));
   c->set_no_dead_flags(env_on("UMBRA_JIT_NO_DEAD_FLAGS"));
+  c->set_callee_saves(env_on("UMBRA_JIT_CALLEE_SAVES"));
   instance = new Tier1(std::move(c));
   // Never destroyed (LLVM's own statics may already be gone at that point); the compiler
   // thread is stopped before static destructors run.
