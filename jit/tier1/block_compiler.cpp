@@ -173,6 +173,11 @@ constexpr const char* kDefaultFoldPipeline =
 // The quick level's cleanup after the fold (docs/jit.md "Two levels"): without GVN and a second
 // instcombine, which cost 20% more optimizing time for 1% less IR (bench/jit_bench.sh cpu).
 constexpr const char* kDefaultQuickPipeline = "early-cse<memssa>,dse,simplifycfg";
+// The same after caching the fields of control (RIP, the count, the TLB's table, the stop word):
+// SROA makes the copies SSA values, jump threading sends the paths that called nothing past the
+// next exit_request check (docs/jit.md "Two levels").
+constexpr const char* kDefaultQuickControlPipeline =
+    "sroa<modify-cfg>,early-cse<memssa>,dse,simplifycfg,jump-threading,simplifycfg";
 // The optimized level's, after state caching: no GVN or DSE; InstCombine once more after
 // SimplifyCFG has turned the branches' phis into selects; loops peeled where an iteration makes
 // a phi invariant (the guest state a loop enters with is unknown, what its latch carries often a
@@ -365,6 +370,7 @@ struct BlockCompiler::Impl {
   // it for measurements).
   std::string function_pipeline = kDefaultFunctionPipeline;
   std::string quick_pipeline = kDefaultQuickPipeline;
+  std::string quick_control_pipeline = kDefaultQuickControlPipeline;
   std::string fold_pipeline = kDefaultFoldPipeline;
   const void* chain_exit64 = nullptr;
   const void* chain_exit_legacy = nullptr;
@@ -505,7 +511,8 @@ std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
   impl->jit->getMainJITDylib().addGenerator(
       std::make_unique<NativeGenerator>(natives, impl->native_names));
   if (const char* p = std::getenv("UMBRA_JIT_PIPELINE"); p && *p) impl->function_pipeline = p;
-  if (const char* p = std::getenv("UMBRA_JIT_QUICK_PIPELINE"); p && *p) impl->quick_pipeline = p;
+  if (const char* p = std::getenv("UMBRA_JIT_QUICK_PIPELINE"); p && *p)
+    impl->quick_pipeline = impl->quick_control_pipeline = p;
   if (const char* p = std::getenv("UMBRA_JIT_FOLD_PIPELINE"); p && *p) impl->fold_pipeline = p;
   impl->library = std::make_unique<SemanticsLibrary>(*impl->tsc.getContext(), natives);
   if (!impl->library->ok()) {
@@ -750,7 +757,7 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         retire_insns(i + 1);
         b.CreateRetVoid();
         b.SetInsertPoint(next);
-        if ((!quick || quick_state_cache_) && !no_state_cache_) {
+        if ((!quick || quick_state_cache_ || quick_control_cache_) && !no_state_cache_) {
           // exit_request is 0 here, and only a call can change what the next check sees (state
           // caching keeps exit_request's word as a copy, state_cache.cpp kStopWord): saying so
           // in the copy lets LLVM drop the next check on every path without a call (a TLB hit).
@@ -942,12 +949,15 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         return true;
       };
       bool ok = run_functions(im.fold_pipeline);
-      if (ok && (!quick || quick_state_cache_) && !no_state_cache_) {
+      // Quick code caches only the fields of control: the general registers and flags too cost
+      // more compiling than quick code wins back (docs/jit.md "Two levels").
+      const bool control_only = quick && !quick_state_cache_;
+      if (ok && (!quick || quick_state_cache_ || quick_control_cache_) && !no_state_cache_) {
         for (llvm::Function* f : block_fns) {
-          if (!keep_stale_flags_) clear_flags_behind_producers(*f, f->getArg(0));
+          if (!keep_stale_flags_ && !control_only) clear_flags_behind_producers(*f, f->getArg(0));
           const StateCacheStats sc =
               cache_cpu_state(*f, f->getArg(0), no_alias_scopes_ ? nullptr : scopes.cpu_list,
-                              no_alias_scopes_ ? nullptr : scopes.guest_list);
+                              no_alias_scopes_ ? nullptr : scopes.guest_list, control_only);
           stats_.state_rewritten += sc.rewritten;
           stats_.state_barriers += sc.barriers;
         }
@@ -955,8 +965,12 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         fam.clear();
         mam.clear();
       }
-      ok = ok &&
-           run_functions(quick && !quick_state_cache_ ? im.quick_pipeline : im.function_pipeline);
+      const std::string& cleanup =
+          !quick || quick_state_cache_
+              ? im.function_pipeline
+              : (quick_control_cache_ && !no_state_cache_ ? im.quick_control_pipeline
+                                                          : im.quick_pipeline);
+      ok = ok && run_functions(cleanup);
       if (!ok) {
         stats_.failures += jobs.size();
         return result;

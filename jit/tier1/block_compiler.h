@@ -121,6 +121,9 @@ class BlockCompiler {
   void set_keep_stale_flags(bool on) { keep_stale_flags_ = on; }
   // Guest state in SSA values at the quick level too (UMBRA_JIT_QUICK_STATE_CACHE).
   void set_quick_state_cache(bool on) { quick_state_cache_ = on; }
+  // Quick code keeps RIP, the instruction count, the fast TLB's table and the stop word in SSA
+  // values (on by default; UMBRA_JIT_QUICK_CONTROL_CACHE=0 leaves them in memory).
+  void set_quick_control_cache(bool on) { quick_control_cache_ = on; }
   // Measurement: every instruction's flags computed and an exit test after each, as before the
   // flags' liveness (UMBRA_JIT_NO_DEAD_FLAGS=1).
   void set_no_dead_flags(bool on) { no_dead_flags_ = on; }
@@ -148,6 +151,7 @@ class BlockCompiler {
   bool no_state_cache_ = false;
   bool keep_stale_flags_ = false;
   bool quick_state_cache_ = false;
+  bool quick_control_cache_ = true;
   bool no_dead_flags_ = false;
   bool callee_saves_ = false;
 };

@@ -46,7 +46,16 @@ constexpr int kNoRange = -1, kOverlaps = -2;
 
 // Which cached range [offset, offset + size) lies in; kOverlaps if it straddles or covers part
 // of one; kNoRange if it touches none.
-int range_of(uint64_t offset, uint64_t size) {
+int range_of(uint64_t offset, uint64_t size, bool control_only) {
+  // Only RIP of the first range: the general registers, RFLAGS and the lazy-flags record are
+  // left to memory like any field the pass does not know.
+  if (control_only && offset / 8 != offsetof(CpuState, rip) / 8 &&
+      offset < kRanges[0].offset + kRanges[0].size)
+    return offset + size <= kRanges[0].offset + kRanges[0].size &&
+                   (offset + size <= offsetof(CpuState, rip) ||
+                    offset >= offsetof(CpuState, rip) + 8)
+               ? kNoRange
+               : kOverlaps;
   for (int r = 0; r < static_cast<int>(std::size(kRanges)); ++r) {
     const Range& R = kRanges[r];
     if (offset >= R.offset && offset + size <= R.offset + R.size) return r;
@@ -57,12 +66,14 @@ int range_of(uint64_t offset, uint64_t size) {
 
 class Rewriter {
  public:
-  Rewriter(llvm::Function& fn, llvm::Argument* cpu, llvm::MDNode* scope, llvm::MDNode* noalias)
+  Rewriter(llvm::Function& fn, llvm::Argument* cpu, llvm::MDNode* scope, llvm::MDNode* noalias,
+           bool control_only)
       : fn_(fn),
         cpu_(cpu),
         dl_(fn.getParent()->getDataLayout()),
         scope_(scope),
-        noalias_(noalias) {}
+        noalias_(noalias),
+        control_only_(control_only) {}
 
   StateCacheStats run() {
     std::vector<llvm::Instruction*> work;
@@ -140,7 +151,7 @@ class Rewriter {
     const llvm::Value* base = ptr->stripAndAccumulateConstantOffsets(dl_, off, true);
     if (base == cpu_) {
       *offset = off.getZExtValue();
-      return range_of(*offset, size);
+      return range_of(*offset, size, control_only_);
     }
     // A pointer into the CpuState with a variable offset, or chosen among several by a select or
     // phi: any cached field may be behind it.
@@ -272,6 +283,7 @@ class Rewriter {
   const llvm::DataLayout& dl_;
   llvm::MDNode* scope_;
   llvm::MDNode* noalias_;
+  bool control_only_;
   // Cached 8-byte words of the CpuState (by offset / 8) and their stack slots, in offset order.
   std::map<uint64_t, llvm::AllocaInst*> words_;
   // The cached words the function stores to (the others are written back nowhere).
@@ -284,8 +296,8 @@ class Rewriter {
 }  // namespace
 
 StateCacheStats cache_cpu_state(llvm::Function& fn, llvm::Argument* cpu, llvm::MDNode* scope,
-                                llvm::MDNode* noalias) {
-  return Rewriter(fn, cpu, scope, noalias).run();
+                                llvm::MDNode* noalias, bool control_only) {
+  return Rewriter(fn, cpu, scope, noalias, control_only).run();
 }
 
 }  // namespace umbra::tier1

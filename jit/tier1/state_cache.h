@@ -30,9 +30,12 @@ struct StateCacheStats {
 // Rewrites `fn` (whose CpuState pointer is `cpu`). Run it after inlining and a first constant
 // folding round (operand fields of the decoded instructions must have folded into constant
 // offsets), before SROA. The write-backs and reloads it adds get `scope`/`noalias` metadata (the
-// CpuState's alias scope; null for none).
+// CpuState's alias scope; null for none). `control_only` caches only the fields of control:
+// RIP, the instruction count, the fast TLB's table and mask, the running block and the stop
+// word; the general registers and the flags stay in memory (quick code: docs/jit.md "Two
+// levels").
 StateCacheStats cache_cpu_state(llvm::Function& fn, llvm::Argument* cpu, llvm::MDNode* scope,
-                                llvm::MDNode* noalias);
+                                llvm::MDNode* noalias, bool control_only = false);
 
 // Metadata kind of a store of 0 to exit_request that states what the function knows (the check
 // before it passed) and must reach the private copy only, never the CpuState: the pass moves it

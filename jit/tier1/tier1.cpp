@@ -102,6 +102,8 @@ Tier1* Tier1::get(std::string* error) {
   c->set_no_state_cache(env_on("UMBRA_JIT_NO_STATE_CACHE"));
   c->set_keep_stale_flags(env_on("UMBRA_JIT_KEEP_STALE_FLAGS"));
   c->set_quick_state_cache(env_on("UMBRA_JIT_QUICK_STATE_CACHE"));
+  if (const char* v = std::getenv("UMBRA_JIT_QUICK_CONTROL_CACHE"); v && *v == '0')
+    c->set_quick_control_cache(false);
   c->set_no_dead_flags(env_on("UMBRA_JIT_NO_DEAD_FLAGS"));
   c->set_callee_saves(env_on("UMBRA_JIT_CALLEE_SAVES"));
   instance = new Tier1(std::move(c));
