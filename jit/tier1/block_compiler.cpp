@@ -577,6 +577,11 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
   llvm::LLVMContext& ctx = *im.tsc.getContext();
   SemanticsLibrary& lib = *im.library;
   std::vector<BlockFn> result(jobs.size(), nullptr);
+  // Whether state caching (state_cache.h) runs on these functions: always for optimized code,
+  // for quick code on the fields of control only (control_only) unless all of it is asked for.
+  const bool caches_state =
+      (!quick || quick_state_cache_ || quick_control_cache_) && !no_state_cache_;
+  const bool control_only = quick && !quick_state_cache_;
   auto m = std::make_unique<llvm::Module>("umbra_batch_" + std::to_string(jobs[0]->id), ctx);
   m->setDataLayout(lib.data_layout());
   m->setTargetTriple(lib.triple());
@@ -757,7 +762,7 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         retire_insns(i + 1);
         b.CreateRetVoid();
         b.SetInsertPoint(next);
-        if ((!quick || quick_state_cache_ || quick_control_cache_) && !no_state_cache_) {
+        if (caches_state) {
           // exit_request is 0 here, and only a call can change what the next check sees (state
           // caching keeps exit_request's word as a copy, state_cache.cpp kStopWord): saying so
           // in the copy lets LLVM drop the next check on every path without a call (a TLB hit).
@@ -951,8 +956,7 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
       bool ok = run_functions(im.fold_pipeline);
       // Quick code caches only the fields of control: the general registers and flags too cost
       // more compiling than quick code wins back (docs/jit.md "Two levels").
-      const bool control_only = quick && !quick_state_cache_;
-      if (ok && (!quick || quick_state_cache_ || quick_control_cache_) && !no_state_cache_) {
+      if (ok && caches_state) {
         for (llvm::Function* f : block_fns) {
           if (!keep_stale_flags_ && !control_only) clear_flags_behind_producers(*f, f->getArg(0));
           const StateCacheStats sc =
@@ -966,10 +970,8 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
         mam.clear();
       }
       const std::string& cleanup =
-          !quick || quick_state_cache_
-              ? im.function_pipeline
-              : (quick_control_cache_ && !no_state_cache_ ? im.quick_control_pipeline
-                                                          : im.quick_pipeline);
+          !control_only ? im.function_pipeline
+                        : (caches_state ? im.quick_control_pipeline : im.quick_pipeline);
       ok = ok && run_functions(cleanup);
       if (!ok) {
         stats_.failures += jobs.size();
