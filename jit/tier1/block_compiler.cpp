@@ -54,6 +54,7 @@
 #include "jit/tier1/chain_exit.h"
 #include "jit/tier1/native_symbols.h"
 #include "jit/tier1/semantics_library.h"
+#include "jit/tier1/slow_path_calls.h"
 #include "jit/tier1/state_cache.h"
 
 namespace umbra::tier1 {
@@ -374,6 +375,9 @@ struct BlockCompiler::Impl {
   std::string fold_pipeline = kDefaultFoldPipeline;
   const void* chain_exit64 = nullptr;
   const void* chain_exit_legacy = nullptr;
+  // Calls to the guest-memory slow paths in preserve_most (slow_path_calls.h);
+  // UMBRA_JIT_PRESERVE_MOST=0 leaves them in the C convention, to measure.
+  bool preserve_most_slow_paths = true;
 };
 
 namespace {
@@ -508,6 +512,9 @@ std::unique_ptr<BlockCompiler> BlockCompiler::create(std::string* error) {
     if (auto* linker =
             llvm::dyn_cast<llvm::orc::ObjectLinkingLayer>(&impl->jit->getObjLinkingLayer()))
       linker->addPlugin(std::make_unique<PerfMapPlugin>());
+  add_slow_path_thunks(impl->native_names);
+  if (const char* v = std::getenv("UMBRA_JIT_PRESERVE_MOST"); v && *v == '0')
+    impl->preserve_most_slow_paths = false;
   impl->jit->getMainJITDylib().addGenerator(
       std::make_unique<NativeGenerator>(natives, impl->native_names));
   if (const char* p = std::getenv("UMBRA_JIT_PIPELINE"); p && *p) impl->function_pipeline = p;
@@ -979,6 +986,7 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
       }
     }
   }
+  if (im.preserve_most_slow_paths) use_preserve_most_for_slow_paths(*m);
   if (dump_ir_) m->print(llvm::errs(), nullptr);
   unsigned ir_size = 0;
   if (trace_)
