@@ -804,28 +804,39 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
       if (job.region) {
         // Another member of the region, found by the offset in the page: the members are on
         // this physical page and the successor is on this linear page, which maps to it.
-        auto* clean = llvm::BasicBlock::Create(ctx, "clean", fn);
-        auto* inside = llvm::BasicBlock::Create(ctx, "region", fn);
-        b.CreateCondBr(emit_clean_boundary(b, cpu, !trap_flags_unchanged(insns.back())), clean,
-                       leave_for_slots);
-        b.SetInsertPoint(clean);
-        b.CreateCondBr(emit_same_page(b, lin, lin_last), inside, leave_for_slots);
-        b.SetInsertPoint(inside);
         // Only the members the last instruction can lead to are cases: every member as a case
         // would join every member's state at every other member, a web of phis that costs the
         // register allocator more than the rest of the region. Any other offset (a wrapped
         // 16-bit target, an indirect branch's surprise) takes the default: the chain slots.
         const std::vector<uint32_t> next = successor_offsets(member);
+        const bool check_trap_flags = !trap_flags_unchanged(insns.back());
         // Code specialized to its address switches on the whole RIP, a select of constants after
         // a conditional branch, which SimplifyCFG turns into a branch on its condition.
         const uint64_t case_base = job.fixed_rip ? job.entry_rip & kPageMask : 0;
+        auto* same_page = llvm::BasicBlock::Create(ctx, "region", fn);
+        b.CreateCondBr(emit_same_page(b, lin, lin_last), same_page, leave_for_slots);
+        // The boundary test (instruction budget, interrupts, monitor stops) only where the
+        // region may loop: every cycle of members passes an edge to a member not after this one
+        // in member order, so a pending event waits at most one pass through the members in
+        // order. Edges to later members go straight on, unless the last instruction may have
+        // changed TF or RF (docs/jit.md "Regions").
+        b.SetInsertPoint(same_page);
         llvm::SwitchInst* sw =
             b.CreateSwitch(job.fixed_rip ? lin : b.CreateAnd(lin, b.getInt64(kPageSize - 1)),
                            leave_for_slots, job.blocks.size());
-        for (size_t k = 0; k < job.blocks.size(); ++k)
-          if (next.empty() ||
-              std::find(next.begin(), next.end(), job.blocks[k].page_offset) != next.end())
-            sw->addCase(b.getInt64(case_base | job.blocks[k].page_offset), member_bbs[k]);
+        for (size_t k = 0; k < job.blocks.size(); ++k) {
+          if (!next.empty() &&
+              std::find(next.begin(), next.end(), job.blocks[k].page_offset) == next.end())
+            continue;
+          llvm::BasicBlock* target = member_bbs[k];
+          if (k <= j || check_trap_flags || no_forward_edges_unchecked_) {
+            target = llvm::BasicBlock::Create(ctx, "region_back", fn);
+            b.SetInsertPoint(target);
+            b.CreateCondBr(emit_clean_boundary(b, cpu, check_trap_flags), member_bbs[k],
+                           leave_for_slots);
+          }
+          sw->addCase(b.getInt64(case_base | job.blocks[k].page_offset), target);
+        }
       } else {
         b.CreateBr(leave_for_slots);
       }

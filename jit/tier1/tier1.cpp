@@ -106,6 +106,7 @@ Tier1* Tier1::get(std::string* error) {
     c->set_quick_control_cache(false);
   c->set_no_dead_flags(env_on("UMBRA_JIT_NO_DEAD_FLAGS"));
   c->set_callee_saves(env_on("UMBRA_JIT_CALLEE_SAVES"));
+  c->set_check_every_member(env_on("UMBRA_JIT_CHECK_EVERY_MEMBER"));
   instance = new Tier1(std::move(c));
   // Never destroyed (LLVM's own statics may already be gone at that point); the compiler
   // thread is stopped before static destructors run.
