@@ -102,6 +102,11 @@ Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
   if (const char* sync = std::getenv("UMBRA_JIT_SYNC"); sync && *sync == '1') sync_compile_ = true;
   if (const char* fixed = std::getenv("UMBRA_JIT_FIXED_RIP"); fixed && *fixed)
     fixed_rip_levels_ = static_cast<uint8_t>(std::strtoul(fixed, nullptr, 10));
+  // Measurement: a region's limits (docs/jit.md "Regions").
+  if (const char* v = std::getenv("UMBRA_JIT_REGION_BLOCKS"); v && std::strtoull(v, nullptr, 10))
+    region_blocks_ = std::strtoull(v, nullptr, 10);
+  if (const char* v = std::getenv("UMBRA_JIT_REGION_INSNS"); v && std::strtoull(v, nullptr, 10))
+    region_insns_ = std::strtoull(v, nullptr, 10);
 }
 
 Tier0Engine::~Tier0Engine() {
@@ -133,9 +138,6 @@ void Tier0Engine::set_accel(AccelMode mode) {
 namespace {
 // Ids of compiled code: a block may get code more than once (as a block, then as a region).
 std::atomic<uint64_t> g_next_code_id{1};
-// A region (docs/jit.md "Regions") holds at most this many blocks and instructions.
-constexpr size_t kRegionBlocks = 8;
-constexpr size_t kRegionInsns = 48;
 }  // namespace
 
 // The blocks a region entered at `head` contains: the head, then the successors the chain slots
@@ -153,7 +155,7 @@ std::vector<Block*> Tier0Engine::region_members(Block* head) const {
       if (!t || !t->valid || t->page2 != ~uint64_t{0} || t->mode_key != head->mode_key ||
           (t != head && t->in_region) || (t->paddr & kPageMask) != (head->paddr & kPageMask) ||
           std::find(members.begin(), members.end(), t) != members.end() ||
-          members.size() == kRegionBlocks || insns + t->insns.size() > kRegionInsns)
+          members.size() == region_blocks_ || insns + t->insns.size() > region_insns_)
         continue;
       members.push_back(t);
       insns += t->insns.size();
