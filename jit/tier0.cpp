@@ -103,10 +103,10 @@ Tier0Engine::Tier0Engine(CpuState& cpu) : cpu_(cpu) {
   if (const char* fixed = std::getenv("UMBRA_JIT_FIXED_RIP"); fixed && *fixed)
     fixed_rip_levels_ = static_cast<uint8_t>(std::strtoul(fixed, nullptr, 10));
   // Measurement: a region's limits (docs/jit.md "Regions").
-  if (const char* v = std::getenv("UMBRA_JIT_REGION_BLOCKS"); v && std::strtoull(v, nullptr, 10))
-    region_blocks_ = std::strtoull(v, nullptr, 10);
-  if (const char* v = std::getenv("UMBRA_JIT_REGION_INSNS"); v && std::strtoull(v, nullptr, 10))
-    region_insns_ = std::strtoull(v, nullptr, 10);
+  for (auto [name, limit] : {std::pair{"UMBRA_JIT_REGION_BLOCKS", &region_blocks_},
+                             std::pair{"UMBRA_JIT_REGION_INSNS", &region_insns_}})
+    if (const char* v = std::getenv(name))
+      if (const size_t n = std::strtoull(v, nullptr, 10)) *limit = n;
 }
 
 Tier0Engine::~Tier0Engine() {

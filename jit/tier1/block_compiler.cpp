@@ -836,7 +836,7 @@ std::vector<BlockFn> BlockCompiler::compile_module(const std::vector<const Block
               std::find(next.begin(), next.end(), job.blocks[k].page_offset) == next.end())
             continue;
           llvm::BasicBlock* target = member_bbs[k];
-          if (k <= j || check_trap_flags || no_forward_edges_unchecked_) {
+          if (k <= j || check_trap_flags || check_every_member_) {
             target = llvm::BasicBlock::Create(ctx, "region_back", fn);
             b.SetInsertPoint(target);
             b.CreateCondBr(emit_clean_boundary(b, cpu, check_trap_flags), member_bbs[k],

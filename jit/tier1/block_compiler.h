@@ -132,7 +132,7 @@ class BlockCompiler {
   void set_callee_saves(bool on) { callee_saves_ = on; }
   // Measurement: the boundary test on every edge between region members, not only on those
   // that may close a loop (UMBRA_JIT_CHECK_EVERY_MEMBER=1).
-  void set_check_every_member(bool on) { no_forward_edges_unchecked_ = on; }
+  void set_check_every_member(bool on) { check_every_member_ = on; }
   // Measurement: one line per compiled block with its size and phase times (UMBRA_JIT_TRACE=1).
   void set_trace(bool on) { trace_ = on; }
 
@@ -157,7 +157,7 @@ class BlockCompiler {
   bool quick_control_cache_ = true;
   bool no_dead_flags_ = false;
   bool callee_saves_ = false;
-  bool no_forward_edges_unchecked_ = false;
+  bool check_every_member_ = false;
 };
 
 }  // namespace umbra::tier1

@@ -4,6 +4,21 @@
 #include <llvm/IR/InstrTypes.h>
 #include <llvm/IR/Module.h>
 
+// The slow paths with a thunk each: its name's stem, the mangled name the semantics bitcode
+// declares (a signature change in softmmu/access.h or segmentation_checks.h changes it; the
+// declaration then matches none, and its calls keep the C convention, still correct), and
+// whether it returns a value in RAX.
+#define UMBRA_SLOW_PATHS(X)                                                  \
+  X(read_slow, "_ZN5umbra9read_slowERNS_8CpuStateEmj", 1)                    \
+  X(write_slow, "_ZN5umbra10write_slowERNS_8CpuStateEmjm", 0)                \
+  X(prepare_write_slow, "_ZN5umbra18prepare_write_slowERNS_8CpuStateEmj", 1) \
+  X(read_slow_seg, "_ZN5umbra13read_slow_segERNS_8CpuStateEmjj", 1)          \
+  X(write_slow_seg, "_ZN5umbra14write_slow_segERNS_8CpuStateEmjmj", 0)       \
+  X(prepare_write_slow_seg, "_ZN5umbra22prepare_write_slow_segERNS_8CpuStateEmjj", 1)
+
+#define UMBRA_THUNK_ASM(stem, mangled, returns) \
+  "  UMBRA_PRESERVE_MOST_THUNK umbra_pm_" #stem ", " mangled ", " #returns "\n"
+
 // LLVM's preserve_most on x86-64 (LLVM Language Reference, "Calling Conventions"; the callee
 // saves CSR_64_RT_MostRegs of X86CallingConv.td): the callee keeps RBX, RBP, R12-R15 as in the
 // System V ABI and also RAX (unless it returns a value in it), RCX, RDX, RSI, RDI, R8, R9 and
@@ -64,21 +79,11 @@ asm(R"(
   .popsection
   .endm
 
-  UMBRA_PRESERVE_MOST_THUNK umbra_pm_read_slow, _ZN5umbra9read_slowERNS_8CpuStateEmj, 1
-  UMBRA_PRESERVE_MOST_THUNK umbra_pm_write_slow, _ZN5umbra10write_slowERNS_8CpuStateEmjm, 0
-  UMBRA_PRESERVE_MOST_THUNK umbra_pm_prepare_write_slow, _ZN5umbra18prepare_write_slowERNS_8CpuStateEmj, 1
-  UMBRA_PRESERVE_MOST_THUNK umbra_pm_read_slow_seg, _ZN5umbra13read_slow_segERNS_8CpuStateEmjj, 1
-  UMBRA_PRESERVE_MOST_THUNK umbra_pm_write_slow_seg, _ZN5umbra14write_slow_segERNS_8CpuStateEmjmj, 0
-  UMBRA_PRESERVE_MOST_THUNK umbra_pm_prepare_write_slow_seg, _ZN5umbra22prepare_write_slow_segERNS_8CpuStateEmjj, 1
-)");
+)" UMBRA_SLOW_PATHS(UMBRA_THUNK_ASM));
 
+#define UMBRA_THUNK_DECLARATION(stem, mangled, returns) void umbra_pm_##stem();
 extern "C" {
-void umbra_pm_read_slow();
-void umbra_pm_write_slow();
-void umbra_pm_prepare_write_slow();
-void umbra_pm_read_slow_seg();
-void umbra_pm_write_slow_seg();
-void umbra_pm_prepare_write_slow_seg();
+UMBRA_SLOW_PATHS(UMBRA_THUNK_DECLARATION)
 }
 
 namespace umbra::tier1 {
@@ -89,16 +94,8 @@ struct SlowPath {
   void (*thunk)();
 };
 
-// A signature change in softmmu/access.h or segmentation_checks.h changes these names; the
-// declaration then matches none of them and its calls keep the C convention (still correct).
-constexpr SlowPath kSlowPaths[] = {
-    {"_ZN5umbra9read_slowERNS_8CpuStateEmj", umbra_pm_read_slow},
-    {"_ZN5umbra10write_slowERNS_8CpuStateEmjm", umbra_pm_write_slow},
-    {"_ZN5umbra18prepare_write_slowERNS_8CpuStateEmj", umbra_pm_prepare_write_slow},
-    {"_ZN5umbra13read_slow_segERNS_8CpuStateEmjj", umbra_pm_read_slow_seg},
-    {"_ZN5umbra14write_slow_segERNS_8CpuStateEmjmj", umbra_pm_write_slow_seg},
-    {"_ZN5umbra22prepare_write_slow_segERNS_8CpuStateEmjj", umbra_pm_prepare_write_slow_seg},
-};
+#define UMBRA_SLOW_PATH_ENTRY(stem, mangled, returns) {mangled, umbra_pm_##stem},
+constexpr SlowPath kSlowPaths[] = {UMBRA_SLOW_PATHS(UMBRA_SLOW_PATH_ENTRY)};
 
 }  // namespace
 
@@ -108,19 +105,21 @@ void add_slow_path_thunks(std::unordered_map<std::string, uint64_t>& names) {
   for (const SlowPath& s : kSlowPaths) names[s.name] = reinterpret_cast<uint64_t>(s.thunk);
 }
 
-unsigned use_preserve_most_for_slow_paths(llvm::Module& m) {
-  unsigned calls = 0;
+bool is_guest_memory_slow_path(llvm::StringRef name) {
+  for (const SlowPath& s : kSlowPaths)
+    if (name == s.name) return true;
+  return false;
+}
+
+void use_preserve_most_for_slow_paths(llvm::Module& m) {
   for (const SlowPath& s : kSlowPaths) {
     llvm::Function* f = m.getFunction(s.name);
     if (!f || !f->isDeclaration()) continue;
     f->setCallingConv(llvm::CallingConv::PreserveMost);
     for (llvm::User* u : f->users())
-      if (auto* call = llvm::dyn_cast<llvm::CallBase>(u); call && call->getCalledOperand() == f) {
+      if (auto* call = llvm::dyn_cast<llvm::CallBase>(u); call && call->getCalledOperand() == f)
         call->setCallingConv(llvm::CallingConv::PreserveMost);
-        ++calls;
-      }
   }
-  return calls;
 }
 
 }  // namespace umbra::tier1

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <llvm/ADT/StringRef.h>
+
 #include <string>
 #include <unordered_map>
 
@@ -17,8 +19,12 @@ namespace umbra::tier1 {
 // Adds, for each slow path, its mangled name -> its thunk's address.
 void add_slow_path_thunks(std::unordered_map<std::string, uint64_t>& names);
 
+// Whether `name` is one of those slow paths (state caching keeps the cached guest state across
+// their calls: state_cache.cpp).
+bool is_guest_memory_slow_path(llvm::StringRef name);
+
 // Gives every declaration of a slow path in `m`, and every call to one, the preserve_most
-// convention. Returns how many calls it changed.
-unsigned use_preserve_most_for_slow_paths(llvm::Module& m);
+// convention.
+void use_preserve_most_for_slow_paths(llvm::Module& m);
 
 }  // namespace umbra::tier1

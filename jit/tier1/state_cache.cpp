@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "frontend/cpu_state.h"
+#include "jit/tier1/slow_path_calls.h"
 
 namespace umbra::tier1 {
 
@@ -257,14 +258,7 @@ class Rewriter {
   static bool preserves_cached_state(const llvm::CallBase* call) {
     const llvm::Function* f = call->getCalledFunction();
     if (!f) return false;
-    const llvm::StringRef name = f->getName();
-    for (const char* prefix :
-         {"_ZN5umbra9read_slowERNS_8CpuState", "_ZN5umbra10write_slowERNS_8CpuState",
-          "_ZN5umbra18prepare_write_slowERNS_8CpuState", "_ZN5umbra13read_slow_segERNS_8CpuState",
-          "_ZN5umbra14write_slow_segERNS_8CpuState",
-          "_ZN5umbra22prepare_write_slow_segERNS_8CpuState"})
-      if (name.starts_with(prefix)) return true;
-    return false;
+    return is_guest_memory_slow_path(f->getName());
   }
 
   llvm::Value* field(llvm::IRBuilder<>& b, uint64_t offset) {
